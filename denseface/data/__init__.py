@@ -1,0 +1,1 @@
+"""Data: crops, training targets, datasets, augmentation, position maps."""

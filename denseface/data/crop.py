@@ -1,0 +1,57 @@
+"""Face crops: the 3DDFA/PRNet margin policy and the crop's pixel matrix.
+
+All boxes are ``[x0, y0, x1, y1]`` in source-image pixels. A crop of side ``size`` maps the
+box onto ``[0, size]``: ``crop = s * (p - [x0, y0])`` with ``s = size / (x1 - x0)``.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: The crop side is ROI_FACTOR times the longer side of the 68-landmark box (3DDFA's
+#: ``parse_roi_box_from_landmark``: the diagonal of the square around the landmarks).
+ROI_FACTOR = float(np.sqrt(2.0))
+
+
+def roi_box_from_landmarks(points: np.ndarray, factor: float = ROI_FACTOR) -> np.ndarray:
+    """Square box centred on the landmarks' bounding box, side ``factor * max(w, h)``.
+
+    points (K, >=2) pixels; returns [x0, y0, x1, y1] float64. With the default factor this
+    is 3DDFA's benchmark crop."""
+    p = np.asarray(points, np.float64)[:, :2]
+    lo, hi = p.min(0), p.max(0)
+    c = 0.5 * (lo + hi)
+    side = factor * (hi - lo).max()
+    return np.array([c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2])
+
+
+def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
+    """2x3 matrix mapping source pixels to crop pixels for a (square) box."""
+    x0, y0, x1, y1 = np.asarray(box, np.float64)
+    sx, sy = size / (x1 - x0), size / (y1 - y0)
+    return np.array([[sx, 0.0, -sx * x0], [0.0, sy, -sy * y0]])
+
+
+def crop_image(image: np.ndarray, box: np.ndarray, size: int,
+               interpolation: int = cv2.INTER_LINEAR) -> tuple[np.ndarray, np.ndarray]:
+    """Crop and resize; pixels outside the image are black. Returns (crop, 2x3 matrix)."""
+    M = crop_matrix(box, size)
+    # OpenCV samples pixel centres at integer coordinates, as this module's pixel frame does.
+    out = cv2.warpAffine(image, M, (size, size), flags=interpolation,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out, M
+
+
+def apply_matrix(points: np.ndarray, M: np.ndarray, z_scale: float | None = None) -> np.ndarray:
+    """Map (..., 2 or 3) points through a 2x3 similarity; z is multiplied by ``z_scale``
+    (default: the matrix's isotropic scale)."""
+    p = np.asarray(points, np.float64)
+    out = p.copy()
+    out[..., :2] = p[..., :2] @ M[:, :2].T + M[:, 2]
+    if p.shape[-1] > 2:
+        out[..., 2] = p[..., 2] * (np.sqrt(abs(np.linalg.det(M[:, :2]))) if z_scale is None else z_scale)
+    return out
+
+
+def invert_matrix(M: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.asarray(M, np.float64))

@@ -1,0 +1,41 @@
+"""One exception type for every user-facing problem.
+
+Anything a user can cause (a wrong path, a corrupt file, a broken config) raises
+:class:`DenseFaceError`. The CLI prints ``str(err)`` on one line and exits with
+``err.exit_code``; batch tools catch it per item, report it and go on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+# Documented exit codes of the ``denseface`` command.
+EXIT_OK = 0
+EXIT_USAGE = 2          # bad arguments or config
+EXIT_INPUT = 3          # a missing, unreadable or corrupt input file
+EXIT_OUTPUT = 4         # the output location cannot be written
+EXIT_PARTIAL = 5        # a batch finished but some items were skipped
+
+
+class DenseFaceError(Exception):
+    """A problem with user input, reported as ``"<path>: <problem>"``."""
+
+    exit_code = EXIT_INPUT
+
+    def __init__(self, problem: str, path: str | Path | None = None, exit_code: int | None = None):
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class ConfigError(DenseFaceError):
+    """A broken config file, an unknown key or an invalid value."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputError(DenseFaceError):
+    """The output folder or file cannot be written."""
+
+    exit_code = EXIT_OUTPUT

@@ -1,0 +1,1 @@
+"""Inference: model runners, face detectors, the DenseFace API, video tracking."""
