@@ -1,7 +1,88 @@
-"""`denseface landmarks ...` subcommands."""
+"""`denseface landmarks ...`: build the dense landmark set from the BFM, show its info."""
 from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EXIT_USAGE, DenseFaceError, OutputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("landmarks", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not yet implemented"))
+    p = sub.add_parser("landmarks", help="build and inspect dense landmark sets")
+    lsub = p.add_subparsers(dest="landmarks_command", required=True, metavar="SUBCOMMAND")
+
+    b = lsub.add_parser("build", help="regenerate a landmark set from the BFM (deterministic)",
+                        description="Regenerate a dense landmark set from the BFM. The default "
+                        "output is the packaged set denseface/landmarks/data/dense<N>.npz.")
+    b.add_argument("--bfm", type=Path, default=None,
+                   help="BFM: 3DDFA-layout folder or face3d BFM.mat (default: the shared one)")
+    b.add_argument("--n", type=int, default=520, help="number of points (default 520)")
+    b.add_argument("--rounds", type=int, default=3, help="Delaunay-centroid rounds (default 3)")
+    b.add_argument("--out", type=Path, default=None, help="output .npz (default: the packaged set)")
+    b.add_argument("--plot", type=Path, default=None,
+                   help="also save a picture of the set on the mean face (PNG)")
+    b.set_defaults(func=cmd_build)
+
+    s = lsub.add_parser("show", help="print a landmark set's info")
+    s.add_argument("set", nargs="?", default="dense520", help="packaged set name or .npz path")
+    s.set_defaults(func=cmd_show)
+
+
+def default_output(n_points: int) -> Path:
+    from ..landmarks.landmark_set import DATA_DIR
+
+    return DATA_DIR / f"dense{n_points}.npz"
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ..landmarks.build import build_landmark_set
+    from ..mesh import load_bfm
+
+    if args.n < 68:
+        raise DenseFaceError(f"--n {args.n}: a set needs at least the 68 landmarks", exit_code=EXIT_USAGE)
+    out = Path(args.out) if args.out is not None else default_output(args.n)
+    if out.suffix != ".npz":
+        raise OutputError("landmark set files end in .npz", path=out)
+    if not out.parent.is_dir():
+        raise OutputError("output folder does not exist", path=out.parent)
+    bfm = load_bfm(args.bfm)
+    try:
+        lmset = build_landmark_set(bfm, args.n, rounds=args.rounds)
+    except ValueError as e:
+        raise DenseFaceError(str(e), exit_code=EXIT_USAGE) from None
+    try:
+        lmset.save(out)
+    except OSError as e:
+        raise OutputError(f"cannot write ({e})", path=out) from None
+    print(f"wrote {out} ({lmset.n_points} points, {len(lmset.triangles)} triangles)")
+    if args.plot is not None:
+        from ..landmarks.plot import plot_landmark_set
+
+        print(f"wrote {plot_landmark_set(bfm, lmset, args.plot)}")
+    return 0
+
+
+def describe(lmset) -> str:
+    """Multi-line summary of a landmark set."""
+    from ..landmarks import REGION_NAMES
+
+    counts = np.bincount(lmset.region, minlength=len(REGION_NAMES))
+    n_mid = int((lmset.flip == np.arange(lmset.n_points)).sum())
+    lines = [
+        f"name        {lmset.name}",
+        f"points      {lmset.n_points} ({n_mid} on the midline, {(lmset.n_points - n_mid) // 2} mirror pairs)",
+        f"triangles   {len(lmset.triangles)}",
+        f"68 subset   positions {lmset.idx68[:5].tolist()} ... (68)",
+        "regions     " + ", ".join(f"{n} {c}" for n, c in zip(REGION_NAMES, counts)),
+    ]
+    lines += [f"{k:<11} {v}" for k, v in lmset.info.items()]
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..landmarks import load_landmark_set
+
+    print(describe(load_landmark_set(args.set)))
+    return 0

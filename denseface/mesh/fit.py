@@ -32,7 +32,7 @@ class Fit:
         """The fit seen through a 2D affine image transform ``matrix`` (2x3, pixels to
         pixels); z is multiplied by ``z_scale`` and shifted by ``z_shift``."""
         A = np.eye(3)
-        A[:2, :] = np.asarray(matrix, np.float64).reshape(2, 3)[:, :2]
+        A[:2, :2] = np.asarray(matrix, np.float64).reshape(2, 3)[:, :2]
         t = np.zeros(3)
         t[:2] = np.asarray(matrix, np.float64).reshape(2, 3)[:, 2]
         A[2, 2] = z_scale
