@@ -20,6 +20,10 @@ def register(sub) -> None:
                    help="BFM: 3DDFA-layout folder or face3d BFM.mat (default: the shared one)")
     b.add_argument("--n", type=int, default=520, help="number of points (default 520)")
     b.add_argument("--rounds", type=int, default=3, help="Delaunay-centroid rounds (default 3)")
+    b.add_argument("--face-mask", type=Path, default=None,
+                   help="PRNet's 256x256 UV face mask PNG, the region points are sampled from "
+                        "(default: the shared data/paper_520/uv_face_mask.png; 'none' = whole mesh "
+                        "minus a border)")
     b.add_argument("--out", type=Path, default=None, help="output .npz (default: the packaged set)")
     b.add_argument("--plot", type=Path, default=None,
                    help="also save a picture of the set on the mean face (PNG)")
@@ -36,6 +40,21 @@ def default_output(n_points: int) -> Path:
     return DATA_DIR / f"dense{n_points}.npz"
 
 
+def read_face_mask(path: Path | None) -> np.ndarray | None:
+    """The UV face mask as a (256, 256) array, or None for 'none'."""
+    import cv2
+
+    from ..paths import shared_path
+
+    if path is not None and str(path).lower() == "none":
+        return None
+    path = path or shared_path("data", "paper_520", "uv_face_mask.png")
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise DenseFaceError("cannot read the face mask image", path=path)
+    return mask
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from ..landmarks.build import build_landmark_set
     from ..mesh import load_bfm
@@ -48,8 +67,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise OutputError("output folder does not exist", path=out.parent)
     bfm = load_bfm(args.bfm)
+    mask = read_face_mask(args.face_mask)
     try:
-        lmset = build_landmark_set(bfm, args.n, rounds=args.rounds)
+        lmset = build_landmark_set(bfm, args.n, rounds=args.rounds, face_mask=mask)
     except ValueError as e:
         raise DenseFaceError(str(e), exit_code=EXIT_USAGE) from None
     try:

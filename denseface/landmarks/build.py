@@ -13,6 +13,8 @@ horizontal flip is a permutation of it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import Delaunay, cKDTree
@@ -68,18 +70,39 @@ class _SymmetricSet:
         return abs(self.pos[v, 0] - self.cx) < self.min_dist / 2
 
 
+def face_region(bfm: BFM, face_mask: np.ndarray | None, border_mm: float = 6.0,
+                erode_px: int = 3) -> np.ndarray:
+    """Boolean (V,) mask of the vertices points may be sampled from.
+
+    With ``face_mask`` (PRNet's 256x256 UV face mask, the region the paper samples from: forehead
+    to chin, cheek to cheek, no ears or neck), a vertex qualifies when its UV pixel lies inside
+    the mask eroded by ``erode_px``. Without it, every vertex farther than ``border_mm`` from the
+    mesh's outer boundary qualifies."""
+    if face_mask is not None:
+        import cv2
+
+        m = (np.asarray(face_mask) > 0).astype(np.uint8)
+        if erode_px:
+            m = cv2.erode(m, np.ones((2 * erode_px + 1,) * 2, np.uint8))
+        h, w = m.shape
+        col = np.clip(np.round(bfm.uv[:, 0] * (w - 1)).astype(int), 0, w - 1)
+        row = np.clip(np.round((h - 1) - bfm.uv[:, 1] * (h - 1)).astype(int), 0, h - 1)
+        return m[row, col] > 0
+    pos = bfm.mean.astype(np.float64)
+    d_border, _ = cKDTree(pos[outer_boundary(bfm.triangles)]).query(pos)
+    return d_border > border_mm * MM
+
+
 def build_landmark_set(bfm: BFM, n_points: int = 520, rounds: int = 3,
-                       border_mm: float = 6.0, name: str | None = None) -> LandmarkSet:
-    """Build the set deterministically (no randomness)."""
+                       face_mask: np.ndarray | None = None, border_mm: float = 6.0,
+                       name: str | None = None) -> LandmarkSet:
+    """Build the set deterministically (no randomness); see face_region for ``face_mask``."""
     if bfm.uv is None:
         raise ValueError("the BFM needs UV coordinates (BFM_UV.mat) to build a landmark set")
     kp = bfm.keypoints68
     pos = bfm.mean.astype(np.float64)
     uv = bfm.uv.astype(np.float64)
-    outer = outer_boundary(bfm.triangles)
-    d_border, _ = cKDTree(pos[outer]).query(pos)
-    region_ok = d_border > border_mm * MM
-    cand = np.flatnonzero(region_ok)
+    cand = np.flatnonzero(face_region(bfm, face_mask, border_mm))
     uv_tree = cKDTree(uv[cand])
 
     s = _SymmetricSet(bfm, min_dist=2.0 * MM)
@@ -133,7 +156,8 @@ def build_landmark_set(bfm: BFM, n_points: int = 520, rounds: int = 3,
         "median_spacing_mm": round(float(np.median(dd[:, 1]) / MM), 3),
         "flip_residual_max_mm": round(float(flip_res.max() / MM), 3),
         "flip_residual_median_mm": round(float(np.median(flip_res) / MM), 3),
-        "bfm": "bfm_3ddfa_53215",
+        "bfm": Path(bfm.source).name or "unknown",
+        "region": "PRNet UV face mask" if face_mask is not None else f"mesh minus {border_mm} mm border",
     }
     return LandmarkSet(name or f"dense{n_points}", ids, idx68, flip, triangles, region, info)
 
