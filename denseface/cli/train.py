@@ -1,7 +1,37 @@
-"""`denseface train ...` subcommands."""
+"""`denseface train --config FILE [--resume] [--set key=value ...]`."""
 from __future__ import annotations
+
+from ..errors import ConfigError
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConfigError(f"--set expects key=value, got '{it}'")
+        k, v = it.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not yet implemented"))
+    p = sub.add_parser(
+        "train", help="train a dense landmark regressor",
+        description="Train from a YAML config (see configs/default.yaml). Multi-GPU / multi-node: "
+                    "torchrun --nproc_per_node K -m denseface.train --config FILE.")
+    p.add_argument("--config", required=True, help="YAML config file")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", default=[],
+                   help="override config keys, e.g. --set epochs=5 optim.lr=1e-3")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train import load_config, train
+
+    cfg = load_config(args.config, _parse_overrides(args.set))
+    out = train(cfg, resume=args.resume)
+    print(f"run folder: {out} (best.pt, last.pt, log.csv)")
+    return 0

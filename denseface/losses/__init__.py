@@ -1,0 +1,94 @@
+"""Landmark losses on normalised coordinates, measured in pixels at a reference crop size.
+
+Predictions and targets are (B, N, 3) normalised crop coordinates (``p / S - 0.5``). Each loss
+first converts the error to pixels of a ``ref_size`` crop, so ``w`` and ``epsilon`` of the Wing
+loss are in pixels at that size (the paper: w=15, epsilon=3 at 256 px), whatever the input size.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+
+
+class WingLoss(nn.Module):
+    """Wing loss (Feng et al. 2018): w*ln(1+|x|/eps) for |x|<w, else |x|-C. x in ref pixels."""
+
+    def __init__(self, w: float = 15.0, epsilon: float = 3.0, ref_size: float = 256.0):
+        super().__init__()
+        self.w, self.epsilon, self.ref_size = w, epsilon, ref_size
+        self.C = w - w * math.log(1 + w / epsilon)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        x = (pred - target).abs() * self.ref_size
+        return torch.where(x < self.w, self.w * torch.log1p(x / self.epsilon), x - self.C).mean()
+
+
+class PixelL1(nn.Module):
+    def __init__(self, ref_size: float = 256.0):
+        super().__init__()
+        self.ref_size = ref_size
+
+    def forward(self, pred, target):
+        return ((pred - target).abs() * self.ref_size).mean()
+
+
+class PixelMSE(nn.Module):
+    """Mean squared error in ref pixels over the chosen points (all when ``index`` is None)."""
+
+    def __init__(self, ref_size: float = 256.0, index: torch.Tensor | None = None):
+        super().__init__()
+        self.ref_size = ref_size
+        self.register_buffer("index", index if index is not None else torch.empty(0, dtype=torch.long),
+                             persistent=False)
+
+    def forward(self, pred, target):
+        if self.index.numel():
+            pred, target = pred[:, self.index], target[:, self.index]
+        return (((pred - target) * self.ref_size) ** 2).mean()
+
+
+class WeightedSum(nn.Module):
+    def __init__(self, terms: dict[str, tuple[float, nn.Module]]):
+        super().__init__()
+        self.weights = {k: w for k, (w, _) in terms.items()}
+        self.terms = nn.ModuleDict({k: m for k, (_, m) in terms.items()})
+
+    def forward(self, pred, target):
+        return sum(self.weights[k] * m(pred, target) for k, m in self.terms.items())
+
+
+@dataclass
+class LossConfig:
+    """name: "hybrid" (wing_weight x Wing on all points + mse_weight x MSE on the 68 subset,
+    the paper's 1.5/0.5), "wing", "l1", "l2" (MSE on all points), "wing+l2" (hybrid with MSE
+    on all points)."""
+
+    name: str = "hybrid"
+    wing_w: float = 15.0
+    wing_epsilon: float = 3.0
+    ref_size: float = 256.0
+    wing_weight: float = 1.5
+    mse_weight: float = 0.5
+
+
+LOSS_NAMES = ("hybrid", "wing", "l1", "l2", "wing+l2")
+
+
+def build_loss(cfg: LossConfig, idx68) -> nn.Module:
+    if cfg.name not in LOSS_NAMES:
+        raise ConfigError(f"loss.name: unknown loss '{cfg.name}' (known: {', '.join(LOSS_NAMES)})")
+    wing = WingLoss(cfg.wing_w, cfg.wing_epsilon, cfg.ref_size)
+    idx = torch.as_tensor(idx68, dtype=torch.long)
+    if cfg.name == "wing":
+        return wing
+    if cfg.name == "l1":
+        return PixelL1(cfg.ref_size)
+    if cfg.name == "l2":
+        return PixelMSE(cfg.ref_size)
+    mse = PixelMSE(cfg.ref_size, idx if cfg.name == "hybrid" else None)
+    return WeightedSum({"wing": (cfg.wing_weight, wing), "mse": (cfg.mse_weight, mse)})

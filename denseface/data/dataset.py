@@ -1,0 +1,119 @@
+"""One dataset class for every training set in the aflw_pl layout.
+
+A split folder holds ``images/<name>`` (square face crops, RGB JPEG/PNG) and
+``labels.npz`` (camera, shape, expression per name; see data/aflw_pl/README.md).
+``denseface data build`` writes 300W-LP into the same layout. Images are decoded once into
+memory (uint8); targets (N, 3) in the stored crop's pixels are computed from the fits once.
+"""
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DenseFaceError
+from ..landmarks.landmark_set import LandmarkSet
+from ..mesh.bfm import BFM
+from ..mesh.readers import FitTable, read_fit_table
+from ..models.codec import encode_points
+from .augment import AugmentConfig, augment_sample
+from .targets import TargetEncoder
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """uint8 RGB image, or None if missing/corrupt."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class LoadedSplit:
+    """Decoded images and targets of one split; ``skipped`` lists (name, problem)."""
+
+    names: np.ndarray
+    images: np.ndarray        # (M, H, W, 3) uint8 RGB
+    points: np.ndarray        # (M, N, 3) float32, pixels of the stored crops
+    table: FitTable
+    skipped: list
+
+
+def load_split(folder: str | Path, bfm: BFM, landmark_set: LandmarkSet,
+               labels: str | Path | None = None, limit: int | None = None,
+               threads: int = 4) -> LoadedSplit:
+    """Read a split; corrupt or missing images are skipped, counted and reported."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DenseFaceError("data folder does not exist", path=folder)
+    table = read_fit_table(labels or folder)
+    if limit:
+        table = table.subset(np.arange(min(limit, len(table))))
+    img_dir = folder / "images"
+    with ThreadPoolExecutor(threads) as ex:
+        imgs = list(ex.map(lambda n: read_rgb(img_dir / n), table.names))
+    ok = [i for i, im in enumerate(imgs) if im is not None and im.ndim == 3 and im.shape[0] == im.shape[1]]
+    skipped = [(str(img_dir / table.names[i]), "missing, corrupt or not a square RGB crop")
+               for i in sorted(set(range(len(imgs))) - set(ok))]
+    for path, problem in skipped:
+        print(f"denseface: skipped {path}: {problem}", file=sys.stderr)
+    if not ok:
+        raise DenseFaceError("no readable images", path=img_dir)
+    sizes = {imgs[i].shape for i in ok}
+    if len(sizes) > 1:
+        raise DenseFaceError(f"crops of different sizes {sorted(sizes)}", path=img_dir)
+    table = table.subset(np.asarray(ok))
+    images = np.stack([imgs[i] for i in ok])
+    points = TargetEncoder(bfm, landmark_set.vertex_ids).table_points(table)
+    bad = ~np.isfinite(points).all(axis=(1, 2))
+    if bad.any():
+        for n in table.names[bad]:
+            print(f"denseface: skipped {img_dir / n}: fit gives NaN targets", file=sys.stderr)
+        skipped += [(str(img_dir / n), "NaN targets") for n in table.names[bad]]
+        keep = ~bad
+        table, images, points = table.subset(np.flatnonzero(keep)), images[keep], points[keep]
+    return LoadedSplit(table.names, images, points, table, skipped)
+
+
+class LandmarkDataset:
+    """Torch-style dataset: item i -> (image uint8 (3,S,S), target (N,3) normalised, index).
+
+    ``flip_double``: the epoch holds every sample twice, the second copy flipped (the paper's
+    "doubled by flips"); otherwise flips are random with ``augment.flip_p``."""
+
+    def __init__(self, split: LoadedSplit, landmark_set: LandmarkSet, input_size: int,
+                 augment: AugmentConfig | None = None, flip_double: bool = False, seed: int = 0):
+        self.split = split
+        self.flip = landmark_set.flip
+        self.size = input_size
+        self.augment = augment or AugmentConfig(enabled=False)
+        self.flip_double = flip_double
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.split.names) * (2 if self.flip_double else 1)
+
+    def __getitem__(self, i: int):
+        n = len(self.split.names)
+        j = i % n
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        cfg = self.augment
+        if self.flip_double:
+            from dataclasses import replace
+            cfg = replace(cfg, flip_p=1.0 if i >= n else 0.0,
+                          enabled=cfg.enabled or i >= n)
+            if not self.augment.enabled:  # flip only
+                cfg = replace(cfg, rotation_deg=0, scale=(1, 1), translate=0, gamma=(1, 1),
+                              noise_p=0, blur_p=0, grey_p=0)
+        img, pts, _ = augment_sample(rng, cfg, self.split.images[j], self.split.points[j],
+                                     self.flip, self.size)
+        return (np.ascontiguousarray(img.transpose(2, 0, 1)),
+                encode_points(pts, self.size).astype(np.float32), j)

@@ -1,0 +1,294 @@
+"""The training loop: plain PyTorch, DDP through torchrun (gloo on CPU, NCCL on GPU).
+
+Run ``denseface train --config FILE`` (one process) or
+``torchrun --nproc_per_node K -m denseface.train --config FILE`` (K processes, any number of
+nodes). Every epoch: validation on the val split (rank 0), ``last.pt`` written atomically
+(model, optimiser, schedule, RNG, history), ``best.pt`` when the chosen val metric improves,
+and a row in ``log.csv``. ``--resume`` continues after the last completed epoch.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..data.dataset import LandmarkDataset, load_split
+from ..errors import ConfigError, DenseFaceError
+from ..landmarks import load_landmark_set
+from ..losses import build_loss
+from ..mesh.bfm import load_bfm
+from ..models.codec import decode_points
+from ..models.regressor import DenseRegressor, create_model
+from ..paths import shared_path
+from .config import TrainConfig
+from .metrics import bbox_norm, nme21, nme68
+
+
+def _is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rank() -> int:
+    return dist.get_rank() if _is_dist() else 0
+
+
+def _setup_distributed(device: torch.device) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _is_dist():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'device': cuda requested but no GPU is available")
+    return torch.device(cfg.device)
+
+
+def _amp_dtype(cfg: TrainConfig, device: torch.device):
+    if cfg.amp == "off" or (cfg.amp == "auto" and device.type == "cpu"):
+        return None
+    if cfg.amp == "fp16":
+        return torch.float16
+    return torch.bfloat16
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, power: float, min_ratio: float) -> float:
+    """Linear warmup to 1, then cosine or poly decay to ``min_ratio``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    decay = 0.5 * (1 + math.cos(math.pi * t)) if schedule == "cosine" else (1 - t) ** power
+    return min_ratio + (1 - min_ratio) * decay
+
+
+def _data_paths(cfg: TrainConfig) -> tuple[Path, Path]:
+    tr = Path(cfg.data.train_dir) if cfg.data.train_dir else shared_path("data", "aflw_pl", "train")
+    va = Path(cfg.data.val_dir) if cfg.data.val_dir else shared_path("data", "aflw_pl", "val")
+    for p, key in ((tr, "data.train_dir"), (va, "data.val_dir")):
+        if not p.is_dir():
+            raise DenseFaceError(f"data folder of '{key}' does not exist", path=p)
+    return tr, va
+
+
+@torch.inference_mode()
+def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device,
+             batch: int = 128) -> dict:
+    """Val NME (%) of 68 points vs labels and of 21 points vs human annotations."""
+    model.eval()
+    S = model.config.input_size
+    preds = []
+    for i in range(0, len(val.names), batch):
+        x = torch.from_numpy(val.images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
+        if x.shape[-1] != S:
+            x = torch.nn.functional.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
+        preds.append(model(x).float().cpu().numpy())
+    in_size = val.images.shape[1]
+    pred = decode_points(np.concatenate(preds), S) * (in_size / S)
+    lab68 = val.points[:, idx68]
+    p68 = pred[:, idx68]
+    out = {"nme68": float(nme68(p68, lab68).mean())}
+    if val.table.pts21 is not None:
+        n21 = nme21(p68, val.table.pts21, bbox_norm(lab68))
+        out["nme21"] = float(np.nanmean(n21))
+    return out
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.device = _device(cfg)
+        _setup_distributed(self.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.rank, self.world = _rank(), (dist.get_world_size() if _is_dist() else 1)
+        self.out = Path(cfg.out_dir)
+        torch.manual_seed(cfg.seed)
+        self.lset = load_landmark_set(cfg.data.landmark_set)
+        bfm = load_bfm(cfg.data.bfm or None)
+        tr, va = _data_paths(cfg)
+        self.train_split = load_split(tr, bfm, self.lset, cfg.data.train_labels or None,
+                                      cfg.data.limit_train or None)
+        self.val_split = load_split(va, bfm, self.lset, cfg.data.val_labels or None,
+                                    cfg.data.limit_val or None)
+        self.model: DenseRegressor = create_model(cfg.backbone, self.lset.n_points, cfg.input_size,
+                                                  self.lset.name, cfg.pretrained or None).to(self.device)
+        self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
+        self._make_loader()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        o = cfg.optim
+        if o.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            self.opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                                       nesterov=True)
+        self.steps_per_epoch = len(self.loader)
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
+        total = cfg.epochs * self.steps_per_epoch
+        warm = int(o.warmup_epochs * self.steps_per_epoch)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, total, warm, o.schedule, o.poly_power, o.min_lr_ratio))
+        self.ddp_model = self.model
+        if self.world > 1:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.amp = _amp_dtype(cfg, self.device)
+        self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
+        self.start_epoch, self.best, self.history = 0, math.inf, []
+
+    def _make_loader(self) -> None:
+        cfg = self.cfg
+        if cfg.data.on_device:
+            from ..data.device_augment import DeviceBatcher
+            if self.world > 1:
+                raise ConfigError("config key 'data.on_device' supports one process per device only")
+            self.loader = DeviceBatcher(self.train_split, self.lset.flip, cfg.input_size, cfg.augment,
+                                        cfg.batch_size, self.device, cfg.seed, cfg.data.flip_double)
+            self.sampler = None
+            return
+        self.dataset = LandmarkDataset(self.train_split, self.lset, cfg.input_size, cfg.augment,
+                                       cfg.data.flip_double, cfg.seed)
+        self.sampler = torch.utils.data.DistributedSampler(
+            self.dataset, shuffle=True, seed=cfg.seed, drop_last=True) if self.world > 1 else None
+        # the shuffle is re-seeded every epoch (seed + epoch), so a resumed run sees exactly
+        # the batches an uninterrupted one would
+        self.shuffle_gen = torch.Generator()
+        self.loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=cfg.batch_size, shuffle=self.sampler is None, sampler=self.sampler,
+            num_workers=cfg.data.workers, drop_last=True, generator=self.shuffle_gen,
+            persistent_workers=cfg.data.workers > 0, pin_memory=self.device.type == "cuda")
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _save(self, epoch: int) -> None:
+        from ..models.regressor import save_checkpoint
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = {
+            "config": self.model.config.to_json(),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(), "epoch": epoch, "best": self.best,
+            "history": json.dumps(self.history), "train_config": json.dumps(self.cfg.to_dict()),
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "last.pt")
+        if self.history and self.history[-1].get("is_best"):
+            save_checkpoint(self.model, self.out / "best.pt", epoch=epoch, val=self.history[-1],
+                            train_config=self.cfg.to_dict())
+        self._write_log()
+
+    def _write_log(self) -> None:
+        if not self.history:
+            return
+        keys = list(self.history[0].keys())
+        tmp = self.out / "log.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.history)
+        os.replace(tmp, self.out / "log.csv")
+
+    def resume(self) -> None:
+        path = self.out / "last.pt"
+        if not path.exists():
+            if self.rank == 0:
+                print(f"denseface: no checkpoint at {path}; starting fresh", file=sys.stderr)
+            return
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(st["model"])
+        except Exception as e:
+            raise DenseFaceError(f"cannot resume from checkpoint ({type(e).__name__}: {e})", path=path) from None
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        self.scaler.load_state_dict(st["scaler"])
+        torch.set_rng_state(st["torch_rng"])
+        self.start_epoch, self.best = int(st["epoch"]) + 1, float(st["best"])
+        self.history = json.loads(st["history"])
+
+    # -- loop --------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        from tqdm import tqdm
+
+        self.ddp_model.train()
+        for obj in (self.sampler, getattr(self, "dataset", None), self.loader):
+            if hasattr(obj, "set_epoch"):
+                obj.set_epoch(epoch)
+        if hasattr(self, "shuffle_gen"):
+            self.shuffle_gen.manual_seed(self.cfg.seed * 100003 + epoch)
+        total, n, t0 = 0.0, 0, time.time()
+        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+                   disable=self.rank != 0, leave=False, file=sys.stderr, mininterval=2.0)
+        for step, batch in enumerate(self.loader):
+            if step >= self.steps_per_epoch:
+                break
+            x, y = batch[0], batch[1]
+            x = x.to(self.device, non_blocking=True).float()
+            y = y.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+                pred = self.ddp_model(x)
+            loss = self.loss_fn(pred.float(), y)
+            if not torch.isfinite(loss):
+                raise DenseFaceError(f"loss became {loss.item()} at epoch {epoch + 1} step {step}; "
+                                     "lower optim.lr")
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.sched.step()
+            total += loss.item()
+            n += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{self.sched.get_last_lr()[0]:.2e}")
+        bar.close()
+        return total / max(n, 1), n * self.cfg.batch_size * self.world / (time.time() - t0)
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        for epoch in range(self.start_epoch, cfg.epochs):
+            loss, ips = self.train_epoch(epoch)
+            if self.rank == 0:
+                val = evaluate(self.model, self.val_split, self.lset.idx68, self.device)
+                metric = val.get(cfg.select_metric, val["nme68"])
+                row = {"epoch": epoch + 1, "train_loss": round(loss, 5),
+                       "lr": self.sched.get_last_lr()[0], "img_per_s": round(ips, 1),
+                       "world_size": self.world,
+                       "val_nme68": round(val["nme68"], 4), "val_nme21": round(val.get("nme21", float("nan")), 4),
+                       "is_best": metric < self.best}
+                self.best = min(self.best, metric)
+                self.history.append(row)
+                self._save(epoch)
+                print(f"epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, {ips:.0f} img/s, "
+                      f"val NME68 {val['nme68']:.3f}%, NME21 {val.get('nme21', float('nan')):.3f}%"
+                      + (" (best)" if row["is_best"] else ""), file=sys.stderr, flush=True)
+            if _is_dist():
+                dist.barrier()
+        return self.out
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume) and return the run folder (best.pt, last.pt, log.csv)."""
+    trainer = Trainer(cfg)
+    if resume:
+        trainer.resume()
+    try:
+        return trainer.fit()
+    finally:
+        if _is_dist():
+            dist.destroy_process_group()
