@@ -77,6 +77,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     except OSError as e:
         raise OutputError(f"cannot write ({e})", path=out) from None
     print(f"wrote {out} ({lmset.n_points} points, {len(lmset.triangles)} triangles)")
+    from ..infer.pose import write_mean_shape  # the set's mean shape: pose needs it, not the BFM
+    print(f"wrote {write_mean_shape(bfm, lmset, out.with_name(out.stem + '_mean.npz'))}")
     if args.plot is not None:
         from ..landmarks.plot import plot_landmark_set
 

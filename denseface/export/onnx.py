@@ -31,3 +31,15 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     onnx.save(m, str(tmp))
     tmp.replace(path)
     return path
+
+
+def parity_max_abs_px(model, onnx_path: str | Path, crops) -> float:
+    """Largest |torch - ONNX Runtime| over all predicted coordinates, in crop pixels, for crops
+    (B, S, S, 3) uint8 RGB."""
+    import numpy as np
+
+    from ..infer.runner import OnnxRunner, TorchRunner
+
+    a = TorchRunner(model).predict_crops(crops)
+    b = OnnxRunner(onnx_path).predict_crops(crops)
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())

@@ -81,9 +81,24 @@ class TorchRunner:
         return decode_points(self.forward(crops), self.config.input_size)
 
 
-def open_runner(model: str | Path | object | None = None, threads: int | None = None):
+def onnx_providers(device: str = "cpu") -> list[str]:
+    """ONNX Runtime execution providers for a device name ("cpu", "cuda", "cuda:N")."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise DenseFaceError(f"device '{device}' asked for, but this onnxruntime has no CUDA "
+                                 "provider (install onnxruntime-gpu) ")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    raise DenseFaceError(f"unknown device '{device}' (expected cpu or cuda)")
+
+
+def open_runner(model: str | Path | object | None = None, threads: int | None = None,
+                device: str = "cpu"):
     """A runner for a path (.onnx -> ONNX Runtime, .pt/.pth -> torch), a torch module, an
-    existing runner, or None (the shipped default model)."""
+    existing runner, or None (the shipped default model). ``device``: "cpu" or "cuda"."""
     if model is None:
         from ..weights import default_onnx_path
 
@@ -93,10 +108,10 @@ def open_runner(model: str | Path | object | None = None, threads: int | None = 
     if isinstance(model, (str, Path)):
         p = Path(model)
         if p.suffix == ".onnx":
-            return OnnxRunner(p, threads=threads)
+            return OnnxRunner(p, threads=threads, providers=onnx_providers(device))
         if p.suffix in (".pt", ".pth", ".ckpt"):
-            return TorchRunner(p)
+            return TorchRunner(p, device=device)
         if not p.exists():
             raise DenseFaceError("model file does not exist", path=p)
         raise DenseFaceError("unknown model file type (expected .onnx or .pt)", path=p)
-    return TorchRunner(model)
+    return TorchRunner(model, device=device)

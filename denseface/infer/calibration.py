@@ -1,0 +1,169 @@
+"""Ground-truth faces for calibrating and scoring detectors (not used at inference).
+
+Readers of the 68-point annotations in ``shared/data/face_landmark_samples`` (iBUG .pts, menpo
+.ljson, dlib XML, COCO-style JSON of 300-W) and ``shared/data/300wlp_samples`` (.mat pt2d), and
+the fit of a :class:`BoxToCrop` that maps a detector's boxes onto 3DDFA's training crop
+(``roi_box_from_landmarks`` of the 68 ground-truth points). AFLW2000-3D, the test set, is
+deliberately not among the calibration sources.
+"""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.crop import roi_box_from_landmarks
+from ..errors import DenseFaceError
+from .detectors import BoxToCrop, Detection, box_iou
+
+
+@dataclass
+class AnnotatedImage:
+    """An image with the 68 iBUG points of each annotated face, (68, 2) image pixels."""
+
+    path: Path
+    faces68: list[np.ndarray]
+
+
+def read_pts(path: str | Path) -> np.ndarray:
+    """An iBUG ``.pts`` file -> (n_points, 2)."""
+    lines = Path(path).read_text().splitlines()
+    start = lines.index("{") + 1
+    end = lines.index("}", start)
+    return np.array([[float(v) for v in ln.split()[:2]] for ln in lines[start:end]])
+
+
+def read_ljson(path: str | Path) -> np.ndarray:
+    """A menpo ``.ljson`` landmark file -> (n_points, 2) as (x, y); menpo stores (y, x)."""
+    d = json.loads(Path(path).read_text())
+    group = d["landmarks"] if "landmarks" in d else next(iter(d["groups"].values()))["landmarks"]
+    pts = np.array(group["points"], np.float64)
+    return pts[:, ::-1].copy()
+
+
+def read_dlib_xml(path: str | Path) -> list[AnnotatedImage]:
+    """dlib's imglab XML with 68 ``part`` elements per box."""
+    path = Path(path)
+    out = []
+    for image in ET.parse(path).getroot().iter("image"):
+        faces = []
+        for box in image.iter("box"):
+            parts = sorted(box.iter("part"), key=lambda p: int(p.get("name")))
+            if len(parts) == 68:
+                faces.append(np.array([[float(p.get("x")), float(p.get("y"))] for p in parts]))
+        if faces:
+            out.append(AnnotatedImage(path.parent / image.get("file"), faces))
+    return out
+
+
+def read_coco68(path: str | Path, image_dir: str | Path | None = None) -> list[AnnotatedImage]:
+    """A COCO-style keypoint JSON (mmpose test data) keeping annotations with 68 points."""
+    path = Path(path)
+    d = json.loads(path.read_text())
+    files = {im["id"]: im["file_name"] for im in d["images"]}
+    by_image: dict[int, list[np.ndarray]] = {}
+    for a in d["annotations"]:
+        kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
+        if len(kp) == 68:
+            by_image.setdefault(a["image_id"], []).append(kp[:, :2])
+    root = Path(image_dir) if image_dir else path.parent
+    return [AnnotatedImage(root / files[i], f) for i, f in by_image.items() if (root / files[i]).exists()]
+
+
+def calibration_images(shared: str | Path) -> list[AnnotatedImage]:
+    """Every image with 68-point ground truth under shared/data/{face_landmark_samples,
+    300wlp_samples}; AFLW2000-3D is not included."""
+    from ..mesh.readers import read_mat
+
+    shared = Path(shared)
+    fls = shared / "data" / "face_landmark_samples"
+    out: list[AnnotatedImage] = []
+    for pts in sorted(list((fls / "menpo").glob("*.pts")) + list((fls / "eos_lfpw").glob("*.pts"))
+                      + list((fls / "mmpose_testdata" / "300vw").glob("*/annot/*.pts"))):
+        image = _image_beside(pts)
+        if image is not None:
+            p = read_pts(pts)
+            if len(p) == 68:
+                out.append(AnnotatedImage(image, [p]))
+    for lj in sorted((fls / "menpo").glob("*.ljson")):
+        image = _image_beside(lj)
+        p = read_ljson(lj)
+        if image is not None and len(p) == 68:
+            out.append(AnnotatedImage(image, [p]))
+    for xml in sorted((fls / "dlib_examples_faces").glob("*.xml")):
+        out += [a for a in read_dlib_xml(xml) if a.path.exists()]
+    coco = fls / "mmpose_testdata" / "300w" / "test_300w.json"
+    if coco.exists():
+        out += read_coco68(coco)
+    for mat in sorted((shared / "data" / "300wlp_samples" / "300W_LP").glob("*/*.mat")):
+        image = mat.with_suffix(".jpg")
+        rec = read_mat(mat)
+        if image.exists() and rec.pt2d is not None and len(rec.pt2d) == 68:
+            out.append(AnnotatedImage(image, [rec.pt2d]))
+    return _merge_same_image(out)
+
+
+def _image_beside(annotation: Path) -> Path | None:
+    stem = annotation.stem
+    folders = [annotation.parent, annotation.parent.parent / "imgs"]
+    for folder in folders:
+        for suffix in (".jpg", ".png", ".ppm", ".jpeg"):
+            if (folder / (stem + suffix)).exists():
+                return folder / (stem + suffix)
+    return None
+
+
+def _merge_same_image(items: list[AnnotatedImage]) -> list[AnnotatedImage]:
+    merged: dict[Path, AnnotatedImage] = {}
+    for a in items:
+        if a.path in merged:
+            merged[a.path].faces68.extend(a.faces68)
+        else:
+            merged[a.path] = AnnotatedImage(a.path, list(a.faces68))
+    return list(merged.values())
+
+
+def match_detection(detections: list[Detection], points68: np.ndarray,
+                    mapping: BoxToCrop | None = None, min_iou: float = 0.0) -> Detection | None:
+    """The detection that belongs to a ground-truth face, or None.
+
+    Without ``mapping``: the box centre must lie inside the landmarks' bounding box and its
+    size must be within 0.5x-2x of the landmark box's; the closest centre wins. With
+    ``mapping``: the detection whose mapped crop has the largest IoU with the ground-truth
+    crop (roi_box_from_landmarks), if at least ``min_iou``."""
+    p = np.asarray(points68, np.float64)[:, :2]
+    lo, hi = p.min(0), p.max(0)
+    if mapping is not None:
+        target = roi_box_from_landmarks(p)
+        scored = [(box_iou(mapping(d.box), target), d) for d in detections]
+        scored = [s for s in scored if s[0] >= min_iou]
+        return max(scored, key=lambda s: s[0])[1] if scored else None
+    gt_size = float(np.mean(hi - lo))
+    best, best_d = None, np.inf
+    for d in detections:
+        c = 0.5 * (d.box[:2] + d.box[2:])
+        size = 0.5 * float((d.box[2] - d.box[0]) + (d.box[3] - d.box[1]))
+        if np.all(c >= lo) and np.all(c <= hi) and 0.5 <= size / gt_size <= 2.0:
+            dist = float(np.linalg.norm(c - 0.5 * (lo + hi)))
+            if dist < best_d:
+                best, best_d = d, dist
+    return best
+
+
+def fit_box_to_crop(boxes: np.ndarray, points68: list[np.ndarray]) -> BoxToCrop:
+    """Robust (median) fit of a BoxToCrop from detector boxes (K, 4) to the crops
+    roi_box_from_landmarks(points68[k])."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        raise DenseFaceError("no matched detections to calibrate from")
+    targets = np.array([roi_box_from_landmarks(p) for p in points68])
+    size = 0.5 * ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1]))
+    c_box = 0.5 * (boxes[:, :2] + boxes[:, 2:])
+    c_gt = 0.5 * (targets[:, :2] + targets[:, 2:])
+    side = targets[:, 2] - targets[:, 0]
+    return BoxToCrop(scale=round(float(np.median(side / size)), 3),
+                     shift_x=round(float(np.median((c_gt[:, 0] - c_box[:, 0]) / size)), 3),
+                     shift_y=round(float(np.median((c_gt[:, 1] - c_box[:, 1]) / size)), 3))

@@ -1,0 +1,98 @@
+"""Drawing predictions on images (OpenCV): mesh, 520 points, the 68 subset, box, pose axes.
+
+All inputs are image pixels (x right, y down); images are RGB uint8 and are not modified
+(a drawn copy is returned)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .images import to_rgb
+from .pose import Y_FLIP, rotation_matrix
+
+SHIFT = 4  # fixed-point bits for sub-pixel drawing
+_ONE = 1 << SHIFT
+
+
+@dataclass
+class DrawStyle:
+    """What to draw and how (colours RGB)."""
+
+    mesh: bool = True
+    points: bool = True
+    points68: bool = True
+    box: bool = True
+    axes: bool = True
+    mesh_color: tuple[int, int, int] = (90, 200, 255)
+    point_color: tuple[int, int, int] = (255, 255, 255)
+    point68_color: tuple[int, int, int] = (255, 60, 60)
+    box_color: tuple[int, int, int] = (60, 255, 60)
+    axis_length: float = 0.5  # times the face's crop-box side / sqrt(2)
+
+
+def mesh_edges(triangles: np.ndarray) -> np.ndarray:
+    """Unique undirected edges (E, 2) of a triangulation."""
+    t = np.asarray(triangles, np.int64)
+    e = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), 1)
+    return np.unique(e, axis=0)
+
+
+def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
+               style: DrawStyle | None = None) -> np.ndarray:
+    """A copy of ``image`` (grey or RGB uint8) with each face drawn on it."""
+    style = style or DrawStyle()
+    out = to_rgb(image).copy()
+    scale = max(1.0, max(out.shape[:2]) / 800.0)  # thicker marks on big images
+    thick = max(1, int(round(scale)))
+    edges = mesh_edges(triangles) if (style.mesh and triangles is not None) else None
+    for f in faces:
+        lm = np.asarray(f.landmarks, np.float64)
+        if not np.isfinite(lm).all():
+            continue
+        if style.box:
+            _rect(out, f.box, style.box_color, thick)
+        if edges is not None:
+            segs = _fixed(lm[:, :2], out)[edges]
+            cv2.polylines(out, list(segs), False, style.mesh_color, thick, cv2.LINE_AA, SHIFT)
+        if style.points:
+            _dots(out, lm, style.point_color, thick)
+        if style.points68:
+            _dots(out, f.landmarks68, style.point68_color, 2 * thick)
+        if style.axes and np.isfinite([f.pose.yaw, f.pose.pitch, f.pose.roll]).all():
+            side = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
+            draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * side, 2 * thick)
+    return out
+
+
+def axis_directions(pose) -> np.ndarray:
+    """Image-plane directions (3, 2) of the head's x (to the subject's left, image right at
+    zero pose), y (up) and z (out of the face) axes, unit length in 3D."""
+    R = Y_FLIP @ rotation_matrix(pose)  # model (y up) -> image (y down)
+    return R[:2, :].T
+
+
+def draw_axes(image: np.ndarray, origin: np.ndarray, pose, length: float, thickness: int = 2) -> None:
+    """Pose axes in place: x red, y green, z blue (RGB image)."""
+    o = np.asarray(origin, np.float64)
+    for d, color in zip(axis_directions(pose), ((255, 0, 0), (0, 255, 0), (0, 0, 255))):
+        p0, p1 = (tuple(int(v) for v in q) for q in _fixed(np.stack([o, o + length * d]), image))
+        cv2.arrowedLine(image, p0, p1, color, thickness, cv2.LINE_AA, SHIFT, 0.15)
+
+
+def _dots(image: np.ndarray, points: np.ndarray, color, radius: int) -> None:
+    for x, y in _fixed(np.asarray(points)[:, :2], image):
+        cv2.circle(image, (int(x), int(y)), radius * _ONE, color, -1, cv2.LINE_AA, SHIFT)
+
+
+def _fixed(points: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Fixed-point int32 coordinates, clipped far outside the image (safe for OpenCV)."""
+    lim = 4.0 * max(image.shape[:2])
+    return (np.clip(np.asarray(points, np.float64), -lim, lim) * _ONE).round().astype(np.int32)
+
+
+def _rect(image: np.ndarray, box, color, thickness: int) -> None:
+    b = _fixed(np.asarray(box, np.float64).reshape(2, 2), image).reshape(-1)
+    cv2.rectangle(image, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), color, thickness,
+                  cv2.LINE_AA, SHIFT)

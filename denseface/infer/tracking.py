@@ -1,0 +1,152 @@
+"""Video: One Euro smoothing per coordinate, and landmark tracking that re-detects only on loss.
+
+One Euro filter (Casiez, Roussel & Vogel, CHI 2012), applied independently to every coordinate
+(x, y, z of each landmark, in image pixels): a first-order low-pass whose cutoff rises with the
+signal's speed, ``cutoff = min_cutoff + beta * |dx/dt|`` (Hz; speed in px/s), with the speed
+itself low-passed at ``d_cutoff`` Hz. Low min_cutoff = less jitter at rest; higher beta =
+less lag in fast motion.
+
+Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (3DDFA's
+crop policy, one network pass), and the detector runs only when no face is tracked, when a
+track is lost, or every ``redetect_every`` frames if that is set. A track is lost when its new
+crop box is less than ``min_inside`` inside the frame, when its size changes by more than
+``max_scale_change`` between frames, when it gets smaller than ``min_face_px``, or when the
+prediction is not finite.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .api import DenseFace, Face, Timings
+from .detectors import box_iou
+from .pose import estimate_pose
+
+
+@dataclass
+class OneEuroConfig:
+    """min_cutoff (Hz), beta (1/px), d_cutoff (Hz); see the module docstring."""
+
+    min_cutoff: float = 1.0
+    beta: float = 0.05
+    d_cutoff: float = 1.0
+
+
+def _alpha(cutoff, dt: float):
+    tau = 1.0 / (2.0 * np.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """Vectorised One Euro filter over an array of any shape (each element filtered alone)."""
+
+    def __init__(self, config: OneEuroConfig | None = None):
+        self.config = config or OneEuroConfig()
+        self.x: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+        self.t: float | None = None
+
+    def reset(self) -> None:
+        self.x = self.dx = self.t = None
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        """Filter sample ``x`` taken at time ``t`` (seconds, increasing)."""
+        x = np.asarray(x, np.float64)
+        if self.x is None or self.x.shape != x.shape or self.t is None or t <= self.t:
+            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), float(t)
+            return x.copy()
+        c = self.config
+        dt = t - self.t
+        dx = (x - self.x) / dt
+        self.dx = self.dx + _alpha(c.d_cutoff, dt) * (dx - self.dx)
+        cutoff = c.min_cutoff + c.beta * np.abs(self.dx)
+        self.x = self.x + _alpha(cutoff, dt) * (x - self.x)
+        self.t = float(t)
+        return self.x.copy()
+
+
+@dataclass
+class TrackerConfig:
+    """See the module docstring. max_faces: most faces tracked (None: all detected)."""
+
+    redetect_every: int = 0
+    min_inside: float = 0.5
+    max_scale_change: float = 1.5
+    min_face_px: float = 16.0
+    max_faces: int | None = None
+    match_iou: float = 0.3  # a re-detected face keeps a track's smoothing when crops overlap this much
+
+
+@dataclass
+class Track:
+    face: Face                  # last raw (unsmoothed) prediction: the next crop comes from it
+    smoother: OneEuroFilter | None
+
+
+class FaceTracker:
+    """Per-frame faces for a video: ``update(frame, t)`` -> smoothed faces of this frame."""
+
+    def __init__(self, model: DenseFace, config: TrackerConfig | None = None,
+                 smoothing: OneEuroConfig | None = OneEuroConfig(), boxes=None):
+        self.model = model
+        self.config = config or TrackerConfig()
+        self.smoothing = smoothing
+        self.boxes = boxes
+        self.tracks: list[Track] = []
+        self.frame_index = 0
+        self.detections = 0  # how many frames ran the detector
+
+    def update(self, frame: np.ndarray, t: float, timings: Timings | None = None) -> list[Face]:
+        """Faces in ``frame`` (grey or RGB uint8) at time ``t`` seconds."""
+        timings = timings or Timings()
+        c = self.config
+        periodic = c.redetect_every > 0 and self.frame_index % c.redetect_every == 0
+        kept: list[Track] = []
+        if self.tracks and not periodic:
+            new = self.model.track(frame, [tr.face for tr in self.tracks], timings)
+            for tr, face in zip(self.tracks, new):
+                if self.is_tracked(face, tr.face, frame.shape):
+                    kept.append(Track(face, tr.smoother))
+        if not kept or periodic:
+            kept = self._detect(frame, timings)
+        self.tracks = kept
+        self.frame_index += 1
+        return [self._smoothed(tr, t) for tr in kept]
+
+    def _detect(self, frame: np.ndarray, timings: Timings) -> list[Track]:
+        self.detections += 1
+        faces = self.model.predict_array(frame, boxes=self.boxes, max_faces=self.config.max_faces,
+                                         timings=timings)
+        tracks = []
+        for f in faces:
+            old = max(self.tracks, key=lambda tr: box_iou(tr.face.crop_box, f.crop_box), default=None)
+            if old is not None and box_iou(old.face.crop_box, f.crop_box) >= self.config.match_iou:
+                smoother = old.smoother
+            else:
+                smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
+            tracks.append(Track(f, smoother))
+        return tracks
+
+    def is_tracked(self, face: Face, previous: Face, frame_shape) -> bool:
+        """False when the track is lost (see the module docstring)."""
+        c = self.config
+        if not np.isfinite(face.landmarks).all():
+            return False
+        box = self.model.crop_box_from_landmarks(face.landmarks68)
+        side, prev_side = box[2] - box[0], previous.crop_box[2] - previous.crop_box[0]
+        if side / np.sqrt(2.0) < c.min_face_px or prev_side <= 0:
+            return False
+        if not (1.0 / c.max_scale_change <= side / prev_side <= c.max_scale_change):
+            return False
+        h, w = frame_shape[:2]
+        iw = max(0.0, min(box[2], w) - max(box[0], 0.0))
+        ih = max(0.0, min(box[3], h) - max(box[1], 0.0))
+        return iw * ih >= c.min_inside * side * side
+
+    def _smoothed(self, track: Track, t: float) -> Face:
+        if track.smoother is None:
+            return track.face
+        lm = track.smoother(track.face.landmarks, t)
+        return replace(track.face, landmarks=lm, landmarks68=lm[self.model.landmark_set.idx68],
+                       pose=estimate_pose(lm, self.model.mean_shape))

@@ -1,0 +1,95 @@
+"""ONNX export: torch/ONNX parity, dynamic batch, fp16 and int8 copies, the export CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import need_shared
+from denseface.cli.main import main
+from denseface.errors import DenseFaceError
+from denseface.export.onnx import parity_max_abs_px
+from denseface.export.quantize import (convert_fp16, has_config, load_crops, quantize_int8,
+                                       variant_path)
+from denseface.infer.runner import OnnxRunner, TorchRunner, open_runner
+
+
+def crops(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, size, size, 3)) * 255).astype(np.uint8)
+
+
+def real_crops(n: int, size: int = 64) -> np.ndarray:
+    return load_crops(need_shared("data", "aflw_pl", "val", "images"), size, n)
+
+
+def test_torch_onnx_parity_below_1e3_px_and_dynamic_batch(small_models):
+    from denseface.models import load_model
+
+    model = load_model(small_models.pt)
+    assert parity_max_abs_px(model, small_models.onnx, crops(5)) < 1e-3
+    onnx_runner = OnnxRunner(small_models.onnx)
+    torch_runner = TorchRunner(model)
+    one = onnx_runner.predict_crops(crops(1))
+    three = onnx_runner.predict_crops(crops(3))
+    np.testing.assert_allclose(three[0], one[0], atol=1e-3)
+    assert three.shape == (3, 520, 3) and three.dtype == np.float32
+    np.testing.assert_allclose(torch_runner.predict_crops(crops(3)), three, atol=1e-3)
+
+
+def test_parity_on_real_face_crops(small_models):
+    from denseface.models import load_model
+
+    assert parity_max_abs_px(load_model(small_models.pt), small_models.onnx, real_crops(8)) < 1e-3
+
+
+def test_fp16_copy_keeps_config_and_float32_io(small_models, tmp_path):
+    dst = convert_fp16(small_models.mean_onnx, tmp_path / "m.fp16.onnx")
+    assert has_config(dst)
+    runner = open_runner(dst)
+    out = runner.predict_crops(crops(2))
+    assert out.dtype == np.float32 and out.shape == (2, 520, 3)
+    # the mean-face model outputs its bias: fp16 rounding of values < 1 is < 1e-3 relative
+    ref = OnnxRunner(small_models.mean_onnx).predict_crops(crops(2))
+    assert np.abs(out - ref).max() < 0.05  # crop pixels (64 px crop)
+    rand = convert_fp16(small_models.onnx, tmp_path / "r.fp16.onnx")
+    a = OnnxRunner(small_models.onnx).predict_crops(real_crops(4))
+    b = OnnxRunner(rand).predict_crops(real_crops(4))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_int8_copies_run_and_track_fp32(small_models, tmp_path, mode):
+    calib = real_crops(16) if mode == "static" else None
+    dst = quantize_int8(small_models.onnx, tmp_path / f"{mode}.int8.onnx", mode, calib)
+    assert has_config(dst)
+    assert dst.stat().st_size < 0.5 * small_models.onnx.stat().st_size
+    x = real_crops(6)
+    a = OnnxRunner(small_models.onnx).predict_crops(x)
+    b = OnnxRunner(dst).predict_crops(x)
+    assert b.shape == a.shape
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_static_int8_needs_calibration(small_models, tmp_path):
+    with pytest.raises(DenseFaceError, match="calibration"):
+        quantize_int8(small_models.onnx, tmp_path / "x.onnx", "static", None)
+
+
+def test_export_cli_writes_fp32_fp16_int8(small_models, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    rc = main(["export", "--checkpoint", str(small_models.pt), "--format", "onnx", "--out", str(out),
+               "--fp16", "--int8"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "torch vs ONNX max |diff|" in err and "int8 dynamic" in err
+    for p in (out, variant_path(out, "fp16"), variant_path(out, "int8")):
+        r = open_runner(p)
+        assert r.config.input_size == 64 and r.predict_crops(crops(2)).shape == (2, 520, 3)
+
+
+def test_export_cli_errors(tmp_path, small_models, capsys):
+    assert main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 3
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.bin")]) == 2
+    assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.onnx"),
+                 "--int8", "--int8-mode", "static"]) == 2
