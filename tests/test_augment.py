@@ -77,3 +77,45 @@ def test_augment_sample_flip_permutes_and_scales_z(landmark_set):
     assert 0.94 < s < 1.06
     np.testing.assert_allclose(out[:, 2], pts[landmark_set.flip, 2] * s, rtol=1e-9)
     assert np.linalg.det(M[:, :2]) < 0  # a reflection
+
+
+def test_device_warp_matches_opencv_warp():
+    """The on-device path (grid_sample) warps images like the CPU path (cv2.warpAffine)."""
+    import torch
+
+    from denseface.data.device_augment import warp_batch
+    rng = np.random.default_rng(0)
+    img = (rng.random((120, 120, 3)) * 255).astype(np.uint8)
+    img = np.ascontiguousarray(np.repeat(np.repeat(img[::8, ::8], 8, 0), 8, 1)[:120, :120])
+    M = compose(similarity_matrix(128, 20.0, 1.03, (2.0, -3.0)),
+                compose(np.array([[128 / 120, 0, 0], [0, 128 / 120, 0]]), flip_matrix(120)))
+    cpu = warp(img, M, 128).astype(np.float64)
+    dev = warp_batch(torch.from_numpy(img).permute(2, 0, 1)[None].float(), M[None], 128)[0]
+    dev = dev.permute(1, 2, 0).numpy()
+    inner = (slice(10, 118), slice(10, 118))
+    assert np.abs(cpu[inner] - dev[inner]).mean() < 2.0
+
+
+def test_device_batcher_targets_follow_geometry(landmark_set):
+    """DeviceBatcher batches: flipped copies hold permuted, mirrored targets."""
+    import torch
+
+    from denseface.data.dataset import LoadedSplit
+    from denseface.data.device_augment import DeviceBatcher
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(20, 100, (4, landmark_set.n_points, 3)).astype(np.float32)
+    split = LoadedSplit(np.array(list("abcd")), np.zeros((4, 120, 120, 3), np.uint8), pts, None, [])
+    cfg = AugmentConfig(enabled=False)
+    b = DeviceBatcher(split, landmark_set.flip, 120, cfg, batch_size=8, device=torch.device("cpu"),
+                      flip_double=True)
+    x, y = next(iter(b))
+    assert x.shape == (8, 3, 120, 120) and y.shape == (8, landmark_set.n_points, 3)
+    y = (y.numpy() + 0.5) * 120
+    # every original appears once plain and once flipped (x -> 119 - x, permuted)
+    plain = {tuple(np.round(p[0], 3)) for p in pts}
+    flipped = [p for p in y if tuple(np.round(p[0], 3)) not in plain]
+    assert len(flipped) == 4
+    for f in flipped:
+        back = f[landmark_set.flip].copy()
+        back[:, 0] = 119 - back[:, 0]
+        assert min(np.abs(back - p).max() for p in pts) < 1e-3

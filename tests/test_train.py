@@ -151,3 +151,34 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
     r = subprocess.run(_cmd("--config", str(TINY), "--set", f"data.train_dir={tmp_path / 'nope'}"),
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 3 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pretrained_backbone_loads_from_a_local_timm_checkpoint(tmp_path):
+    import timm
+    import torch
+
+    from denseface.errors import DenseFaceError
+    from denseface.models import create_model
+    ref = timm.create_model("mobilenetv2_050", num_classes=1000)
+    torch.save(ref.state_dict(), tmp_path / "imagenet.pth")
+    m = create_model("mobilenetv2_050", 520, 64, pretrained=tmp_path / "imagenet.pth")
+    w_ref = ref.state_dict()["conv_stem.weight"]
+    assert torch.equal(m.net.state_dict()["conv_stem.weight"], w_ref)
+    assert m.net.get_classifier().out_features == 520 * 3  # the head is ours, not ImageNet's
+    with pytest.raises(DenseFaceError, match="does not exist"):
+        create_model("mobilenetv2_050", 520, 64, pretrained=tmp_path / "missing.pth")
+
+
+def test_init_from_checkpoint_starts_where_it_left(tiny_run, tmp_path):
+    """Fine-tuning from best.pt starts at its val NME, not from scratch."""
+    from denseface.train import train
+    best = [float(r["val_nme68"]) for r in _rows(tiny_run) if r["is_best"] == "True"][-1]
+    cfg = load_config(TINY, {"out_dir": str(tmp_path / "ft"), "epochs": 1, "threads": 2,
+                             "init_from": str(tiny_run / "best.pt"), "optim.lr": 1e-5,
+                             "optim.warmup_epochs": 0})
+    train(cfg)
+    first = float(_rows(tmp_path / "ft")[0]["val_nme68"])
+    assert abs(first - best) < 0.15 * best, (first, best)
+    with pytest.raises(ConfigError, match="init_from"):
+        train(load_config(TINY, {"out_dir": str(tmp_path / "x"), "backbone": "resnet18",
+                                 "init_from": str(tiny_run / "best.pt")}))

@@ -23,6 +23,9 @@ def register(sub) -> None:
                     "torchrun --nproc_per_node K -m denseface.train --config FILE.")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    p.add_argument("--pretrained", metavar="PATH", default=None,
+                   help="initialise the backbone from a local timm/ImageNet checkpoint "
+                        "(.pth/.pt/.safetensors); nothing is downloaded")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", default=[],
                    help="override config keys, e.g. --set epochs=5 optim.lr=1e-3")
     p.set_defaults(func=run)
@@ -31,7 +34,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..train import load_config, train
 
-    cfg = load_config(args.config, _parse_overrides(args.set))
+    overrides = _parse_overrides(args.set)
+    if args.pretrained:
+        overrides["pretrained"] = args.pretrained
+    cfg = load_config(args.config, overrides)
     out = train(cfg, resume=args.resume)
     print(f"run folder: {out} (best.pt, last.pt, log.csv)")
     return 0

@@ -59,17 +59,18 @@ def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     return out
 
 
-def sample_geometry(rng: np.random.Generator, cfg: AugmentConfig, in_size: int, out_size: int) -> tuple[np.ndarray, bool]:
+def sample_geometry(rng: np.random.Generator, cfg: AugmentConfig, in_size: int, out_size: int,
+                    force_flip: bool | None = None) -> tuple[np.ndarray, bool]:
     """A random 2x3 matrix from an ``in_size`` image to an ``out_size`` crop, and whether it
-    flips. Without augmentation it is the plain resize."""
-    resize = np.array([[out_size / in_size, 0.0, 0.0], [0.0, out_size / in_size, 0.0]])
-    if not cfg.enabled:
-        return resize, False
-    angle = rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)
-    scale = rng.uniform(*cfg.scale)
-    shift = rng.uniform(-cfg.translate, cfg.translate, 2) * out_size
-    M = compose(similarity_matrix(out_size, angle, scale, tuple(shift)), resize)
-    flip = bool(rng.random() < cfg.flip_p)
+    flips. Without augmentation it is the plain resize. ``force_flip`` True/False decides the
+    flip instead of ``cfg.flip_p`` (also when augmentation is off)."""
+    M = np.array([[out_size / in_size, 0.0, 0.0], [0.0, out_size / in_size, 0.0]])
+    if cfg.enabled:
+        angle = rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)
+        scale = rng.uniform(*cfg.scale)
+        shift = rng.uniform(-cfg.translate, cfg.translate, 2) * out_size
+        M = compose(similarity_matrix(out_size, angle, scale, tuple(shift)), M)
+    flip = bool(rng.random() < cfg.flip_p) if force_flip is None and cfg.enabled else bool(force_flip)
     if flip:
         M = compose(M, flip_matrix(in_size))
     return M, flip
@@ -107,9 +108,9 @@ def photometric(rng: np.random.Generator, cfg: AugmentConfig, image: np.ndarray)
 
 def augment_sample(rng: np.random.Generator, cfg: AugmentConfig, image: np.ndarray,
                    points: np.ndarray, flip_perm: np.ndarray, out_size: int,
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   force_flip: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (crop uint8 (S,S,3), points (N,3) crop pixels, the 2x3 matrix used)."""
-    M, flipped = sample_geometry(rng, cfg, image.shape[1], out_size)
+    M, flipped = sample_geometry(rng, cfg, image.shape[1], out_size, force_flip)
     out = warp(image, M, out_size)
     pts = transform_points(points, M)
     if flipped:

@@ -105,15 +105,8 @@ class LandmarkDataset:
         n = len(self.split.names)
         j = i % n
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        cfg = self.augment
-        if self.flip_double:
-            from dataclasses import replace
-            cfg = replace(cfg, flip_p=1.0 if i >= n else 0.0,
-                          enabled=cfg.enabled or i >= n)
-            if not self.augment.enabled:  # flip only
-                cfg = replace(cfg, rotation_deg=0, scale=(1, 1), translate=0, gamma=(1, 1),
-                              noise_p=0, blur_p=0, grey_p=0)
-        img, pts, _ = augment_sample(rng, cfg, self.split.images[j], self.split.points[j],
-                                     self.flip, self.size)
+        force_flip = (i >= n) if self.flip_double else None
+        img, pts, _ = augment_sample(rng, self.augment, self.split.images[j], self.split.points[j],
+                                     self.flip, self.size, force_flip)
         return (np.ascontiguousarray(img.transpose(2, 0, 1)),
                 encode_points(pts, self.size).astype(np.float32), j)

@@ -79,8 +79,6 @@ class DeviceBatcher:
         return n // self.batch_size
 
     def __iter__(self):
-        from dataclasses import replace
-
         n = len(self.points)
         total = n * (2 if self.flip_double else 1)
         rng = np.random.default_rng((self.seed, self.epoch))
@@ -92,10 +90,8 @@ class DeviceBatcher:
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             mats, pts = [], []
             for i in idx:
-                cfg = self.cfg
-                if self.flip_double:
-                    cfg = replace(cfg, flip_p=1.0 if i >= n else 0.0)
-                M, flipped = sample_geometry(rng, cfg, in_size, self.size)
+                force_flip = bool(i >= n) if self.flip_double else None
+                M, flipped = sample_geometry(rng, self.cfg, in_size, self.size, force_flip)
                 p = transform_points(self.points[i % n], M)
                 pts.append(p[self.flip] if flipped else p)
                 mats.append(M)

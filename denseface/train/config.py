@@ -45,7 +45,8 @@ class TrainConfig:
     out_dir: str = "runs/default"
     backbone: str = "mobilenetv2_100"
     input_size: int = 120
-    pretrained: str = ""
+    pretrained: str = ""      # local timm/ImageNet backbone weights
+    init_from: str = ""       # a denseface checkpoint (best.pt) to start from, head included (fine-tuning)
     epochs: int = 30
     batch_size: int = 64
     seed: int = 0

@@ -123,6 +123,14 @@ class Trainer:
                                     cfg.data.limit_val or None)
         self.model: DenseRegressor = create_model(cfg.backbone, self.lset.n_points, cfg.input_size,
                                                   self.lset.name, cfg.pretrained or None).to(self.device)
+        if cfg.init_from:
+            from ..models.regressor import load_model
+            src = load_model(cfg.init_from)
+            if (src.config.backbone, src.config.num_points) != (cfg.backbone, self.lset.n_points):
+                raise ConfigError(f"config key 'init_from': {cfg.init_from} is a {src.config.backbone} "
+                                  f"with {src.config.num_points} points, the config asks for "
+                                  f"{cfg.backbone} with {self.lset.n_points}")
+            self.model.load_state_dict(src.state_dict())
         self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
         self._make_loader()
         params = [p for p in self.model.parameters() if p.requires_grad]
