@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="output .onnx file")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--fp16", action="store_true", help="also write an fp16 copy (float32 I/O kept)")
+    p.add_argument("--weights-fp16", action="store_true",
+                   help="store OUT's weights in fp16 (half the size) while it still computes in "
+                        "float32 (how the shipped model is stored)")
     p.add_argument("--int8", action="store_true", help="also write an int8 copy (onnxruntime.quantization)")
     p.add_argument("--int8-mode", choices=("dynamic", "static"), default=None,
                    help="static (QDQ, calibrated) when --calib-images is given, else dynamic")
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and mode == "static" and args.calib_images is None:
         raise ConfigError("--int8-mode static needs --calib-images DIR")
     model = load_model(args.checkpoint)
-    path = export_onnx(model, args.out, opset=args.opset)
+    path = export_onnx(model, args.out, opset=args.opset, weights_fp16=args.weights_fp16)
     S = model.config.input_size
     crops = (np.random.default_rng(0).random((4, S, S, 3)) * 255).astype(np.uint8)
     print(f"wrote {path} (torch vs ONNX max |diff| {parity_max_abs_px(model, path, crops):.2e} px "

@@ -7,9 +7,34 @@ from ..errors import OutputError
 from ..infer.runner import ONNX_CONFIG_KEY
 
 
-def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
+def store_weights_fp16(m, min_size: int = 64) -> None:
+    """In place: float32 initializers of at least ``min_size`` values are stored as fp16 and
+    cast back to float32 by a Cast node, so the file halves while every operation still runs
+    in float32 (the only change is the weights' fp16 rounding)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    g = m.graph
+    casts = []
+    for init in list(g.initializer):
+        if init.data_type != 1:  # FLOAT
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.size < min_size:
+            continue
+        name = init.name
+        half = numpy_helper.from_array(arr.astype(np.float16), name + "__fp16")
+        g.initializer.remove(init)
+        g.initializer.append(half)
+        casts.append(helper.make_node("Cast", [name + "__fp16"], [name], to=1, name=name + "__cast"))
+    for node in reversed(casts):
+        g.node.insert(0, node)
+
+
+def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = False) -> Path:
     """Write ``model`` (a DenseRegressor) to ``path``; input "image" (B,3,S,S) RGB 0..255,
-    output "points" (B,N,3) normalised crop coordinates."""
+    output "points" (B,N,3) normalised crop coordinates. ``weights_fp16`` stores the weights in
+    fp16 (half the file) while computing in float32 (see store_weights_fp16)."""
     import onnx
     import torch
 
@@ -26,6 +51,8 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
                       dynamic_axes={"image": {0: "batch"}, "points": {0: "batch"}},
                       opset_version=opset, dynamo=False)
     m = onnx.load(str(tmp))
+    if weights_fp16:
+        store_weights_fp16(m)
     entry = m.metadata_props.add()
     entry.key, entry.value = ONNX_CONFIG_KEY, model.config.to_json()
     onnx.save(m, str(tmp))

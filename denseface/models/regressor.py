@@ -59,12 +59,14 @@ def create_model(backbone: str = "mobilenetv2_100", num_points: int = 520, input
     return DenseRegressor(cfg, pretrained)
 
 
-def save_checkpoint(model: DenseRegressor, path: str | Path, **meta) -> None:
-    """Atomic save of weights plus the preprocessing config (loadable with weights_only)."""
+def save_checkpoint(model: DenseRegressor, path: str | Path, half: bool = False, **meta) -> None:
+    """Atomic save of weights plus the preprocessing config (loadable with weights_only);
+    ``half`` stores floating-point tensors in fp16 (load_model casts them back to float32)."""
     import os
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
     torch.save({"config": model.config.to_json(), "state_dict": state, "meta": meta}, tmp)
     os.replace(tmp, path)
 
@@ -82,5 +84,5 @@ def load_model(path: str | Path, map_location: str = "cpu") -> DenseRegressor:
     except Exception as e:
         raise DenseFaceError(f"not a denseface checkpoint ({type(e).__name__}: {e})", path=path) from None
     model = DenseRegressor(cfg)
-    model.load_state_dict({k: v.float() for k, v in sd.items()})
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
     return model.eval()
