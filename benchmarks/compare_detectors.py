@@ -19,6 +19,8 @@ ground-truth crop, one pass (no detector). Results go between markers in docs/de
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -101,7 +103,10 @@ def load_aflw2000(shared: Path, limit: int):
     return out
 
 
-def evaluate(names, data, yunet_model, max_side: int, model_path: str | None) -> tuple[str, dict]:
+def evaluate(name: str, data, yunet_model, max_side: int, model_path: str | None,
+             save=None, every: int = 100) -> dict:
+    """Per-image results of one detector on ``data`` (and the downstream NME with a model);
+    ``save(partial_results)`` is called every ``every`` images so a long run can be stopped."""
     from denseface.infer.detectors import crop_mapping_of
 
     dense = None
@@ -109,35 +114,46 @@ def evaluate(names, data, yunet_model, max_side: int, model_path: str | None) ->
         from denseface.infer.api import DenseFace, PredictConfig
 
         dense = DenseFace(model_path, config=PredictConfig(passes=1, detect_max_side=max_side), threads=1)
-    bins = np.array([yaw_bin(y) for _, _, y in data])
-    counts = np.bincount(bins, minlength=3)
-    res = {}
-    for name in names:
-        det = make_detector(name, yunet_model)
-        mapping = crop_mapping_of(det)
-        hit = np.zeros(len(data), bool)
-        ms = np.zeros(len(data))
-        ious = np.full(len(data), np.nan)
-        nme = {k: np.full(len(data), np.nan) for k in ("pass1", "pass2", "gt_crop")}
-        for i, (path, gt, _) in enumerate(data):
-            image = read_image(path)
-            found, sec = detect_all(det, image, max_side)
-            ms[i] = 1000 * sec
-            m = match_detection(found, gt, mapping, min_iou=MATCH_IOU)
-            if m is None:
-                continue
+    det = make_detector(name, yunet_model)
+    mapping = crop_mapping_of(det)
+    n = len(data)
+    hit, ms, ious = np.zeros(n, bool), np.zeros(n), np.full(n, np.nan)
+    nme = {k: np.full(n, np.nan) for k in ("pass1", "pass2", "gt_crop")}
+    load_before = os.getloadavg()[0]
+    t_start = time.time()
+    for i, (path, gt, _) in enumerate(data):
+        image = read_image(path)
+        found, sec = detect_all(det, image, max_side)
+        ms[i] = 1000 * sec
+        m = match_detection(found, gt, mapping, min_iou=MATCH_IOU)
+        if m is not None:
             hit[i] = True
             ious[i] = box_iou(mapping(m.box), roi_box_from_landmarks(gt))
             if dense is not None:
-                for key, crop in _downstream_crops(dense, image, mapping(m.box), gt).items():
-                    nme[key][i] = nme68(crop, gt)
-            if (i + 1) % 200 == 0:
-                print(f"{name}: {i + 1}/{len(data)}", file=sys.stderr)
-        res[name] = {"hit": hit, "ms": ms, "iou": ious, "nme": nme}
-    return markdown(res, bins, counts, dense is not None, model_path), res
+                for key, pred in _downstream(dense, image, mapping(m.box), gt).items():
+                    nme[key][i] = nme68(pred, gt)
+        if (i + 1) % every == 0 or i + 1 == n:
+            print(f"{name}: {i + 1}/{n} ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
+            if save is not None:
+                save(_record(name, model_path, data[: i + 1], hit, ms, ious, nme, max_side, load_before))
+    return _record(name, model_path, data, hit, ms, ious, nme, max_side, load_before)
 
 
-def _downstream_crops(dense, image, crop_box, gt) -> dict[str, np.ndarray]:
+def _record(name, model_path, data, hit, ms, ious, nme, max_side, load_before) -> dict:
+    k = len(data)
+
+    def floats(a):
+        return [None if not np.isfinite(v) else round(float(v), 4) for v in a[:k]]
+
+    return {"detector": name, "model": Path(model_path).name if model_path else None,
+            "images": [p.name for p, _, _ in data], "yaw": [float(y) for _, _, y in data],
+            "hit": hit[:k].tolist(), "ms": ms[:k].round(2).tolist(), "iou": floats(ious),
+            "nme": {key: floats(a) for key, a in nme.items()},
+            "detect_max_side": max_side, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
+
+
+def _downstream(dense, image, crop_box, gt) -> dict[str, np.ndarray]:
     """68-point predictions: detector crop (pass 1), re-cropped (pass 2), ground-truth crop."""
     from denseface.infer.api import Timings
 
@@ -149,32 +165,48 @@ def _downstream_crops(dense, image, crop_box, gt) -> dict[str, np.ndarray]:
     return {"pass1": p1[idx], "pass2": p2[idx], "gt_crop": pg[idx]}
 
 
-def markdown(res: dict, bins: np.ndarray, counts: np.ndarray, with_nme: bool, model_path) -> str:
-    lines = [f"AFLW2000-3D, {len(bins)} images ({counts[0]}/{counts[1]}/{counts[2]} by |yaw| bin). "
-             f"Detected = calibrated crop IoU >= {MATCH_IOU} with the ground-truth crop.", "",
-             "| detector | 0-30 | 30-60 | 60-90 | all | balanced | crop IoU (detected) | ms/image mean | median |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in res.items():
-        rates = [100 * r["hit"][bins == b].mean() if (bins == b).any() else float("nan") for b in range(3)]
-        lines.append(f"| {name} | {rates[0]:.1f}% | {rates[1]:.1f}% | {rates[2]:.1f}% | "
-                     f"{100 * r['hit'].mean():.1f}% | {np.nanmean(rates):.1f}% | "
-                     f"{np.nanmean(r['iou']):.3f} | {r['ms'].mean():.1f} | {np.median(r['ms']):.1f} |")
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], np.float64)
+
+
+def _pct(v: float) -> str:
+    return f"{v:.1f}%" if np.isfinite(v) else "-"
+
+
+def markdown(results: list[dict], with_nme: bool) -> str:
+    """Tables from saved per-detector results (each may cover a different image count)."""
+    lines = [f"Detected = calibrated crop IoU >= {MATCH_IOU} with the ground-truth crop. "
+             "Bins by |yaw|; balanced = mean of the three bins. ms = detection only, on the "
+             "shared 2-core machine with the given 1-minute load average (other jobs running).", "",
+             "| detector | images (0-30/30-60/60-90) | 0-30 | 30-60 | 60-90 | all | balanced | "
+             "crop IoU | ms/image mean | median | load avg | date |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        bins = np.array([yaw_bin(y) for y in r["yaw"]])
+        hit = np.array(r["hit"], bool)
+        ms = np.array(r["ms"])
+        counts = np.bincount(bins, minlength=3)
+        rates = [100 * hit[bins == b].mean() if counts[b] else float("nan") for b in range(3)]
+        lines.append(f"| {r['detector']} | {len(hit)} ({counts[0]}/{counts[1]}/{counts[2]}) | "
+                     f"{_pct(rates[0])} | {_pct(rates[1])} | {_pct(rates[2])} | {100 * hit.mean():.1f}% | "
+                     f"{np.nanmean(rates):.1f}% | {np.nanmean(_arr(r['iou'])):.3f} | {ms.mean():.1f} | "
+                     f"{np.median(ms):.1f} | {r['load_average'][0]}-{r['load_average'][1]} | {r['date']} |")
     lines.append("")
     if not with_nme:
-        lines.append("Downstream NME: not measured in this run (needs `--model`; the trained model "
-                     "had not landed).")
         return "\n".join(lines) + "\n"
-    lines += [f"Downstream 68-point 2D NME (%) with `{Path(model_path).name}`, over each detector's "
-              "detected faces (mean per bin, balanced = mean of bins):", "",
-              "| detector | crop | 0-30 | 30-60 | 60-90 | balanced | n |", "|---|---|---|---|---|---|---|"]
-    for name, r in res.items():
+    lines += ["Downstream 68-point 2D NME (%) over each detector's detected faces (mean per bin; "
+              "balanced = mean of bins):", "",
+              "| model | detector | crop | 0-30 | 30-60 | 60-90 | balanced | faces |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        bins = np.array([yaw_bin(y) for y in r["yaw"]])
         for key, label in (("pass1", "detector box (1 pass)"), ("pass2", "re-cropped (2 passes)"),
                            ("gt_crop", "ground-truth crop")):
-            v = r["nme"][key]
+            v = _arr(r["nme"][key])
             per = [np.nanmean(v[bins == b]) if np.isfinite(v[bins == b]).any() else float("nan")
                    for b in range(3)]
-            lines.append(f"| {name} | {label} | {per[0]:.3f} | {per[1]:.3f} | {per[2]:.3f} | "
-                         f"{np.nanmean(per):.3f} | {int(np.isfinite(v).sum())} |")
+            lines.append(f"| {r['model']} | {r['detector']} | {label} | {per[0]:.3f} | {per[1]:.3f} | "
+                         f"{per[2]:.3f} | {np.nanmean(per):.3f} | {int(np.isfinite(v).sum())} |")
     return "\n".join(lines) + "\n"
 
 
@@ -200,8 +232,12 @@ def main(argv=None) -> int:
     ap.add_argument("--detect-max-side", type=int, default=640)
     ap.add_argument("--calibrate", action="store_true", help="fit the box -> crop mappings instead")
     ap.add_argument("--model", default=None, help="also measure the downstream NME with this model")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rebuild the tables from the saved results (with --model: the NME ones)")
     ap.add_argument("--limit", type=int, default=0, help="evaluate an even subset of this many images")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "detectors.md")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
+                    help="per-detector raw results (JSON); the tables are built from all of them")
     args = ap.parse_args(argv)
     if args.shared is None:
         ap.error("no shared data folder: pass --shared")
@@ -210,8 +246,15 @@ def main(argv=None) -> int:
         text = calibrate(args.detectors, args.shared, yunet, args.detect_max_side)
         update_section(args.doc, "calibration", text)
     else:
-        data = load_aflw2000(args.shared, args.limit)
-        text, _ = evaluate(args.detectors, data, yunet, args.detect_max_side, args.model)
+        tag = "nme" if args.model else "det"
+        args.results.mkdir(parents=True, exist_ok=True)
+        data = [] if args.report_only else load_aflw2000(args.shared, args.limit)
+        for name in [] if args.report_only else args.detectors:
+            out = args.results / f"aflw2000_{tag}_{name}.json"
+            evaluate(name, data, yunet, args.detect_max_side, args.model,
+                     save=lambda r, out=out: out.write_text(json.dumps(r)))
+        results = [json.loads(p.read_text()) for p in sorted(args.results.glob(f"aflw2000_{tag}_*.json"))]
+        text = markdown(results, tag == "nme")
         update_section(args.doc, "aflw2000-nme" if args.model else "aflw2000", text)
     print(text)
     return 0

@@ -85,6 +85,10 @@ def test_every_input_failing_gives_that_code(tmp_path, small_models, capsys):
     (tmp_path / "a.jpg").write_bytes(b"not an image")
     assert predict([tmp_path / "a.jpg", "--out", tmp_path / "o"], small_models) == EXIT_INPUT
     assert "a.jpg: not a readable image" in capsys.readouterr().err
+    (tmp_path / "empty_folder").mkdir()
+    (tmp_path / "empty_folder" / "notes.txt").write_text("no pictures here")
+    assert predict([tmp_path / "empty_folder", "--out", tmp_path / "o"], small_models) == EXIT_INPUT
+    assert "empty_folder: folder holds no image or video files" in capsys.readouterr().err
 
 
 def test_odd_but_valid_images(tmp_path, small_models, photo_bytes, capsys):

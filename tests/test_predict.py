@@ -259,6 +259,29 @@ def test_tracker_detects_once_then_tracks_and_flags_loss(mean_model):
     assert periodic.detections == 3
 
 
+def test_tracker_drift_check_restarts_on_the_moved_face(mean_model):
+    """The mean-face model never follows the face; the drift check must catch it moving."""
+    from denseface.infer.detectors import box_iou
+    from denseface.infer.tracking import FaceTracker, TrackerConfig
+
+    img = cv2.cvtColor(cv2.imread(str(face_photo())), cv2.COLOR_BGR2RGB)
+    frames = [cv2.warpAffine(img, np.float32([[0.45, 0, 6 * i], [0, 0.45, 10]]), (360, 260))
+              for i in range(16)]
+    tracker = FaceTracker(mean_model, TrackerConfig(verify_every=5), None)
+    for i, frame in enumerate(frames):
+        faces = tracker.update(frame, i / 25)
+    # checks at frames 5, 10, 15; the face moved 30 px by frame 5 (IoU still > 0.4), 60 px by
+    # frame 10 (restart there), 30 px more by frame 15 (kept)
+    assert (tracker.detections, tracker.checks, tracker.restarts) == (1, 3, 1)
+    (at_restart,) = mean_model.detect(frames[10])
+    assert box_iou(faces[0].crop_box, mean_model.crop_box_of(at_restart)) > 0.7
+    (truth,) = mean_model.detect(frames[-1])
+    no_check = FaceTracker(mean_model, TrackerConfig(verify_every=0), None)
+    for i, frame in enumerate(frames):
+        faces = no_check.update(frame, i / 25)
+    assert box_iou(faces[0].crop_box, mean_model.crop_box_of(truth)) < 0.3  # left behind
+
+
 # ------------------------------------------------------------------------------ CLI
 def _lenna_video(path, frames=8, size=(320, 240)):
     from denseface.infer.video import write_test_video

@@ -53,10 +53,12 @@ class Face:
 
 
 def _round(a, decimals: int):
-    if np.ndim(a) == 0:
-        v = float(a)
-        return round(v, decimals) if np.isfinite(v) else None
-    return [_round(v, decimals) for v in np.asarray(a)]
+    """Rounded nested lists for JSON; non-finite values become None."""
+    arr = np.round(np.asarray(a, np.float64), decimals)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return arr.tolist()
+    return np.where(finite, arr, None).tolist()
 
 
 @dataclass
@@ -74,19 +76,23 @@ class PredictConfig:
 
 @dataclass
 class Timings:
-    """Seconds spent per stage, summed over calls; ``faces`` counts the faces processed."""
+    """Seconds per stage (wall and calling-thread CPU time), summed over calls; ``faces`` counts
+    the faces processed (once per pass), ``images`` the images."""
 
     seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    cpu_seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     faces: int = 0
     images: int = 0
 
     @contextmanager
     def stage(self, name: str):
-        t0 = time.perf_counter()
+        """Add the wall time and this thread's CPU time of the block to stage ``name``."""
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - t0
+            self.cpu_seconds[name] += time.thread_time() - c0
 
 
 class DenseFace:
@@ -126,11 +132,31 @@ class DenseFace:
             self._detector = create_detector(name, **opts)
         return self._detector
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in a normalised image (grey or RGB uint8), boxes in its pixels, best first."""
-        view, scale = detection_view(image, self.config.detect_max_side)
+    def detect(self, image: np.ndarray, region: np.ndarray | None = None,
+               max_side: int | None = None) -> list[Detection]:
+        """Faces in a normalised image (grey or RGB uint8), boxes in its pixels, best first.
+
+        region: only look inside this [x0, y0, x1, y1] box (clipped to the image); the searched
+        image is downscaled to ``max_side`` (default ``config.detect_max_side``)."""
+        x0 = y0 = 0
+        if region is not None:
+            h, w = image.shape[:2]
+            x0, y0 = (int(max(0, np.floor(v))) for v in region[:2])
+            x1, y1 = int(min(w, np.ceil(region[2]))), int(min(h, np.ceil(region[3])))
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                return []
+            image = image[y0:y1, x0:x1]
+        view, scale = detection_view(image, max_side or self.config.detect_max_side)
         found = [d.scaled(1.0 / scale) for d in self.detector.detect(view)]
+        shift = np.array([x0, y0, x0, y0], np.float64)
+        found = [Detection(d.box + shift, d.score,
+                           None if d.keypoints is None else d.keypoints + shift[:2], d.label)
+                 for d in found]
         return [d for d in found if _box_size(d.box) >= self.config.min_face_px]
+
+    def crop_box_of(self, detection: Detection) -> np.ndarray:
+        """The training crop for a detection (the detector's calibrated mapping)."""
+        return crop_mapping_of(self.detector)(detection.box)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, image, boxes=None, max_faces: int | None = None, color: str = "rgb",
@@ -157,21 +183,32 @@ class DenseFace:
             crop_boxes = [mapping(d.box) for d in dets]
         if max_faces is not None:
             dets, crop_boxes = dets[:max_faces], crop_boxes[:max_faces]
+        return self.faces_in_crops(image, dets, crop_boxes, t)
+
+    def faces_in_crops(self, image: np.ndarray, dets: list[Detection], crop_boxes,
+                       t: Timings) -> list[Face]:
+        """Network passes (``config.passes``) from the given first crops -> faces."""
         if not dets:
             return []
         points, used = self.landmarks_in_crops(image, crop_boxes, t)
         for _ in range(self.config.passes - 1):
             used = [self.crop_box_from_landmarks(p) for p in points]
             points, used = self.landmarks_in_crops(image, used, t)
-        return [self.make_face(d.box, d.score, p, b) for d, p, b in zip(dets, points, used)]
+        with t.stage("decode"):  # pose estimation counts as decoding
+            return [self.make_face(d.box, d.score, p, b) for d, p, b in zip(dets, points, used)]
 
     def track(self, image: np.ndarray, previous: list[Face], timings: Timings | None = None) -> list[Face]:
-        """One pass per face, cropping from the previous frame's landmarks (video tracking)."""
+        """One pass per face, cropping from the previous frame's landmarks (video tracking); the
+        faces' boxes become their 68 landmarks' bounding boxes, scores are kept."""
         if not previous:
             return []
-        crop_boxes = [self.crop_box_from_landmarks(f.landmarks68) for f in previous]
-        points, used = self.landmarks_in_crops(image, crop_boxes, timings or Timings())
-        return [self.make_face(f.box, f.score, p, b) for f, p, b in zip(previous, points, used)]
+        t = timings or Timings()
+        with t.stage("crop"):
+            crop_boxes = [self.crop_box_from_landmarks(f.landmarks68) for f in previous]
+        points, used = self.landmarks_in_crops(image, crop_boxes, t)
+        with t.stage("decode"):  # a tracked face's box: its predicted 68 points' bounding box
+            return [self.make_face(landmark_bbox(p[self.landmark_set.idx68]), f.score, p, b)
+                    for f, p, b in zip(previous, points, used)]
 
     def crop_box_from_landmarks(self, points: np.ndarray) -> np.ndarray:
         """The training crop of a face from its 68 landmarks (3DDFA policy)."""
@@ -226,6 +263,12 @@ def validate_boxes(boxes, image_shape=None, path: str | Path | None = None) -> l
             if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
                 raise ConfigError(f"box {b.tolist()} lies outside the {w}x{h} image", path=path)
     return list(a)
+
+
+def landmark_bbox(points: np.ndarray) -> np.ndarray:
+    """[x0, y0, x1, y1] bounding box of (K, >=2) points."""
+    p = np.asarray(points, np.float64)[:, :2]
+    return np.concatenate([p.min(0), p.max(0)])
 
 
 def _box_size(box: np.ndarray) -> float:

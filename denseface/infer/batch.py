@@ -77,9 +77,11 @@ def collect_inputs(paths) -> tuple[list[tuple[Path, str]], list[DenseFaceError]]
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for q in sorted(p.rglob("*")):
-                if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
-                    items.append((q, _kind(q)))
+            found = [q for q in sorted(p.rglob("*"))
+                     if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+            items += [(q, _kind(q)) for q in found]
+            if not found:
+                errors.append(DenseFaceError("folder holds no image or video files", path=p))
         elif p.exists():
             items.append((p, _kind(p)))
         else:

@@ -30,6 +30,7 @@ class DrawStyle:
     point68_color: tuple[int, int, int] = (255, 60, 60)
     box_color: tuple[int, int, int] = (60, 255, 60)
     axis_length: float = 0.5  # times the face's crop-box side / sqrt(2)
+    mesh_alpha: float = 0.45
 
 
 def mesh_edges(triangles: np.ndarray) -> np.ndarray:
@@ -53,9 +54,15 @@ def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
             continue
         if style.box:
             _rect(out, f.box, style.box_color, thick)
-        if edges is not None:
+        if edges is not None:  # blended, so the face stays visible under the mesh
             segs = _fixed(lm[:, :2], out)[edges]
-            cv2.polylines(out, list(segs), False, style.mesh_color, thick, cv2.LINE_AA, SHIFT)
+            x0, y0, x1, y1 = _clip_box(f.crop_box, out.shape)
+            if x1 > x0 and y1 > y0:
+                roi = out[y0:y1, x0:x1]
+                overlay = roi.copy()
+                cv2.polylines(overlay, list(segs - np.array([x0, y0]) * _ONE), False, style.mesh_color,
+                              thick, cv2.LINE_AA, SHIFT)
+                cv2.addWeighted(overlay, style.mesh_alpha, roi, 1 - style.mesh_alpha, 0, dst=roi)
         if style.points:
             _dots(out, lm, style.point_color, thick)
         if style.points68:
@@ -90,6 +97,15 @@ def _fixed(points: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Fixed-point int32 coordinates, clipped far outside the image (safe for OpenCV)."""
     lim = 4.0 * max(image.shape[:2])
     return (np.clip(np.asarray(points, np.float64), -lim, lim) * _ONE).round().astype(np.int32)
+
+
+def _clip_box(box, shape) -> tuple[int, int, int, int]:
+    """Integer box around ``box`` (grown by 25%), clipped to the image."""
+    x0, y0, x1, y1 = np.asarray(box, np.float64)
+    gx, gy = 0.25 * (x1 - x0), 0.25 * (y1 - y0)
+    h, w = shape[:2]
+    return (int(max(0, np.floor(x0 - gx))), int(max(0, np.floor(y0 - gy))),
+            int(min(w, np.ceil(x1 + gx))), int(min(h, np.ceil(y1 + gy))))
 
 
 def _rect(image: np.ndarray, box, color, thickness: int) -> None:

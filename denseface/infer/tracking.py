@@ -7,11 +7,14 @@ itself low-passed at ``d_cutoff`` Hz. Low min_cutoff = less jitter at rest; high
 less lag in fast motion.
 
 Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (3DDFA's
-crop policy, one network pass), and the detector runs only when no face is tracked, when a
-track is lost, or every ``redetect_every`` frames if that is set. A track is lost when its new
-crop box is less than ``min_inside`` inside the frame, when its size changes by more than
-``max_scale_change`` between frames, when it gets smaller than ``min_face_px``, or when the
-prediction is not finite.
+crop policy, one network pass), and the detector runs on the whole frame only when no face is
+tracked, when a track is lost, or every ``redetect_every`` frames if that is set. A track is
+lost when its new crop box is less than ``min_inside`` inside the frame, when its size changes
+by more than ``max_scale_change`` between frames, when it gets smaller than ``min_face_px``,
+when the prediction is not finite, or when the drift check (every ``verify_every`` frames, the
+detector on the track's neighbourhood only) finds no face ``max_misses`` times in a row. When
+the drift check finds the face elsewhere than the track, the track restarts from that
+detection (two passes), keeping its smoothing state.
 """
 from __future__ import annotations
 
@@ -68,7 +71,13 @@ class OneEuroFilter:
 
 @dataclass
 class TrackerConfig:
-    """See the module docstring. max_faces: most faces tracked (None: all detected)."""
+    """See the module docstring. max_faces: most faces tracked (None: all detected).
+
+    Drift check every ``verify_every`` frames (0 = never): the detector looks at the track's
+    neighbourhood only (its crop box grown ``verify_region`` times, downscaled to
+    ``verify_side`` px). A face there whose calibrated crop overlaps the track's crop less than
+    ``verify_iou`` means the track drifted: it restarts from that detection. No face there
+    ``max_misses`` checks in a row means the track is lost."""
 
     redetect_every: int = 0
     min_inside: float = 0.5
@@ -76,12 +85,18 @@ class TrackerConfig:
     min_face_px: float = 16.0
     max_faces: int | None = None
     match_iou: float = 0.3  # a re-detected face keeps a track's smoothing when crops overlap this much
+    verify_every: int = 5
+    verify_region: float = 2.0
+    verify_side: int = 320
+    verify_iou: float = 0.4
+    max_misses: int = 3
 
 
 @dataclass
 class Track:
     face: Face                  # last raw (unsmoothed) prediction: the next crop comes from it
     smoother: OneEuroFilter | None
+    misses: int = 0             # drift checks in a row that found no face
 
 
 class FaceTracker:
@@ -95,7 +110,9 @@ class FaceTracker:
         self.boxes = boxes
         self.tracks: list[Track] = []
         self.frame_index = 0
-        self.detections = 0  # how many frames ran the detector
+        self.detections = 0  # how many frames ran the detector on the whole frame
+        self.checks = 0      # drift checks (detector on a track's neighbourhood)
+        self.restarts = 0    # tracks restarted by a drift check
 
     def update(self, frame: np.ndarray, t: float, timings: Timings | None = None) -> list[Face]:
         """Faces in ``frame`` (grey or RGB uint8) at time ``t`` seconds."""
@@ -107,7 +124,10 @@ class FaceTracker:
             new = self.model.track(frame, [tr.face for tr in self.tracks], timings)
             for tr, face in zip(self.tracks, new):
                 if self.is_tracked(face, tr.face, frame.shape):
-                    kept.append(Track(face, tr.smoother))
+                    kept.append(Track(face, tr.smoother, tr.misses))
+            if (kept and self.boxes is None and c.verify_every > 0
+                    and self.frame_index % c.verify_every == 0):  # user boxes: no detector to ask
+                kept = [v for v in (self._verified(tr, frame, timings) for tr in kept) if v is not None]
         if not kept or periodic:
             kept = self._detect(frame, timings)
         self.tracks = kept
@@ -127,6 +147,25 @@ class FaceTracker:
                 smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
             tracks.append(Track(f, smoother))
         return tracks
+
+    def _verified(self, track: Track, frame: np.ndarray, timings: Timings) -> Track | None:
+        """The drift check (see TrackerConfig): the track, a restarted track, or None (lost)."""
+        c = self.config
+        box = track.face.crop_box
+        centre, half = 0.5 * (box[:2] + box[2:]), 0.5 * c.verify_region * (box[2:] - box[:2])
+        self.checks += 1
+        with timings.stage("detect"):
+            found = self.model.detect(frame, np.concatenate([centre - half, centre + half]), c.verify_side)
+        if not found:
+            return Track(track.face, track.smoother, track.misses + 1) if track.misses < c.max_misses else None
+        crops = [self.model.crop_box_of(d) for d in found]
+        ious = [box_iou(b, box) for b in crops]
+        k = int(np.argmax(ious))
+        if ious[k] >= c.verify_iou:
+            return Track(track.face, track.smoother, 0)
+        self.restarts += 1
+        (face,) = self.model.faces_in_crops(frame, [found[k]], [crops[k]], timings)
+        return Track(face, track.smoother, 0)
 
     def is_tracked(self, face: Face, previous: Face, frame_shape) -> bool:
         """False when the track is lost (see the module docstring)."""

@@ -27,6 +27,8 @@ class VideoResult:
     frames: int = 0
     frames_with_face: int = 0
     detector_frames: int = 0
+    drift_checks: int = 0
+    restarts: int = 0
     seconds: float = 0.0
     outputs: list[Path] = field(default_factory=list)
 
@@ -109,6 +111,7 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
         if jsonl is not None:
             jsonl.close()
         result.detector_frames = tracker.detections
+        result.drift_checks, result.restarts = tracker.checks, tracker.restarts
         result.seconds = time.perf_counter() - t_start
     return result
 
