@@ -93,3 +93,19 @@ def test_export_cli_errors(tmp_path, small_models, capsys):
     assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.bin")]) == 2
     assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.onnx"),
                  "--int8", "--int8-mode", "static"]) == 2
+
+
+def test_quantisers_accept_fp16_stored_weights(small_models, tmp_path):
+    """A model exported with weights_fp16 (fp16 initializers + Cast) is unfolded first, so
+    int8 still quantises its weights (the file shrinks to about a quarter of fp32)."""
+    from denseface.export.onnx import export_onnx
+    from denseface.models import load_model
+
+    src = export_onnx(load_model(small_models.pt), tmp_path / "w16.onnx", weights_fp16=True)
+    q = quantize_int8(src, tmp_path / "w16.int8.onnx", "dynamic")
+    assert q.stat().st_size < 0.35 * small_models.onnx.stat().st_size
+    x = real_crops(4)
+    a = OnnxRunner(small_models.onnx).predict_crops(x)
+    assert np.corrcoef(a.ravel(), OnnxRunner(q).predict_crops(x).ravel())[0, 1] > 0.9
+    half = convert_fp16(src, tmp_path / "w16.fp16.onnx")
+    assert np.corrcoef(a.ravel(), OnnxRunner(half).predict_crops(x).ravel())[0, 1] > 0.999

@@ -55,12 +55,36 @@ def _save_with_metadata(model, path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
+def unfold_fp16_storage(model) -> int:
+    """In place: undo ``store_weights_fp16`` (fp16 initializer -> Cast to float32) by turning
+    each such pair back into a float32 initializer, so the quantisers see plain weights.
+    Returns the number of weights unfolded."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    g = model.graph
+    fp16 = {i.name: i for i in g.initializer if i.data_type == TensorProto.FLOAT16}
+    casts = [n for n in g.node if n.op_type == "Cast" and len(n.input) == 1 and n.input[0] in fp16
+             and any(a.name == "to" and a.i == TensorProto.FLOAT for a in n.attribute)]
+    for node in casts:
+        half = fp16[node.input[0]]
+        g.initializer.append(numpy_helper.from_array(
+            numpy_helper.to_array(half).astype(np.float32), node.output[0]))
+        g.node.remove(node)
+    used = {i for n in g.node for i in n.input}
+    for name, init in fp16.items():
+        if name not in used:
+            g.initializer.remove(init)
+    return len(casts)
+
+
 def convert_fp16(src: str | Path, dst: str | Path) -> Path:
     """Write an fp16 copy of ``src`` (float32 I/O kept)."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = _load(src)
     meta = _metadata(model)
+    unfold_fp16_storage(model)
     half = convert_float_to_float16(model, keep_io_types=True)
     return _save_with_metadata(half, Path(dst), meta)
 
@@ -112,6 +136,9 @@ def quantize_int8(src: str | Path, dst: str | Path, mode: str = "dynamic",
     tmp = dst.with_name(f".{dst.name}.q.tmp")
     try:
         with _quiet_root_logger():
+            if unfold_fp16_storage(model):  # weights stored as fp16 + Cast: plain float32 first
+                onnx.save(model, str(tmp))
+                src = tmp
             # shape inference + graph optimisation first (ORT's recommended pre-processing)
             quant_pre_process(str(src), str(pre))
             if mode == "dynamic":
