@@ -1,7 +1,170 @@
-"""`denseface eval ...` subcommands."""
+"""`denseface eval ...`: benchmark protocols, CED plots, the cost table and the loss ablation.
+
+    denseface eval aflw2000 --out DIR [--model M] [--data DIR] [--configs DIR] [--detector NAME]
+    denseface eval aflw     --out DIR [--model M] [--images DIR] [--configs DIR]
+    denseface eval ced REPORT.json ... --out CED.png
+    denseface eval cost [--out docs/eval/cost_table.md]
+    denseface eval ablation --out DIR [--epochs N] [--limit-train N]
+"""
 from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import EXIT_PARTIAL, ConfigError
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None,
+                   help="model file: .onnx (ONNX Runtime) or .pt checkpoint; default: the shipped model")
+    p.add_argument("--out", required=True, help="output folder (report.json, per_image.csv, report.md)")
+    p.add_argument("--configs", default="", help="3DDFA test.configs folder (default: shared copy)")
+    p.add_argument("--batch", type=int, default=64, help="images per model call (default 64)")
+    p.add_argument("--workers", type=int, default=2, help="image decoding threads (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="evaluate this many evenly spaced images only (default 0 = all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_config(args):
+    from ..eval.pipeline import RunConfig
+    from ..infer.detectors import BoxToCrop
+
+    if args.batch < 1 or args.workers < 1:
+        raise ConfigError("--batch and --workers must be >= 1")
+    policy = None
+    if getattr(args, "box_scale", None) is not None:
+        policy = BoxToCrop(args.box_scale, args.box_shift_x, args.box_shift_y)
+    return RunConfig(args.batch, args.workers, not args.no_progress, policy)
+
+
+def _finish(result, out: str) -> int:
+    from ..eval.report import write_result
+
+    path = write_result(result, out)
+    r, d = result.report, result.details
+    bins = " / ".join("–" if v is None or v != v else f"{v:.3f}" for v in r["nme_bins"])
+    print(f"{r['model']}: NME {bins} (balanced {r['nme_balanced']:.3f}, all {r['nme_all']:.3f}) "
+          f"over {r['n']} images; report in {path}")
+    if d.get("n_undetected"):
+        print(f"{d['n_undetected']} faces not detected", file=sys.stderr)
+    if d.get("n_failed"):
+        for name, why in list(d["failed"].items())[:10]:
+            print(f"skipped {name}: {why}", file=sys.stderr)
+        print(f"{d['n_failed']} images skipped", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def cmd_aflw2000(args) -> int:
+    from ..eval.aflw2000 import Aflw2000Config, evaluate_aflw2000
+    from ..eval.predictors import open_predictor
+
+    cfg = Aflw2000Config(args.data, args.configs, args.limit, args.reannotated_offset, _run_config(args))
+    detector = None
+    if args.detector:
+        from ..infer.detectors import create_detector
+
+        kw = {"model_path": args.detector_model} if args.detector_model else {}
+        detector = create_detector(args.detector, **kw)
+    predictor = open_predictor(args.model, threads=args.threads)
+    return _finish(evaluate_aflw2000(predictor, cfg, detector, args.detector or ""), args.out)
+
+
+def cmd_aflw(args) -> int:
+    from ..eval.aflw import AflwConfig, evaluate_aflw
+    from ..eval.predictors import open_predictor
+
+    cfg = AflwConfig(args.images, args.configs, args.limit, _run_config(args))
+    return _finish(evaluate_aflw(open_predictor(args.model, threads=args.threads), cfg), args.out)
+
+
+def cmd_ced(args) -> int:
+    from ..eval.ced import ced_from_reports
+
+    labels = args.labels.split(",") if args.labels else None
+    out = ced_from_reports(args.reports, args.out, labels, args.title, args.max_nme)
+    print(f"CED plot of {len(args.reports)} reports in {out}")
+    return 0
+
+
+def cmd_cost(args) -> int:
+    from ..eval.cost import CostConfig, write_cost_table
+
+    cfg = CostConfig(tuple(args.backbones.split(",")), tuple(int(s) for s in args.sizes.split(",")),
+                     repeats=args.repeats)
+    out = write_cost_table(args.out, cfg, progress=not args.no_progress)
+    print(out.read_text())
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from ..eval.ablation import AblationConfig, run_ablation
+
+    cfg = AblationConfig(out_dir=args.out, losses=tuple(args.losses.split(",")), base_config=args.config,
+                         epochs=args.epochs, limit_train=args.limit_train, limit_val=args.limit_val,
+                         max_steps_per_epoch=args.max_steps, eval_limit=args.eval_limit,
+                         device=args.device)
+    out = run_ablation(cfg, progress=not args.no_progress)
+    print(out.read_text())
+    return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not yet implemented"))
+    p = sub.add_parser("eval", help="benchmarks (AFLW2000-3D, AFLW), CED plots, cost table, loss ablation",
+                       description="Evaluate any model with the standard protocols.")
+    esub = p.add_subparsers(dest="eval_command", required=True, metavar="BENCHMARK")
+
+    a = esub.add_parser("aflw2000", help="AFLW2000-3D, 3DDFA protocol (68 points, yaw bins)")
+    a.add_argument("--data", default="", help="AFLW2000-3D folder as distributed, jpg + mat "
+                                              "(default: shared data/aflw2000_3d)")
+    _add_run_args(a)
+    a.add_argument("--detector", default="", help="crop from this face detector's boxes instead of "
+                                                  "the ground truth: haar, yunet, mediapipe, default")
+    a.add_argument("--detector-model", default="", help="detector weights file (yunet's ONNX)")
+    a.add_argument("--box-scale", type=float, default=None,
+                   help="detector mode: crop side = scale x mean side of the detector box "
+                        "(default: the detector's calibrated mapping)")
+    a.add_argument("--box-shift-x", type=float, default=0.0,
+                   help="with --box-scale: crop centre shift right, x mean side (0)")
+    a.add_argument("--box-shift-y", type=float, default=0.0,
+                   help="with --box-scale: crop centre shift down, x mean side (0)")
+    a.add_argument("--reannotated-offset", type=float, default=0.0,
+                   help="pixels added to the re-annotated ground truth (0 = 3DDFA's protocol)")
+    a.set_defaults(func=cmd_aflw2000)
+
+    b = esub.add_parser("aflw", help="AFLW 21 points, 3DDFA protocol, on the images present")
+    b.add_argument("--images", default="", help="folder of AFLW photos named as AFLW_GT_crop.list "
+                                                "(default: shared AFLW2000-3D images)")
+    _add_run_args(b)
+    b.set_defaults(func=cmd_aflw)
+
+    c = esub.add_parser("ced", help="CED curves of several reports on one PNG")
+    c.add_argument("reports", nargs="+", help="report.json files (or their folders)")
+    c.add_argument("--out", required=True, help="output PNG")
+    c.add_argument("--labels", default="", help="comma-separated legend labels (default: model names)")
+    c.add_argument("--title", default="", help="plot title (default: the common protocol)")
+    c.add_argument("--max-nme", type=float, default=10.0, help="x-axis limit in NME %% (10)")
+    c.set_defaults(func=cmd_ced)
+
+    d = esub.add_parser("cost", help="parameters, MACs and CPU latency (paper Table 3)")
+    d.add_argument("--out", default="docs/eval/cost_table.md", help="markdown output")
+    d.add_argument("--backbones", default="mobilenetv2_100,resnet18")
+    d.add_argument("--sizes", default="120,128,256")
+    d.add_argument("--repeats", type=int, default=30, help="timed passes per measurement")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_cost)
+
+    e = esub.add_parser("ablation", help="train Wing, L2, Wing+L2 on one budget; CED plots")
+    e.add_argument("--out", default="runs/ablation", help="output folder (one run per loss)")
+    e.add_argument("--losses", default="wing,l2,wing+l2", help="comma-separated loss names")
+    e.add_argument("--config", default="", help="base training YAML (default: TrainConfig defaults)")
+    e.add_argument("--epochs", type=int, default=3)
+    e.add_argument("--limit-train", type=int, default=2000, help="training images (0 = all)")
+    e.add_argument("--limit-val", type=int, default=200, help="validation images (0 = all)")
+    e.add_argument("--max-steps", type=int, default=0, help="steps per epoch cap (0 = full epochs)")
+    e.add_argument("--eval-limit", type=int, default=0, help="AFLW2000-3D images to score (0 = all)")
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=cmd_ablation)

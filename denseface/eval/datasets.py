@@ -1,0 +1,243 @@
+"""Readers of the benchmark data: AFLW2000-3D (jpg + mat) and 3DDFA's protocol arrays.
+
+Pixel frames. AFLW2000-3D's ``pt3d_68`` and every array of 3DDFA's ``test.configs`` use MATLAB's
+1-based pixel frame (the centre of the top-left pixel is (1, 1)). Evidence: the fit projects with
+``y = height + 1 - y``, and 3DDFA's benchmark crop boxes (``AFLW2000-3D_crop.roi_box.npy``) are
+clipped to [1, 450], not [0, 449]. denseface works in OpenCV's 0-based frame (the centre of the
+top-left pixel is (0, 0)), so these readers subtract :data:`MATLAB_TO_OPENCV` = 1 pixel from
+every point and box they return. NME is unchanged by this shift when prediction and ground truth
+are in the same frame; a model that predicts in the other frame pays about 1.4 px per point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.crop import roi_box_from_landmarks
+from ..errors import DenseFaceError
+from .metrics import yaw_bin
+
+#: 3DDFA / AFLW2000-3D pixel coordinates minus this = OpenCV (0-based) pixel coordinates.
+MATLAB_TO_OPENCV = 1.0
+
+#: The AFLW2000-3D images are 450 x 450.
+AFLW2000_IMAGE_SIZE = (450, 450)
+#: 3DDFA's yaw-bin counts of AFLW2000-3D (|yaw| <= 30, 30-60, > 60).
+AFLW2000_BIN_COUNTS = (1312, 383, 305)
+AFLW2000_N = 2000
+AFLW_GT_N = 21080
+
+AFLW2000_FILES = {
+    "list": "AFLW2000-3D_crop.list",
+    "pts68": "AFLW2000-3D.pts68.npy",
+    "reannotated": "AFLW2000-3D-Reannotated.pts68.npy",
+    "pose": "AFLW2000-3D.pose.npy",
+    "roi_box": "AFLW2000-3D_crop.roi_box.npy",
+}
+AFLW_FILES = {
+    "list": "AFLW_GT_crop.list",
+    "pts21": "AFLW_GT_pts21.npy",
+    "yaws": "AFLW_GT_crop_yaws.npy",
+    "roi_box": "AFLW_GT_crop_roi_box.npy",
+}
+
+
+def benchmark_roi_box(pts68_matlab: np.ndarray, width: int, height: int) -> np.ndarray:
+    """3DDFA's AFLW2000-3D crop box, in its own (1-based) frame, as integers [sx, sy, ex, ey].
+
+    The square of :func:`roi_box_from_landmarks` (side sqrt(2) x the longer side of the 68-point
+    box); its top-left corner and its side are rounded to whole pixels, then the box is clipped
+    to the image, [1, width] x [1, height]. This reproduces ``AFLW2000-3D_crop.roi_box.npy``
+    exactly for all 2000 images (tests/test_eval.py). The clipped boxes (53 of 2000) are not
+    square: their crops are stretched, as 3DDFA's were."""
+    x0, y0, x1, _ = roi_box_from_landmarks(pts68_matlab)
+    sx, sy, side = np.floor(x0 + 0.5), np.floor(y0 + 0.5), np.floor(x1 - x0 + 0.5)
+    return np.array([max(sx, 1.0), max(sy, 1.0), min(sx + side, float(width)),
+                     min(sy + side, float(height))])
+
+
+def _require(folder: Path, name: str) -> Path:
+    p = folder / name
+    if not p.is_file():
+        raise DenseFaceError(f"missing protocol file {name} (is this 3DDFA's test.configs folder?)",
+                             path=p)
+    return p
+
+
+def _load_npy(path: Path, shape: tuple) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise DenseFaceError(f"cannot read array ({type(e).__name__})", path=path) from None
+    if a.shape != shape:
+        raise DenseFaceError(f"array is {a.shape}, expected {shape}", path=path)
+    return a
+
+
+def _read_list(path: Path) -> list[str]:
+    try:
+        return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise DenseFaceError(f"cannot read name list ({type(e).__name__})", path=path) from None
+
+
+@dataclass
+class Aflw2000:
+    """AFLW2000-3D with the 3DDFA protocol arrays; every point and box in OpenCV pixels.
+
+    names (N,) image file names in protocol order (sorted = AFLW2000-3D_crop.list);
+    image_paths (N,); pts68 (N, 68, 3) ground truth pt3d_68 (x, y, z; z towards the viewer);
+    reannotated (N, 68, 2) the re-annotated 2D ground truth; yaw (N,) degrees (Pose_Para, signed);
+    boxes (N, 4) 3DDFA's benchmark crop boxes [x0, y0, x1, y1]; indices (N,) positions in the
+    full 2000-image protocol."""
+
+    names: np.ndarray
+    image_paths: list[Path]
+    pts68: np.ndarray
+    reannotated: np.ndarray
+    yaw: np.ndarray
+    boxes: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def bins(self) -> np.ndarray:
+        return yaw_bin(self.yaw)
+
+
+def subset_indices(n: int, limit: int) -> np.ndarray:
+    """``limit`` evenly spaced indices of ``range(n)`` (all when limit is 0 or >= n)."""
+    if limit <= 0 or limit >= n:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, limit)).astype(np.int64))
+
+
+def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
+                  reannotated_offset: float = 0.0) -> Aflw2000:
+    """Read AFLW2000-3D as distributed (450x450 jpg + .mat) plus 3DDFA's protocol arrays.
+
+    The image order is the sorted file names, which must equal ``AFLW2000-3D_crop.list``; each
+    .mat's pt3d_68 must equal ``AFLW2000-3D.pts68.npy`` and its Pose_Para yaw must equal
+    ``AFLW2000-3D.pose.npy`` (within 1e-3): anything else is a wrong or modified layout.
+    ``reannotated_offset`` (pixels) is added to the re-annotated points (0 = 3DDFA's protocol,
+    which compares them in pt3d_68's frame). ``limit`` > 0 keeps that many evenly spaced images."""
+    import scipy.io as sio
+
+    data_dir, configs_dir = Path(data_dir), Path(configs_dir)
+    if not data_dir.is_dir():
+        raise DenseFaceError("AFLW2000-3D folder does not exist", path=data_dir)
+    if not configs_dir.is_dir():
+        raise DenseFaceError("3DDFA test.configs folder does not exist", path=configs_dir)
+    files = {k: _require(configs_dir, v) for k, v in AFLW2000_FILES.items()}
+    listed = _read_list(files["list"])
+    jpgs = sorted(p.name for p in data_dir.glob("*.jpg"))
+    if not jpgs:
+        raise DenseFaceError("no .jpg images: expected AFLW2000-3D as distributed "
+                             "(image00002.jpg ... with .mat files)", path=data_dir)
+    if jpgs != listed:
+        missing = sorted(set(listed) - set(jpgs))
+        extra = sorted(set(jpgs) - set(listed))
+        detail = (f"missing {len(missing)} (first {missing[0]})" if missing else
+                  f"{len(extra)} not in the list (first {extra[0]})")
+        raise DenseFaceError(f"the images do not match {files['list'].name}: {detail}", path=data_dir)
+    n = len(listed)
+    pts68_npy = _load_npy(files["pts68"], (n, 3, 68)).astype(np.float64)
+    re_npy = _load_npy(files["reannotated"], (n, 2, 68)).astype(np.float64)
+    yaw_npy = _load_npy(files["pose"], (n,)).astype(np.float64)
+    boxes_npy = _load_npy(files["roi_box"], (n, 4)).astype(np.float64)
+
+    idx = subset_indices(n, limit)
+    names = np.array([listed[i] for i in idx])
+    pts68 = np.empty((len(idx), 68, 3))
+    yaw = np.empty(len(idx))
+    for k, i in enumerate(idx):
+        mat_path = data_dir / (Path(listed[i]).stem + ".mat")
+        if not mat_path.is_file():
+            raise DenseFaceError("missing annotation .mat next to the image", path=mat_path)
+        try:
+            m = sio.loadmat(str(mat_path), variable_names=("pt3d_68", "Pose_Para"))
+            pts68[k] = np.asarray(m["pt3d_68"], np.float64).reshape(3, 68).T
+            yaw[k] = np.degrees(float(np.asarray(m["Pose_Para"], np.float64).reshape(-1)[1]))
+        except (KeyError, ValueError) as e:
+            raise DenseFaceError(f"not an AFLW2000-3D annotation (pt3d_68 3x68 and Pose_Para "
+                                 f"needed; {type(e).__name__})", path=mat_path) from None
+        except Exception as e:
+            raise DenseFaceError(f"cannot read .mat ({type(e).__name__})", path=mat_path) from None
+    if np.abs(pts68 - pts68_npy[idx].transpose(0, 2, 1)).max() > 1e-3:
+        raise DenseFaceError(f"pt3d_68 of the .mat files differs from {files['pts68'].name}: "
+                             "wrong image order or modified data", path=data_dir)
+    if np.abs(yaw - yaw_npy[idx]).max() > 1e-3:
+        raise DenseFaceError(f"Pose_Para yaw differs from {files['pose'].name}", path=data_dir)
+    if len(idx) == n:
+        counts = tuple(int(c) for c in np.bincount(yaw_bin(yaw), minlength=3))
+        if n != AFLW2000_N or counts != AFLW2000_BIN_COUNTS:
+            raise DenseFaceError(f"{n} images with yaw-bin counts {counts}; the AFLW2000-3D "
+                                 f"protocol has {AFLW2000_N} with {AFLW2000_BIN_COUNTS}", path=data_dir)
+
+    w, h = AFLW2000_IMAGE_SIZE
+    boxes = np.stack([benchmark_roi_box(p[:, :2], w, h) for p in pts68])
+    if np.abs(boxes - boxes_npy[idx]).max() > 1.0:
+        raise DenseFaceError(f"crop boxes from pt3d_68 differ from {files['roi_box'].name} by more "
+                             "than 1 px", path=files["roi_box"])
+    pts68_cv = pts68.copy()
+    pts68_cv[..., :2] -= MATLAB_TO_OPENCV
+    re_cv = re_npy[idx].transpose(0, 2, 1) - MATLAB_TO_OPENCV + reannotated_offset
+    return Aflw2000(names, [data_dir / nm for nm in names], pts68_cv, re_cv, yaw,
+                    boxes - MATLAB_TO_OPENCV, idx)
+
+
+@dataclass
+class AflwProtocol:
+    """3DDFA's AFLW (21-point) protocol arrays, OpenCV pixels of each original AFLW photo.
+
+    names (N,); pts21 (N, 21, 2) with NaN where AFLW has no point (3DDFA's -1); visible (N, 21);
+    yaw (N,) degrees; boxes (N, 4) 3DDFA's crop boxes [x0, y0, x1, y1]; indices (N,) rows in
+    the 21,080-row protocol."""
+
+    names: np.ndarray
+    pts21: np.ndarray
+    visible: np.ndarray
+    yaw: np.ndarray
+    boxes: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, idx: np.ndarray) -> "AflwProtocol":
+        return AflwProtocol(self.names[idx], self.pts21[idx], self.visible[idx], self.yaw[idx],
+                            self.boxes[idx], self.indices[idx])
+
+
+def load_aflw_protocol(configs_dir: str | Path) -> AflwProtocol:
+    """Read AFLW_GT_crop.list, AFLW_GT_pts21.npy (-1 = missing), AFLW_GT_crop_yaws.npy and
+    AFLW_GT_crop_roi_box.npy (3DDFA's 21,080-image AFLW protocol)."""
+    configs_dir = Path(configs_dir)
+    if not configs_dir.is_dir():
+        raise DenseFaceError("3DDFA test.configs folder does not exist", path=configs_dir)
+    files = {k: _require(configs_dir, v) for k, v in AFLW_FILES.items()}
+    names = np.array(_read_list(files["list"]))
+    n = len(names)
+    if n != AFLW_GT_N:
+        raise DenseFaceError(f"{n} names, the AFLW protocol has {AFLW_GT_N}", path=files["list"])
+    pts = _load_npy(files["pts21"], (n, 2, 21)).astype(np.float64).transpose(0, 2, 1)
+    visible = (pts != -1.0).all(-1)
+    pts = np.where(visible[..., None], pts - MATLAB_TO_OPENCV, np.nan)
+    yaw = _load_npy(files["yaws"], (n,)).astype(np.float64)
+    boxes = _load_npy(files["roi_box"], (n, 4)).astype(np.float64) - MATLAB_TO_OPENCV
+    return AflwProtocol(names, pts, visible, yaw, boxes, np.arange(n))
+
+
+def roi_normaliser(boxes: np.ndarray) -> np.ndarray:
+    """The substitute AFLW-21 normaliser: sqrt(w * h) of 3DDFA's crop box divided by sqrt(2).
+
+    3DDFA normalised by sqrt(w*h) of the 68-point box of AFLW_GT_pts68.npy, which is not
+    available. Its crop boxes are sqrt(2) x the longer side of that 68-point box, so this is the
+    longer side (for unclipped boxes). On AFLW2000-3D the true normaliser is 0.958 x this
+    (median; see docs/evaluation.md), so NMEs with this normaliser read about 4% low."""
+    b = np.asarray(boxes, np.float64)
+    return np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])) / np.sqrt(2.0)

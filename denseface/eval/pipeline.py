@@ -1,0 +1,176 @@
+"""Run a landmark predictor over a list of images: threaded decoding, batched inference, and
+the two face-box sources of the benchmarks (ground-truth boxes or a face detector).
+
+Detector mode. A detector box is mapped to the crop policy the models were trained with by a
+``BoxToCrop`` (a scale and a centre offset relative to the box size; by default the detector's
+own calibrated ``crop_mapping``, see docs/detectors.md), the model runs once, then a second pass
+re-crops from the predicted 68 points with :func:`roi_box_from_landmarks` (sqrt(2) x the longer
+side of their box) and the model runs again. The detection that belongs to the annotated face is
+the highest-scoring one whose centre lies inside the ground-truth 68-point box; an image without
+such a detection counts as undetected.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from ..data.crop import roi_box_from_landmarks
+from ..errors import DenseFaceError
+from ..infer.detectors import BoxToCrop, crop_mapping_of
+
+
+class FaceDetector(Protocol):
+    def detect(self, image_rgb: np.ndarray) -> list:
+        """RGB uint8 image -> detections with ``.box`` [x0, y0, x1, y1] (OpenCV pixels) and
+        ``.score`` (denseface.infer.detectors.Detection), or (box, score) pairs."""
+
+
+def fit_box_policy(detector_boxes: np.ndarray, target_boxes: np.ndarray) -> BoxToCrop:
+    """The BoxToCrop (medians over images) that maps detector boxes onto target crop boxes
+    (e.g. roi_box_from_landmarks of the ground truth). Both (N, 4) [x0, y0, x1, y1]."""
+    d = np.asarray(detector_boxes, np.float64)
+    t = np.asarray(target_boxes, np.float64)
+    size = 0.5 * ((d[:, 2] - d[:, 0]) + (d[:, 3] - d[:, 1]))
+    t_side = 0.5 * ((t[:, 2] - t[:, 0]) + (t[:, 3] - t[:, 1]))
+    shift = (0.5 * (t[:, :2] + t[:, 2:]) - 0.5 * (d[:, :2] + d[:, 2:])) / size[:, None]
+    return BoxToCrop(float(np.median(t_side / size)), float(np.median(shift[:, 0])),
+                     float(np.median(shift[:, 1])))
+
+
+def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The highest-scoring detection whose centre lies inside ``face_box`` (the ground-truth
+    68-point box); None when there is none. Detections are ``Detection`` objects (``.box``,
+    ``.score``) or ``(box, score)`` pairs."""
+    x0, y0, x1, y1 = np.asarray(face_box, np.float64)
+    best = None
+    for det in detections:
+        box, score = (det.box, det.score) if hasattr(det, "box") else det
+        b = np.asarray(box, np.float64)[:4]
+        cx, cy = 0.5 * (b[0] + b[2]), 0.5 * (b[1] + b[3])
+        if x0 <= cx <= x1 and y0 <= cy <= y1 and (best is None or float(score) > best[1]):
+            best = (b, float(score))
+    return best
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Decode an image file to RGB uint8 (H, W, 3)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DenseFaceError("cannot decode image (missing, corrupt or not an image)", path=path)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class RunConfig:
+    """batch: images per model call; workers: decoding threads; box_policy: detector mode only,
+    None = the detector's calibrated ``crop_mapping`` (denseface.infer.detectors.crop_mapping_of)."""
+
+    batch: int = 64
+    workers: int = 2
+    progress: bool = True
+    box_policy: BoxToCrop | None = None
+
+
+@dataclass
+class Predictions:
+    """pred68 (N, 68, 3) image pixels, NaN where an image failed or its face was not detected;
+    crop_boxes (N, 4) of the final pass; detected (N,) bool; detector_boxes (N, 4) and
+    detector_scores (N,) NaN without a detection; failed {index: reason}; seconds: wall time."""
+
+    pred68: np.ndarray
+    crop_boxes: np.ndarray
+    detected: np.ndarray
+    detector_boxes: np.ndarray
+    detector_scores: np.ndarray
+    failed: dict[int, str]
+    seconds: float
+
+
+def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.ndarray | None = None,
+                   detector: FaceDetector | None = None, face_boxes: np.ndarray | None = None,
+                   desc: str = "eval") -> Predictions:
+    """Predict 68 points for every image, either in the given crop ``boxes`` (N, 4) or, with a
+    ``detector``, in boxes from the detector matched to ``face_boxes`` (N, 4) (see module doc).
+
+    Images are decoded by ``cfg.workers`` threads while the model runs on the previous batch.
+    An unreadable image is skipped and listed in ``failed``; nothing else is lost."""
+    from tqdm import tqdm
+
+    if (boxes is None) == (detector is None):
+        raise ValueError("give exactly one of boxes or detector")
+    if detector is not None and face_boxes is None:
+        raise ValueError("detector mode needs face_boxes to match detections")
+    n = len(paths)
+    out = Predictions(np.full((n, 68, 3), np.nan), np.full((n, 4), np.nan), np.zeros(n, bool),
+                      np.full((n, 4), np.nan), np.full(n, np.nan), {}, 0.0)
+    t0 = time.perf_counter()
+    chunks = [list(range(i, min(i + cfg.batch, n))) for i in range(0, n, max(cfg.batch, 1))]
+    with ThreadPoolExecutor(max(cfg.workers, 1)) as pool, \
+            tqdm(total=n, desc=desc, unit="img", disable=not cfg.progress, leave=True) as bar:
+        pending: deque = deque()
+
+        def submit(k: int) -> None:
+            if k < len(chunks):
+                pending.append([(i, pool.submit(read_rgb, paths[i])) for i in chunks[k]])
+
+        submit(0)
+        submit(1)
+        for k in range(len(chunks)):
+            jobs = pending.popleft()
+            submit(k + 2)
+            idx, images = [], []
+            for i, fut in jobs:
+                try:
+                    images.append(fut.result())
+                    idx.append(i)
+                except DenseFaceError as e:
+                    out.failed[i] = str(e)
+            if detector is None:
+                crop = boxes[idx] if idx else np.zeros((0, 4))
+                keep = list(range(len(idx)))
+            else:
+                crop, keep = _detect(detector, images, idx, face_boxes, box_policy_for(cfg, detector), out)
+            if keep:
+                sel = [images[j] for j in keep]
+                ids = [idx[j] for j in keep]
+                pred = predictor.predict(sel, crop)
+                if detector is not None:   # second pass from the first pass's landmarks
+                    crop = np.stack([roi_box_from_landmarks(p[:, :2]) for p in pred])
+                    pred = predictor.predict(sel, crop)
+                out.pred68[ids] = pred
+                out.crop_boxes[ids] = crop
+                out.detected[ids] = True
+            bar.update(len(jobs))
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def box_policy_for(cfg: RunConfig, detector) -> BoxToCrop:
+    """The configured box policy, else the detector's calibrated one."""
+    return cfg.box_policy if cfg.box_policy is not None else crop_mapping_of(detector)
+
+
+def _detect(detector: FaceDetector, images: list[np.ndarray], idx: list[int], face_boxes: np.ndarray,
+            policy: BoxToCrop, out: Predictions) -> tuple[np.ndarray, list[int]]:
+    """First-pass crop boxes (K, 4) for the images whose face was detected, and their positions."""
+    crops, keep = [], []
+    for j, (i, image) in enumerate(zip(idx, images)):
+        try:
+            dets = detector.detect(image)
+        except DenseFaceError as e:
+            out.failed[i] = str(e)
+            continue
+        hit = match_detection(dets, face_boxes[i])
+        if hit is None:
+            continue
+        out.detector_boxes[i], out.detector_scores[i] = hit
+        crops.append(policy(hit[0]))
+        keep.append(j)
+    return (np.stack(crops) if crops else np.zeros((0, 4))), keep

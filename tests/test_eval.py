@@ -1,0 +1,404 @@
+"""Evaluation harness: metrics with exact predictions, 3DDFA crop boxes, the AFLW2000-3D and
+AFLW-21 pipelines (small subsets), detector mode, reports, CED, cost, bad input."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import need_shared
+from denseface.errors import DenseFaceError
+from denseface.eval.metrics import (align_z_mean, balanced_mean, bbox_size, bin_means, ced_auc,
+                                    ced_curve, nme_2d, nme_3d, nme_visible, yaw_bin)
+
+SUBSET = 40
+
+
+# -- metrics -----------------------------------------------------------------------------
+
+def _face(w=100.0, h=64.0, k=68, seed=0):
+    """k points whose 2D box is exactly w x h (sqrt(w*h) = 80 for the defaults), with z."""
+    rng = np.random.default_rng(seed)
+    p = np.column_stack([rng.uniform(0, w, k), rng.uniform(0, h, k), rng.uniform(-20, 20, k)])
+    p[0, :2], p[1, :2] = (0, 0), (w, h)
+    return p + np.array([50.0, 30.0, 100.0])
+
+
+def test_ground_truth_as_prediction_gives_zero():
+    gt = _face()
+    assert nme_2d(gt, gt) == 0.0
+    assert nme_3d(gt, gt) == 0.0
+    # 3D NME ignores the absolute depth: a constant z offset is aligned away
+    assert nme_3d(gt + np.array([0, 0, 37.0]), gt) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_known_perturbations_give_known_nme():
+    gt = _face()
+    assert bbox_size(gt) == pytest.approx(80.0)
+    # every point moved by (3, 4) px: error 5 px / 80 px = 6.25 %
+    assert nme_2d(gt + np.array([3.0, 4.0, 0.0]), gt) == pytest.approx(6.25)
+    # one point of 68 moved by 68 px: mean error 1 px -> 1.25 %
+    one = gt.copy()
+    one[10, 0] += 68.0
+    assert nme_2d(one, gt) == pytest.approx(1.25)
+    # explicit normaliser
+    assert nme_2d(gt + np.array([2.0, 0, 0]), gt, norm=np.float64(50.0)) == pytest.approx(4.0)
+    # 3D: half the points +8 px in z, half -8 (mean kept): 8 px / 80 = 10 %
+    z = gt.copy()
+    z[:34, 2] += 8.0
+    z[34:, 2] -= 8.0
+    assert nme_3d(z, gt) == pytest.approx(10.0)
+    assert nme_2d(z, gt) == 0.0
+    # batched shapes
+    batch = np.stack([gt, gt + np.array([3.0, 4.0, 0])])
+    np.testing.assert_allclose(nme_2d(batch, np.stack([gt, gt])), [0.0, 6.25])
+
+
+def test_z_alignment_matches_means():
+    gt, pred = _face(seed=1), _face(seed=2)
+    a = align_z_mean(pred, gt)
+    assert a[:, 2].mean() == pytest.approx(gt[:, 2].mean())
+    np.testing.assert_array_equal(a[:, :2], pred[:, :2])
+
+
+def test_visible_points_only():
+    gt = np.zeros((1, 21, 2))
+    gt[0, :, 0] = np.arange(21)
+    vis = np.ones((1, 21), bool)
+    vis[0, 5:] = False
+    gt[0, 5:] = np.nan
+    pred = gt.copy()
+    pred[0, :5, 1] += 2.0              # visible points off by 2 px
+    pred[0, 5:] = 1000.0               # invisible points are ignored
+    assert nme_visible(pred, gt, vis, np.array([10.0]))[0] == pytest.approx(20.0)
+    assert np.isnan(nme_visible(pred, gt, np.zeros((1, 21), bool), np.array([10.0]))[0])
+
+
+def test_yaw_bins_and_summaries():
+    np.testing.assert_array_equal(yaw_bin([0, 30, 30.01, -45, 60, -60.5, 351]), [0, 0, 1, 1, 1, 2, 2])
+    values = np.array([1.0, 3.0, 2.0, 6.0, np.nan])
+    bins = np.array([0, 0, 1, 2, 2])
+    means = bin_means(values, bins)
+    assert means == [2.0, 2.0, 6.0]
+    assert balanced_mean(means) == pytest.approx(10 / 3)
+    assert np.isnan(bin_means(values, np.array([0, 0, 0, 0, 0]))[1])
+
+
+def test_ced_counts_failures():
+    t, frac = ced_curve(np.array([1.0, 2.0, 3.0, np.nan]), max_nme=4.0, steps=5)
+    np.testing.assert_allclose(t, [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(frac, [0, 0.25, 0.5, 0.75, 0.75])
+    assert ced_auc(np.zeros(3), 10.0) == pytest.approx(1.0)
+
+
+# -- 3DDFA protocol data --------------------------------------------------------------------
+
+def test_crop_boxes_match_3ddfa_roi_boxes():
+    """Our crop boxes from pt3d_68 reproduce AFLW2000-3D_crop.roi_box.npy for all 2000 images.
+    The boxes are clipped to [1, 450]: 3DDFA's arrays use MATLAB's 1-based pixel frame."""
+    from denseface.eval.datasets import benchmark_roi_box
+
+    cfg = need_shared("data", "3ddfa_test_configs")
+    pts = np.load(cfg / "AFLW2000-3D.pts68.npy")
+    ref = np.load(cfg / "AFLW2000-3D_crop.roi_box.npy").astype(np.float64)
+    ours = np.stack([benchmark_roi_box(p[:2].T, 450, 450) for p in pts])
+    assert np.abs(ours - ref).max() <= 1.0
+    assert (ours == ref).mean() > 0.99
+    assert ref[:, :2].min() == 1.0 and ref[:, 2:].max() == 450.0     # 1-based clipping
+
+
+def test_protocol_order_and_yaw_bins():
+    from denseface.eval.datasets import AFLW2000_BIN_COUNTS
+
+    cfg = need_shared("data", "3ddfa_test_configs")
+    data = need_shared("data", "aflw2000_3d")
+    listed = (cfg / "AFLW2000-3D_crop.list").read_text().split()
+    assert listed == sorted(p.name for p in data.glob("*.jpg"))
+    counts = tuple(np.bincount(yaw_bin(np.load(cfg / "AFLW2000-3D.pose.npy")), minlength=3))
+    assert counts == AFLW2000_BIN_COUNTS
+
+
+@pytest.fixture(scope="module")
+def aflw2000():
+    from denseface.eval.datasets import load_aflw2000
+
+    return load_aflw2000(need_shared("data", "aflw2000_3d"), need_shared("data", "3ddfa_test_configs"),
+                         limit=SUBSET)
+
+
+def test_loader_frames(aflw2000):
+    cfg = need_shared("data", "3ddfa_test_configs")
+    assert len(aflw2000) == SUBSET and len(set(yaw_bin(aflw2000.yaw))) == 3
+    raw = np.load(cfg / "AFLW2000-3D.pts68.npy")[aflw2000.indices].transpose(0, 2, 1)
+    np.testing.assert_allclose(aflw2000.pts68[..., :2], raw[..., :2] - 1.0, atol=1e-3)  # OpenCV frame
+    np.testing.assert_allclose(aflw2000.pts68[..., 2], raw[..., 2], atol=1e-3)
+    ref = np.load(cfg / "AFLW2000-3D_crop.roi_box.npy")[aflw2000.indices]
+    np.testing.assert_array_equal(aflw2000.boxes, ref - 1.0)
+
+
+# -- pipelines -------------------------------------------------------------------------------
+
+def _image_key(image: np.ndarray) -> str:
+    return hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def make_oracle(data):
+    """A callable model that returns the ground truth of the image it is given (by content)."""
+    from denseface.eval.pipeline import read_rgb
+
+    table = {_image_key(read_rgb(p)): gt for p, gt in zip(data.image_paths, data.pts68)}
+    seen = []
+
+    def oracle68(image, box):
+        seen.append(np.asarray(box))
+        return table[_image_key(image)]
+
+    oracle68.seen = seen
+    return oracle68
+
+
+@pytest.fixture(scope="module")
+def oracle(aflw2000):
+    return make_oracle(aflw2000)
+
+
+def _cfg(limit=SUBSET, **kw):
+    from denseface.eval.aflw2000 import Aflw2000Config
+    from denseface.eval.pipeline import RunConfig
+
+    return Aflw2000Config(limit=limit, run=RunConfig(batch=16, progress=False), **kw)
+
+
+def test_oracle_scores_zero_and_shift_scores_known(oracle, aflw2000, tmp_path):
+    from denseface.eval.aflw2000 import evaluate_aflw2000
+    from denseface.eval.predictors import CallablePredictor
+    from denseface.eval.report import REPORT_KEYS, read_report, write_result
+
+    oracle.seen.clear()
+    res = evaluate_aflw2000(CallablePredictor(oracle), _cfg())
+    assert res.report["n"] == SUBSET
+    assert res.report["nme_bins"] == [0.0, 0.0, 0.0] and res.report["nme_3d_balanced"] == 0.0
+    assert res.report["nme_reannotated_balanced"] > 0.5          # different annotations
+    np.testing.assert_array_equal(np.stack(oracle.seen), aflw2000.boxes)   # 3DDFA boxes, OpenCV frame
+
+    def shifted(image, box):
+        return oracle(image, box) + np.array([2.0, 0.0, 0.0])
+
+    res = evaluate_aflw2000(CallablePredictor(shifted, "shifted"), _cfg())
+    np.testing.assert_allclose(res.columns["nme"], 200.0 / bbox_size(aflw2000.pts68), rtol=1e-9)
+    np.testing.assert_allclose(res.columns["dx_px"], 2.0)
+    out = write_result(res, tmp_path / "r")
+    report = json.loads((out / "report.json").read_text())
+    assert tuple(report) == REPORT_KEYS
+    _, cols = read_report(out / "report.json")
+    np.testing.assert_allclose(cols["nme"], res.columns["nme"], rtol=1e-5)
+    assert "2.86" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def small_onnx(tmp_path_factory):
+    from denseface.export.onnx import export_onnx
+    from denseface.models import create_model, save_checkpoint
+
+    d = tmp_path_factory.mktemp("model")
+    model = create_model("mobilenetv2_050", input_size=64)
+    save_checkpoint(model, d / "small.pt")
+    return export_onnx(model, d / "small.onnx")
+
+
+def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_path):
+    from denseface.data.crop import crop_image
+    from denseface.eval.aflw2000 import evaluate_aflw2000
+    from denseface.eval.ced import ced_from_reports
+    from denseface.eval.pipeline import read_rgb
+    from denseface.eval.predictors import open_predictor
+    from denseface.eval.report import write_result
+    from denseface.infer.runner import OnnxRunner
+    from denseface.landmarks import load_landmark_set
+    from denseface.models import crop_to_image
+
+    res = evaluate_aflw2000(open_predictor(small_onnx), _cfg())
+    assert res.report["model"] == "small.onnx" and np.isfinite(res.columns["nme"]).all()
+    # one image by hand: crop, run, take the 68 subset, map back, score
+    i = 7
+    crop, M = crop_image(read_rgb(aflw2000.image_paths[i]), aflw2000.boxes[i], 64)
+    pts = OnnxRunner(small_onnx).predict_crops(crop[None])[0, load_landmark_set().idx68]
+    expect = nme_2d(crop_to_image(pts, M), aflw2000.pts68[i])
+    assert res.columns["nme"][i] == pytest.approx(expect, rel=1e-4)
+
+    res_pt = evaluate_aflw2000(open_predictor(small_onnx.with_suffix(".pt")), _cfg())
+    np.testing.assert_allclose(res_pt.columns["nme"], res.columns["nme"], rtol=1e-3)
+
+    write_result(res, tmp_path / "onnx")
+    write_result(res_pt, tmp_path / "torch")
+    png = ced_from_reports([tmp_path / "onnx" / "report.json", tmp_path / "torch"], tmp_path / "ced.png",
+                           max_nme=300)
+    assert png.stat().st_size > 1000
+
+
+def test_detector_mode_two_passes():
+    """Detector mode with OpenCV's Haar backend on 12 images and a ground-truth oracle: every
+    detected face scores 0 and its final crop is the training crop of the first pass's points."""
+    from denseface.data.crop import roi_box_from_landmarks
+    from denseface.eval.aflw2000 import evaluate_aflw2000
+    from denseface.eval.datasets import load_aflw2000
+    from denseface.eval.predictors import CallablePredictor
+    from denseface.infer.detectors import create_detector
+
+    n = 12
+    aflw2000 = load_aflw2000(need_shared("data", "aflw2000_3d"),
+                             need_shared("data", "3ddfa_test_configs"), limit=n)
+    res = evaluate_aflw2000(CallablePredictor(make_oracle(aflw2000)), _cfg(limit=n),
+                            detector=create_detector("haar"), detector_name="haar")
+    det = res.columns["detected"]
+    d = res.details
+    assert det.sum() >= n // 2
+    assert d["n_undetected"] == n - det.sum() == len(d["undetected"])
+    assert d["box_policy"]["scale"] > 1.0          # the detector's calibrated crop mapping
+    assert res.report["n"] == det.sum() and "haar" in res.report["protocol"]
+    np.testing.assert_allclose(res.columns["nme"][det], 0.0, atol=1e-9)
+    assert np.isnan(res.columns["nme"][~det]).all()
+    # the final crop comes from the first pass's landmarks (here: the ground truth)
+    final = np.stack([res.columns[k] for k in ("box_x0", "box_y0", "box_x1", "box_y1")], 1)[det]
+    expect = np.stack([roi_box_from_landmarks(p) for p in aflw2000.pts68[det]])
+    np.testing.assert_allclose(final, expect, atol=1e-9)
+
+
+def test_box_policy_and_matching():
+    from denseface.eval.pipeline import fit_box_policy, match_detection
+    from denseface.infer.detectors import BoxToCrop, Detection
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 200, (20, 2))
+    wh = rng.uniform(50, 150, (20, 1))
+    det = np.concatenate([xy, xy + wh], 1)
+    truth = BoxToCrop(1.4, 0.05, 0.2)
+    fitted = fit_box_policy(det, np.stack([truth(b) for b in det]))
+    assert (fitted.scale, fitted.shift_x, fitted.shift_y) == pytest.approx((1.4, 0.05, 0.2))
+    dets = [((0, 0, 10, 10), 0.99), ((100, 100, 150, 150), 0.5), ((110, 100, 160, 150), 0.7)]
+    box, score = match_detection(dets, np.array([90, 90, 170, 170]))
+    assert score == 0.7 and tuple(box) == (110, 100, 160, 150)
+    assert match_detection(dets, np.array([300, 300, 400, 400])) is None
+    objs = [Detection(np.array(b, float), s) for b, s in dets]
+    assert match_detection(objs, np.array([90, 90, 170, 170]))[1] == 0.7
+
+
+def test_aflw21_protocol_subset(small_onnx):
+    from denseface.eval.aflw import AflwConfig, evaluate_aflw
+    from denseface.eval.datasets import load_aflw_protocol, roi_normaliser
+    from denseface.eval.pipeline import RunConfig
+    from denseface.eval.predictors import open_predictor
+
+    proto = load_aflw_protocol(need_shared("data", "3ddfa_test_configs"))
+    assert len(proto) == 21080 and not proto.visible.all()
+    assert np.isnan(proto.pts21[~proto.visible]).all()
+    assert roi_normaliser(np.array([[0.0, 0.0, 200.0, 200.0]]))[0] == pytest.approx(200 / np.sqrt(2))
+    res = evaluate_aflw(open_predictor(small_onnx), AflwConfig(limit=12, run=RunConfig(progress=False)))
+    assert res.report["n"] == 12 and "12 of 21080" in res.report["protocol"]
+    assert res.report["nme_3d_balanced"] is None and np.isfinite(res.report["nme_all"])
+
+
+# -- command line and bad input ----------------------------------------------------------------
+
+def test_cli_aflw2000_and_ced(small_onnx, tmp_path, capsys):
+    from denseface.cli.main import main
+
+    need_shared("data", "aflw2000_3d")
+    out = tmp_path / "eval"
+    assert main(["eval", "aflw2000", "--model", str(small_onnx), "--out", str(out), "--limit", "8",
+                 "--no-progress"]) == 0
+    assert {"report.json", "per_image.csv", "report.md"} <= {p.name for p in out.iterdir()}
+    assert main(["eval", "ced", str(out / "report.json"), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").is_file()
+
+
+def test_bad_input_gives_one_clear_error(small_onnx, tmp_path, capsys):
+    from denseface.cli.main import main
+    from denseface.eval.datasets import load_aflw2000
+    from denseface.eval.predictors import open_predictor
+    from denseface.export.onnx import export_onnx
+    from denseface.models import create_model
+
+    data = need_shared("data", "aflw2000_3d")
+    cfgs = need_shared("data", "3ddfa_test_configs")
+    with pytest.raises(DenseFaceError, match="does not exist"):
+        load_aflw2000(tmp_path / "nope", cfgs)
+    with pytest.raises(DenseFaceError, match="no .jpg images"):
+        load_aflw2000(tmp_path, cfgs)
+    part = tmp_path / "part"
+    part.mkdir()
+    for name in ("image00002.jpg", "image00002.mat", "image00004.jpg"):
+        shutil.copy(data / name, part / name)
+    with pytest.raises(DenseFaceError, match="do not match AFLW2000-3D_crop.list"):
+        load_aflw2000(part, cfgs)
+    configs = tmp_path / "configs"
+    shutil.copytree(cfgs, configs)
+    (configs / "AFLW2000-3D-Reannotated.pts68.npy").unlink()
+    with pytest.raises(DenseFaceError, match="missing protocol file AFLW2000-3D-Reannotated.pts68.npy"):
+        load_aflw2000(data, configs)
+    odd = create_model("mobilenetv2_050", input_size=64, landmark_set="no_such_set")
+    with pytest.raises(DenseFaceError, match="no 68-point"):
+        open_predictor(export_onnx(odd, tmp_path / "odd.onnx"))
+    capsys.readouterr()
+    rc = main(["eval", "aflw2000", "--data", str(tmp_path / "nope"), "--model", str(small_onnx),
+               "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and "does not exist" in err[0] and "Traceback" not in err[0]
+
+
+def test_unreadable_image_is_skipped_and_reported(small_onnx, tmp_path, capsys):
+    """A corrupt image is skipped and listed; the others are scored; exit code 5."""
+    from denseface.cli.main import main
+
+    data = need_shared("data", "aflw2000_3d")
+    copy = tmp_path / "aflw2000"
+    copy.mkdir()
+    for f in data.iterdir():
+        if f.suffix in (".jpg", ".mat"):
+            (copy / f.name).symlink_to(f)
+    (copy / "image00002.jpg").unlink()                      # the first image is in every subset
+    (copy / "image00002.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    rc = main(["eval", "aflw2000", "--data", str(copy), "--model", str(small_onnx), "--out", str(out),
+               "--limit", "6", "--no-progress"])
+    assert rc == 5 and "image00002.jpg" in capsys.readouterr().err
+    details = json.loads((out / "details.json").read_text())
+    assert details["n_failed"] == 1 and list(details["failed"]) == ["image00002.jpg"]
+    assert json.loads((out / "report.json").read_text())["n"] == 5
+
+
+# -- cost table and ablation config ----------------------------------------------------------------
+
+def test_macs_of_a_known_layer_and_cost_table():
+    import torch
+
+    from denseface.eval.cost import CostConfig, CostRow, cost_markdown, params_and_macs, torch_latency_ms
+
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False))
+    params, macs = params_and_macs(conv, 16)
+    assert params == 8 * 3 * 9 and macs == 8 * 3 * 9 * 16 * 16
+    fastest, median = torch_latency_ms(conv, 16, 1, warmup=1, repeats=3)
+    assert 0 < fastest <= median
+    cfg = CostConfig(backbones=("mobilenetv2_100",), sizes=(256,))
+    row = CostRow("mobilenetv2_100", 256, 4.22, 0.393, {"torch/1": (10.0, 11.0), "onnxruntime/1": (5.0, 5.5),
+                                                        "torch/2": (6.0, 7.0), "onnxruntime/2": (3.0, 3.5)})
+    md = cost_markdown([row], cfg)
+    assert "| mobilenetv2_100 | 256 | 4.22 | 0.393 | 10.0 / 11.0 | 6.0 / 7.0 | 5.0 / 5.5 | 3.0 / 3.5 |" in md
+    assert "| mobilenetv2_100 | 4.18 | 4.22 |" in md          # beside the paper's row
+
+
+def test_ablation_runs_share_one_budget():
+    from denseface.errors import ConfigError
+    from denseface.eval.ablation import AblationConfig, train_config_for
+
+    cfg = AblationConfig(out_dir="runs/x", epochs=2, limit_train=100, limit_val=10)
+    runs = [train_config_for(cfg, loss) for loss in cfg.losses]
+    assert [r.loss.name for r in runs] == ["wing", "l2", "wing+l2"]
+    assert len({r.out_dir for r in runs}) == 3
+    for r in runs:
+        assert (r.epochs, r.data.limit_train, r.data.limit_val, r.seed) == (2, 100, 10, runs[0].seed)
+    with pytest.raises(ConfigError):
+        train_config_for(cfg, "nonsense")
