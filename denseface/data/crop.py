@@ -32,12 +32,24 @@ def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
     return np.array([[sx, 0.0, -sx * x0], [0.0, sy, -sy * y0]])
 
 
+def resize_sampling(M: np.ndarray) -> np.ndarray:
+    """The matrix that samples an image as ``cv2.resize`` of the box does (pixel *areas* scale:
+    a destination pixel centre i looks at source ``(i + 0.5) / s - 0.5 + x0``), for a crop whose
+    *points* map by ``M`` (``(p - x0) * s``). 3DDFA's crops, and so aflw_pl's images, were made
+    this way while their labels use ``M``, so the network learnt this pairing."""
+    out = np.asarray(M, np.float64).copy()
+    out[0, 2] += 0.5 * out[0, 0] - 0.5
+    out[1, 2] += 0.5 * out[1, 1] - 0.5
+    return out
+
+
 def crop_image(image: np.ndarray, box: np.ndarray, size: int,
                interpolation: int = cv2.INTER_LINEAR) -> tuple[np.ndarray, np.ndarray]:
-    """Crop and resize; pixels outside the image are black. Returns (crop, 2x3 matrix)."""
+    """Crop and resize like ``cv2.resize(image[box], (size, size))`` (pixels outside the image
+    are black). Returns (crop, M), M the 2x3 matrix that maps points into the crop
+    (``(p - [x0, y0]) * s``, the datasets' label convention; see resize_sampling)."""
     M = crop_matrix(box, size)
-    # OpenCV samples pixel centres at integer coordinates, as this module's pixel frame does.
-    out = cv2.warpAffine(image, M, (size, size), flags=interpolation,
+    out = cv2.warpAffine(image, resize_sampling(M), (size, size), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out, M
 
