@@ -208,6 +208,45 @@ def bench_video(model: Path, video: Path, threads: int, folder: Path) -> str:
             "read it when the machine is loaded.\n\n" + "\n".join(rows) + "\n")
 
 
+def figure(model: Path, photo: Path, out: Path, detector: str, detector_model: Path | None,
+           zoom: float = 4.0, side: int = 420) -> Path:
+    """A picture of the predictions: each face's neighbourhood, upscaled ``zoom`` x before
+    drawing (mesh, 520 points, the 68, box, pose axes), side by side."""
+    import cv2
+    from dataclasses import replace
+
+    from denseface.infer.api import DenseFace
+    from denseface.infer.draw import draw_faces
+    from denseface.infer.images import read_image, to_rgb
+
+    opts = {"model_path": str(detector_model)} if detector_model else {}
+    df = DenseFace(model, detector=detector, detector_options=opts)
+    image = to_rgb(read_image(photo))
+    tiles = []
+    for f in df.predict_array(image):
+        c = 0.5 * (f.crop_box[:2] + f.crop_box[2:])
+        half = 0.5 * (f.crop_box[2] - f.crop_box[0])
+        x0, y0 = c - half
+        M = np.float64([[zoom, 0, -zoom * x0], [0, zoom, -zoom * y0]])
+        size = int(round(2 * half * zoom))
+        big = cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_CUBIC)
+        shift = np.array([x0, y0, 0.0])
+        g = replace(f, box=(f.box.reshape(2, 2) - [x0, y0]).reshape(-1) * zoom,
+                    landmarks=(f.landmarks - shift) * zoom, landmarks68=(f.landmarks68 - shift) * zoom,
+                    crop_box=(f.crop_box.reshape(2, 2) - [x0, y0]).reshape(-1) * zoom)
+        tile = cv2.resize(draw_faces(big, [g], df.landmark_set.triangles), (side, side),
+                          interpolation=cv2.INTER_AREA)
+        p = f.pose
+        cv2.putText(tile, f"yaw {p.yaw:.0f} pitch {p.pitch:.0f} roll {p.roll:.0f}", (8, side - 10),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    if not tiles:
+        raise SystemExit(f"no face found in {photo}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(tiles, 1), cv2.COLOR_RGB2BGR))
+    return out
+
+
 def main(argv=None) -> int:
     from compare_detectors import update_section
 
@@ -221,7 +260,15 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default="default")
     ap.add_argument("--variants", action="store_true", help="also build and measure fp16 / int8 copies")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "predict.md")
+    ap.add_argument("--figure", type=Path, default=None, metavar="PHOTO",
+                    help="only draw the predictions for PHOTO into docs/img/predict_example.png")
+    ap.add_argument("--detector-model", type=Path, default=None, help="YuNet .onnx for --detector yunet")
     args = ap.parse_args(argv)
+    if args.figure:
+        model = args.model or DEFAULT_ONNX
+        print(figure(model, args.figure, ROOT / "docs" / "img" / "predict_example.png", args.detector,
+                     args.detector_model))
+        return 0
     if args.shared is None:
         ap.error("no shared data folder: pass --shared")
     with tempfile.TemporaryDirectory() as tmp:
