@@ -22,14 +22,14 @@ import torch.distributed as dist
 
 from ..data.dataset import LandmarkDataset, load_split
 from ..errors import ConfigError, DenseFaceError
-from ..landmarks import load_landmark_set
+from ..eval.metrics import bbox_size, nme_2d, nme_visible
+from ..landmarks import aflw21_from_68, load_landmark_set
 from ..losses import build_loss
 from ..mesh.bfm import load_bfm
 from ..models.codec import decode_points
 from ..models.regressor import DenseRegressor, create_model
 from ..paths import shared_path
 from .config import TrainConfig
-from .metrics import bbox_norm, nme21, nme68
 
 
 def _is_dist() -> bool:
@@ -97,9 +97,11 @@ def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device
     pred = decode_points(np.concatenate(preds), S) * (in_size / S)
     lab68 = val.points[:, idx68]
     p68 = pred[:, idx68]
-    out = {"nme68": float(nme68(p68, lab68).mean())}
+    out = {"nme68": float(nme_2d(p68, lab68).mean())}
     if val.table.pts21 is not None:
-        n21 = nme21(p68, val.table.pts21, bbox_norm(lab68))
+        pts21 = val.table.pts21
+        visible = np.isfinite(pts21).all(-1)
+        n21 = nme_visible(aflw21_from_68(p68[..., :2]), np.nan_to_num(pts21), visible, bbox_size(lab68))
         out["nme21"] = float(np.nanmean(n21))
     return out
 
