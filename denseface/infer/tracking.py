@@ -85,9 +85,9 @@ class TrackerConfig:
     min_face_px: float = 16.0
     max_faces: int | None = None
     match_iou: float = 0.3  # a re-detected face keeps a track's smoothing when crops overlap this much
-    verify_every: int = 5
+    verify_every: int = 10
     verify_region: float = 2.0
-    verify_side: int = 320
+    verify_side: int = 160
     verify_iou: float = 0.4
     max_misses: int = 3
 
