@@ -204,8 +204,8 @@ def bench_video(model: Path, video: Path, threads: int, folder: Path) -> str:
     return ("640x480 mp4 (mp4v), one face sliding and zooming, 300 frames; decode + tracking "
             "(one network pass per frame, a drift check every 10 frames) + One Euro smoothing + pose + "
             "JSON Lines; no drawing. "
-            "fps (CPU time) = frames / CPU seconds of the process: what an idle core would give, "
-            "read it when the machine is loaded.\n\n" + "\n".join(rows) + "\n")
+            "fps (CPU time) = frames / CPU seconds of the process, all threads (video decoding "
+            "uses its own threads): a lower bound that other jobs on the machine barely disturb.\n\n" + "\n".join(rows) + "\n")
 
 
 def figure(model: Path, photo: Path, out: Path, detector: str, detector_model: Path | None,
