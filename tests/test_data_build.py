@@ -122,6 +122,7 @@ def test_bad_items_are_skipped_and_reported(tmp_path, capsys):
 
 
 def test_nothing_usable_is_an_error(tmp_path, capsys):
+    need_shared("models", "bfm_3ddfa_53215")  # the build loads the BFM before it looks at the data
     (tmp_path / "empty").mkdir()
     assert cli(["data", "build", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 3
     assert cli(["data", "build", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 3

@@ -140,6 +140,7 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path):
+    need_shared("data", "aflw_pl", "train")  # the trainer loads the BFM and data before the model
     bad = tmp_path / "c.yaml"
     bad.write_text("backbone: not_a_backbone\nepochs: 1\n")
     r = subprocess.run(_cmd("--config", str(bad), "--set", f"out_dir={tmp_path / 'o'}",
