@@ -52,18 +52,3 @@ def crop_image(image: np.ndarray, box: np.ndarray, size: int,
     out = cv2.warpAffine(image, resize_sampling(M), (size, size), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out, M
-
-
-def apply_matrix(points: np.ndarray, M: np.ndarray, z_scale: float | None = None) -> np.ndarray:
-    """Map (..., 2 or 3) points through a 2x3 similarity; z is multiplied by ``z_scale``
-    (default: the matrix's isotropic scale)."""
-    p = np.asarray(points, np.float64)
-    out = p.copy()
-    out[..., :2] = p[..., :2] @ M[:, :2].T + M[:, 2]
-    if p.shape[-1] > 2:
-        out[..., 2] = p[..., 2] * (np.sqrt(abs(np.linalg.det(M[:, :2]))) if z_scale is None else z_scale)
-    return out
-
-
-def invert_matrix(M: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(np.asarray(M, np.float64))

@@ -84,10 +84,13 @@ def face_region(bfm: BFM, face_mask: np.ndarray | None, border_mm: float = 6.0,
         m = (np.asarray(face_mask) > 0).astype(np.uint8)
         if erode_px:
             m = cv2.erode(m, np.ones((2 * erode_px + 1,) * 2, np.uint8))
-        h, w = m.shape
-        col = np.clip(np.round(bfm.uv[:, 0] * (w - 1)).astype(int), 0, w - 1)
-        row = np.clip(np.round((h - 1) - bfm.uv[:, 1] * (h - 1)).astype(int), 0, h - 1)
-        return m[row, col] > 0
+        from ..mesh.posmap import uv_pixel_coords
+
+        size = m.shape[0]
+        if m.shape != (size, size):
+            raise ValueError(f"the UV face mask must be square, got {m.shape[1]}x{m.shape[0]}")
+        pix = np.clip(np.round(uv_pixel_coords(bfm.uv, size)).astype(int), 0, size - 1)
+        return m[pix[:, 1], pix[:, 0]] > 0
     pos = bfm.mean.astype(np.float64)
     d_border, _ = cKDTree(pos[outer_boundary(bfm.triangles)]).query(pos)
     return d_border > border_mm * MM
