@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from denseface.data.crop import roi_box_from_landmarks  # noqa: E402
+from denseface.geometry.boxes import roi_box_from_landmarks  # noqa: E402
 from denseface.infer.calibration import (calibration_images, fit_box_to_crop,  # noqa: E402
                                          match_detection)
 from denseface.infer.detectors import box_iou, create_detector  # noqa: E402

@@ -2,7 +2,8 @@
 import cv2
 import numpy as np
 
-from denseface.data.crop import crop_image, crop_matrix, roi_box_from_landmarks
+from denseface.geometry.boxes import roi_box_from_landmarks
+from denseface.geometry.crop import crop_image, crop_matrix
 from denseface.models.codec import crop_to_image
 
 

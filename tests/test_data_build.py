@@ -11,7 +11,8 @@ import scipy.io as sio
 
 from conftest import need_shared
 from denseface.cli.main import main as cli
-from denseface.data.crop import crop_image, roi_box_from_landmarks
+from denseface.geometry.boxes import roi_box_from_landmarks
+from denseface.geometry.crop import crop_image
 from denseface.mesh.readers import read_fit_table, read_mat
 
 SAMPLES = ("300wlp_samples", "300W_LP")

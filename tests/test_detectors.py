@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import need_shared
-from denseface.data.crop import roi_box_from_landmarks
+from denseface.geometry.boxes import roi_box_from_landmarks
 from denseface.errors import ConfigError, DenseFaceError
 from denseface.infer.calibration import (fit_box_to_crop, match_detection, read_dlib_xml, read_pts)
 from denseface.infer.detectors import (BoxToCrop, Detection, HaarDetector, YuNetDetector, box_iou,

@@ -210,7 +210,7 @@ def small_onnx(tmp_path_factory):
 
 
 def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_path):
-    from denseface.data.crop import crop_image
+    from denseface.geometry.crop import crop_image
     from denseface.eval.aflw2000 import evaluate_aflw2000
     from denseface.eval.ced import ced_from_reports
     from denseface.eval.pipeline import read_rgb
@@ -242,7 +242,7 @@ def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_pa
 def test_detector_mode_two_passes():
     """Detector mode with OpenCV's Haar backend on 12 images and a ground-truth oracle: every
     detected face scores 0 and its final crop is the training crop of the first pass's points."""
-    from denseface.data.crop import roi_box_from_landmarks
+    from denseface.geometry.boxes import roi_box_from_landmarks
     from denseface.eval.aflw2000 import evaluate_aflw2000
     from denseface.eval.datasets import load_aflw2000
     from denseface.eval.predictors import CallablePredictor
@@ -268,7 +268,8 @@ def test_detector_mode_two_passes():
 
 
 def test_box_policy_and_matching():
-    from denseface.eval.pipeline import fit_box_policy, match_detection
+    from denseface.eval.pipeline import match_detection
+    from denseface.geometry.boxes import fit_box_to_crop
     from denseface.infer.detectors import BoxToCrop, Detection
 
     rng = np.random.default_rng(0)
@@ -276,7 +277,7 @@ def test_box_policy_and_matching():
     wh = rng.uniform(50, 150, (20, 1))
     det = np.concatenate([xy, xy + wh], 1)
     truth = BoxToCrop(1.4, 0.05, 0.2)
-    fitted = fit_box_policy(det, np.stack([truth(b) for b in det]))
+    fitted = fit_box_to_crop(det, np.stack([truth(b) for b in det]))
     assert (fitted.scale, fitted.shift_x, fitted.shift_y) == pytest.approx((1.4, 0.05, 0.2))
     dets = [((0, 0, 10, 10), 0.99), ((100, 100, 150, 150), 0.5), ((110, 100, 160, 150), 0.7)]
     box, score = match_detection(dets, np.array([90, 90, 170, 170]))

@@ -15,9 +15,10 @@ import pytest
 
 from conftest import need_shared
 from denseface.cli.main import main
-from denseface.data.crop import crop_image, roi_box_from_landmarks
+from denseface.geometry.boxes import roi_box_from_landmarks
+from denseface.geometry.crop import crop_image
 from denseface.infer.api import DenseFace, PredictConfig, Timings
-from denseface.infer.detectors import landmark_box_to_crop
+from denseface.geometry.boxes import roi_box
 from denseface.infer.pose import (Pose, estimate_pose, load_mean_shape, mean_shape_path,
                                   mean_shape_points, rotation_matrix, write_mean_shape)
 from denseface.models.codec import crop_to_image
@@ -102,7 +103,7 @@ def test_landmarks_are_the_network_output_decoded_through_the_crop(random_model,
     box = np.array([220.0, 200.0, 380.0, 390.0])
     one_pass = DenseFace(small_models.onnx, config=PredictConfig(passes=1))
     (face,) = one_pass.predict(image, boxes=[box])
-    crop_box = landmark_box_to_crop(box)
+    crop_box = roi_box(box)
     np.testing.assert_allclose(face.crop_box, crop_box)
     crop, M = crop_image(image, crop_box, 64)
     expected = crop_to_image(one_pass.runner.predict_crops(crop[None])[0], M)

@@ -27,7 +27,8 @@ from ..errors import DenseFaceError, OutputError
 from ..mesh.bfm import BFM
 from ..mesh.fit import Fit, pose_from_camera
 from ..mesh.readers import FitTable, read_mat
-from .crop import crop_image, roi_box_from_landmarks
+from ..geometry.boxes import roi_box_from_landmarks
+from ..geometry.crop import crop_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.crop import roi_box_from_landmarks
+from ..geometry.boxes import roi_box_from_landmarks
 from ..errors import DenseFaceError
 from .metrics import yaw_bin
 

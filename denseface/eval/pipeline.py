@@ -21,7 +21,7 @@ from typing import Protocol, Sequence
 import cv2
 import numpy as np
 
-from ..data.crop import roi_box_from_landmarks
+from ..geometry.boxes import roi_box_from_landmarks
 from ..errors import DenseFaceError
 from ..infer.detectors import BoxToCrop, crop_mapping_of
 
@@ -30,18 +30,6 @@ class FaceDetector(Protocol):
     def detect(self, image_rgb: np.ndarray) -> list:
         """RGB uint8 image -> detections with ``.box`` [x0, y0, x1, y1] (OpenCV pixels) and
         ``.score`` (denseface.infer.detectors.Detection), or (box, score) pairs."""
-
-
-def fit_box_policy(detector_boxes: np.ndarray, target_boxes: np.ndarray) -> BoxToCrop:
-    """The BoxToCrop (medians over images) that maps detector boxes onto target crop boxes
-    (e.g. roi_box_from_landmarks of the ground truth). Both (N, 4) [x0, y0, x1, y1]."""
-    d = np.asarray(detector_boxes, np.float64)
-    t = np.asarray(target_boxes, np.float64)
-    size = 0.5 * ((d[:, 2] - d[:, 0]) + (d[:, 3] - d[:, 1]))
-    t_side = 0.5 * ((t[:, 2] - t[:, 0]) + (t[:, 3] - t[:, 1]))
-    shift = (0.5 * (t[:, :2] + t[:, 2:]) - 0.5 * (d[:, :2] + d[:, 2:])) / size[:, None]
-    return BoxToCrop(float(np.median(t_side / size)), float(np.median(shift[:, 0])),
-                     float(np.median(shift[:, 1])))
 
 
 def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float] | None:

@@ -11,7 +11,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..data.crop import crop_image
+from ..geometry.crop import crop_image
 from ..errors import DenseFaceError
 from ..models.codec import crop_to_image
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.crop import crop_image, roi_box_from_landmarks
+from ..geometry.boxes import box_size, landmark_bbox, roi_box, roi_box_from_landmarks
+from ..geometry.crop import crop_image
 from ..errors import ConfigError, DenseFaceError
 from ..models.codec import crop_to_image
-from .detectors import Detection, create_detector, crop_mapping_of, landmark_box_to_crop
+from .detectors import Detection, create_detector, crop_mapping_of
 from .images import as_image, detection_view, to_rgb
 from .pose import Pose, estimate_pose, load_mean_shape
 
@@ -152,7 +153,7 @@ class DenseFace:
         found = [Detection(d.box + shift, d.score,
                            None if d.keypoints is None else d.keypoints + shift[:2], d.label)
                  for d in found]
-        return [d for d in found if _box_size(d.box) >= self.config.min_face_px]
+        return [d for d in found if box_size(d.box) >= self.config.min_face_px]
 
     def crop_box_of(self, detection: Detection) -> np.ndarray:
         """The training crop for a detection (the detector's calibrated mapping)."""
@@ -175,7 +176,7 @@ class DenseFace:
         t.images += 1
         if boxes is not None:
             dets = [Detection(b, 1.0, None, "user") for b in validate_boxes(boxes, image.shape)]
-            crop_boxes = [landmark_box_to_crop(d.box, self.roi_factor) for d in dets]
+            crop_boxes = [roi_box(d.box, self.roi_factor) for d in dets]
         else:
             with t.stage("detect"):
                 dets = self.detect(image)
@@ -263,13 +264,3 @@ def validate_boxes(boxes, image_shape=None, path: str | Path | None = None) -> l
             if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
                 raise ConfigError(f"box {b.tolist()} lies outside the {w}x{h} image", path=path)
     return list(a)
-
-
-def landmark_bbox(points: np.ndarray) -> np.ndarray:
-    """[x0, y0, x1, y1] bounding box of (K, >=2) points."""
-    p = np.asarray(points, np.float64)[:, :2]
-    return np.concatenate([p.min(0), p.max(0)])
-
-
-def _box_size(box: np.ndarray) -> float:
-    return 0.5 * float((box[2] - box[0]) + (box[3] - box[1]))

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.crop import roi_box_from_landmarks
+from ..geometry.boxes import BoxToCrop, box_iou, roi_box_from_landmarks
+from ..geometry.boxes import fit_box_to_crop as fit_crop_mapping
 from ..errors import DenseFaceError
-from .detectors import BoxToCrop, Detection, box_iou
+from .detectors import Detection
 
 
 @dataclass
@@ -159,11 +160,4 @@ def fit_box_to_crop(boxes: np.ndarray, points68: list[np.ndarray]) -> BoxToCrop:
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes) == 0:
         raise DenseFaceError("no matched detections to calibrate from")
-    targets = np.array([roi_box_from_landmarks(p) for p in points68])
-    size = 0.5 * ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1]))
-    c_box = 0.5 * (boxes[:, :2] + boxes[:, 2:])
-    c_gt = 0.5 * (targets[:, :2] + targets[:, 2:])
-    side = targets[:, 2] - targets[:, 0]
-    return BoxToCrop(scale=round(float(np.median(side / size)), 3),
-                     shift_x=round(float(np.median((c_gt[:, 0] - c_box[:, 0]) / size)), 3),
-                     shift_y=round(float(np.median((c_gt[:, 1] - c_box[:, 1]) / size)), 3))
+    return fit_crop_mapping(boxes, np.array([roi_box_from_landmarks(p) for p in points68]))

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, DenseFaceError
-from ..data.crop import ROI_FACTOR
+from ..geometry.boxes import BoxToCrop, box_iou, roi_box
 
 DETECTORS = ("haar", "yunet", "mediapipe")
 DEFAULT_DETECTOR = "haar"
@@ -45,45 +45,6 @@ class Detection:
         """The same detection with coordinates multiplied by ``factor``."""
         kp = None if self.keypoints is None else self.keypoints * factor
         return Detection(np.asarray(self.box, np.float64) * factor, self.score, kp, self.label)
-
-
-@dataclass(frozen=True)
-class BoxToCrop:
-    """Maps a detector box to the square training crop.
-
-    With ``size = (w + h) / 2`` of the box: crop centre = box centre + ``(shift_x, shift_y) * size``,
-    crop side = ``scale * size``. The identity policy for a 68-landmark box is roi_box_from_landmarks
-    (scale = sqrt(2) x the longer side)."""
-
-    scale: float
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-
-    def __call__(self, box: np.ndarray) -> np.ndarray:
-        x0, y0, x1, y1 = np.asarray(box, np.float64)
-        size = 0.5 * ((x1 - x0) + (y1 - y0))
-        cx = 0.5 * (x0 + x1) + self.shift_x * size
-        cy = 0.5 * (y0 + y1) + self.shift_y * size
-        half = 0.5 * self.scale * size
-        return np.array([cx - half, cy - half, cx + half, cy + half])
-
-
-def landmark_box_to_crop(box: np.ndarray, factor: float = ROI_FACTOR) -> np.ndarray:
-    """A user box read as the bounding box of the face's landmarks -> the training crop
-    (3DDFA policy: square, centred, side ``factor`` x the longer side)."""
-    x0, y0, x1, y1 = np.asarray(box, np.float64)
-    cx, cy, side = 0.5 * (x0 + x1), 0.5 * (y0 + y1), factor * max(x1 - x0, y1 - y0)
-    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two [x0, y0, x1, y1] boxes."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def nms(detections: list[Detection], iou: float) -> list[Detection]:
@@ -270,9 +231,10 @@ def create_detector(name: str = "default", **kw):
         raise ConfigError(f"bad option for the '{key}' detector: {e}") from None
 
 
-def crop_mapping_of(detector) -> BoxToCrop:
-    """The detector's calibrated box -> crop mapping (a landmark-box policy if it has none)."""
-    return getattr(detector, "crop_mapping", None) or BoxToCrop(scale=ROI_FACTOR)
+def crop_mapping_of(detector):
+    """The detector's calibrated box -> crop mapping (the landmark-box policy, roi_box, for a
+    user detector that has none)."""
+    return getattr(detector, "crop_mapping", None) or roi_box
 
 
 def _check_rgb(image: np.ndarray) -> np.ndarray:
@@ -284,4 +246,4 @@ def _check_rgb(image: np.ndarray) -> np.ndarray:
 
 __all__ = ["BoxToCrop", "DEFAULT_DETECTOR", "DETECTORS", "Detection", "HaarConfig", "HaarDetector",
            "MediaPipeConfig", "MediaPipeDetector", "YuNetConfig", "YuNetDetector", "box_iou",
-           "create_detector", "crop_mapping_of", "landmark_box_to_crop", "nms"]
+           "create_detector", "crop_mapping_of", "nms"]

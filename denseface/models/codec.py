@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..data.crop import ROI_FACTOR
+from ..geometry.boxes import ROI_FACTOR
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The dense landmark regressor: a timm backbone with an N x 3 regression head."""
+"""The dense landmark regressor: a backbone (timm by name, or 3DDFA's MobileNetV1) with an
+N x 3 linear regression head."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,23 +9,37 @@ import torch.nn as nn
 
 from ..errors import DenseFaceError
 from .codec import ModelConfig
+from .pretrained import TEACHER_BACKBONE, load_backbone_weights
+
+#: Input normalisation per backbone family, (mean, std) on 0..255 RGB; ImageNet's otherwise.
+_NORMALISATION = {TEACHER_BACKBONE: ((127.5,) * 3, (128.0,) * 3)}
+
+
+def build_backbone(name: str, num_outputs: int) -> nn.Module:
+    """A backbone with a ``num_outputs`` linear head: 3DDFA's MobileNetV1-0.5 by its name,
+    anything else from timm."""
+    if name == TEACHER_BACKBONE:
+        from .mobilenet_v1 import MobileNetV1
+        return MobileNetV1(width=0.5, num_classes=num_outputs)
+    import timm
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=num_outputs)
+    except RuntimeError as e:
+        raise DenseFaceError(f"unknown backbone '{name}' ({e})") from None
 
 
 class DenseRegressor(nn.Module):
     """(B, 3, S, S) RGB float 0..255 -> (B, N, 3) normalised crop coordinates (see codec)."""
 
-    def __init__(self, config: ModelConfig, pretrained: str | Path | None = None):
+    def __init__(self, config: ModelConfig, pretrained: str | Path | None = None,
+                 teacher_dir: str | Path | None = None):
         super().__init__()
-        import timm
-
         self.config = config
-        try:
-            self.net = timm.create_model(config.backbone, pretrained=False,
-                                         num_classes=config.num_points * 3)
-        except RuntimeError as e:
-            raise DenseFaceError(f"unknown backbone '{config.backbone}' ({e})") from None
+        self.net = build_backbone(config.backbone, config.num_points * 3)
+        self.pretrained_note = ""
         if pretrained:
-            load_backbone_weights(self.net, pretrained)
+            self.pretrained_note = load_backbone_weights(self.net, config.backbone, pretrained,
+                                                         teacher_dir)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
@@ -32,31 +47,27 @@ class DenseRegressor(nn.Module):
         x = (x - self.mean) / self.std
         return self.net(x).view(x.shape[0], self.config.num_points, 3)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) RGB 0..255 -> (B, F) pooled features, the head's input."""
+        x = (x - self.mean) / self.std
+        return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
 
-def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
-    """Load a local timm/ImageNet checkpoint into the backbone; the classifier is skipped."""
-    path = Path(path)
-    if not path.exists():
-        raise DenseFaceError("pretrained weights file does not exist", path=path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
-    own = net.state_dict()
-    keep = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    if not keep:
-        raise DenseFaceError("no tensor in the file matches the backbone", path=path)
-    net.load_state_dict(keep, strict=False)
+    @property
+    def head(self) -> nn.Linear:
+        """The final linear layer, F -> N * 3."""
+        return self.net.get_classifier()
 
 
 def create_model(backbone: str = "mobilenetv2_100", num_points: int = 520, input_size: int = 120,
-                 landmark_set: str = "dense520", pretrained: str | Path | None = None) -> DenseRegressor:
-    """Create a regressor by timm backbone name (mobilenetv2_100, resnet18, resnet50, ...)."""
+                 landmark_set: str = "dense520", pretrained: str | Path | None = None,
+                 teacher_dir: str | Path | None = None) -> DenseRegressor:
+    """Create a regressor by backbone name (timm's mobilenetv2_100, resnet18, ..., or
+    ``3ddfa_mobilenetv1_050``); ``pretrained``: see denseface.models.pretrained."""
     cfg = ModelConfig(backbone=backbone, input_size=input_size, num_points=num_points,
                       landmark_set=landmark_set)
-    return DenseRegressor(cfg, pretrained)
+    if backbone in _NORMALISATION:
+        cfg.mean, cfg.std = _NORMALISATION[backbone]
+    return DenseRegressor(cfg, pretrained, teacher_dir)
 
 
 def save_checkpoint(model: DenseRegressor, path: str | Path, half: bool = False, **meta) -> None:

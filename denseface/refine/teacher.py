@@ -29,48 +29,9 @@ def _torch():
 
 
 def build_mobilenet_v1(width: float = 0.5, num_params: int = 62, num_landmarks: int = 136):
-    """3DDFA-V2's ``MobileNet`` (models/mobilenet_v1.py), layer names matching its weights."""
-    torch = _torch()
-    nn = torch.nn
-
-    class DepthWiseBlock(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int = 1):
-            super().__init__()
-            self.conv_dw = nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False)
-            self.bn_dw = nn.BatchNorm2d(cin)
-            self.conv_sep = nn.Conv2d(cin, cout, 1, 1, 0, bias=False)
-            self.bn_sep = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-
-        def forward(self, x):
-            x = self.relu(self.bn_dw(self.conv_dw(x)))
-            return self.relu(self.bn_sep(self.conv_sep(x)))
-
-    class MobileNetV1(nn.Module):
-        def __init__(self):
-            super().__init__()
-            c = lambda n: int(n * width)  # noqa: E731
-            self.conv1 = nn.Conv2d(3, c(32), 3, 2, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(c(32))
-            self.relu = nn.ReLU(inplace=True)
-            plan = [("dw2_1", 32, 64, 1), ("dw2_2", 64, 128, 2), ("dw3_1", 128, 128, 1),
-                    ("dw3_2", 128, 256, 2), ("dw4_1", 256, 256, 1), ("dw4_2", 256, 512, 2)]
-            plan += [(f"dw5_{i}", 512, 512, 1) for i in range(1, 6)]
-            plan += [("dw5_6", 512, 1024, 2), ("dw6", 1024, 1024, 1)]
-            for name, cin, cout, stride in plan:
-                setattr(self, name, DepthWiseBlock(c(cin), c(cout), stride))
-            self.blocks = [name for name, *_ in plan]
-            self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.fc_param = nn.Linear(c(1024), num_params)
-            self.fc_lm = nn.Linear(c(1024), num_landmarks)   # unused by 3DDFA-V2's inference
-
-        def forward(self, x):
-            x = self.relu(self.bn1(self.conv1(x)))
-            for name in self.blocks:
-                x = getattr(self, name)(x)
-            return self.fc_param(self.avgpool(x).flatten(1))
-
-    return MobileNetV1()
+    """3DDFA-V2's ``MobileNet`` with both of its heads, so its checkpoint loads strictly."""
+    from ..models.mobilenet_v1 import MobileNetV1
+    return MobileNetV1(width, num_params, num_landmarks)
 
 
 @dataclass

@@ -45,7 +45,12 @@ class TrainConfig:
     out_dir: str = "runs/default"
     backbone: str = "mobilenetv2_100"
     input_size: int = 120
-    pretrained: str = ""      # local timm/ImageNet backbone weights
+    pretrained: str = ""      # backbone weights: "imagenet" (installed package), "teacher" (3DDFA-V2
+                              # mb05 from teacher_dir), or a timm-layout state dict path
+    teacher_dir: str = ""     # folder of mb05_120x120.pth; "" = shared models/3ddfa_v2_mb05
+    head_init: str = "random"  # random | ridge (closed form on the train split's frozen features)
+    ridge_lambda: float = 0.01
+    freeze_bn: bool = False   # keep BatchNorm statistics of the initialisation (BN layers in eval mode)
     init_from: str = ""       # a denseface checkpoint (best.pt) to start from, head included (fine-tuning)
     epochs: int = 30
     batch_size: int = 64
@@ -104,6 +109,8 @@ def config_from_dict(d: dict) -> TrainConfig:
         raise ConfigError(f"config key 'optim.schedule': unknown '{cfg.optim.schedule}' (cosine|poly)")
     if cfg.select_metric not in ("nme21", "nme68"):
         raise ConfigError(f"config key 'select_metric': unknown '{cfg.select_metric}' (nme21|nme68)")
+    if cfg.head_init not in ("random", "ridge"):
+        raise ConfigError(f"config key 'head_init': unknown '{cfg.head_init}' (random|ridge)")
     if cfg.amp not in ("auto", "off", "bf16", "fp16"):
         raise ConfigError(f"config key 'amp': unknown '{cfg.amp}' (auto|off|bf16|fp16)")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.input_size < 32:

@@ -124,7 +124,10 @@ class Trainer:
         self.val_split = load_split(va, bfm, self.lset, cfg.data.val_labels or None,
                                     cfg.data.limit_val or None)
         self.model: DenseRegressor = create_model(cfg.backbone, self.lset.n_points, cfg.input_size,
-                                                  self.lset.name, cfg.pretrained or None).to(self.device)
+                                                  self.lset.name, cfg.pretrained or None,
+                                                  teacher_dir=cfg.teacher_dir or None).to(self.device)
+        if self.rank == 0 and self.model.pretrained_note:
+            print(f"denseface: backbone from {self.model.pretrained_note}", file=sys.stderr)
         if cfg.init_from:
             from ..models.regressor import load_model
             src = load_model(cfg.init_from)
@@ -229,11 +232,40 @@ class Trainer:
         self.start_epoch, self.best = int(st["epoch"]) + 1, float(st["best"])
         self.history = json.loads(st["history"])
 
+    def _fit_head(self) -> None:
+        """Closed-form head (every rank computes the same fit); its val scores are history row
+        0, and best.pt when no epoch beats it."""
+        from .head_init import fit_ridge_head
+
+        t0 = time.time()
+        stats = fit_ridge_head(self.model, self.train_split, self.lset, self.cfg.ridge_lambda)
+        self.model.to(self.device)
+        if self.rank != 0:
+            return
+        val = evaluate(self.model, self.val_split, self.lset.idx68, self.device)
+        metric = val.get(self.cfg.select_metric, val["nme68"])
+        self.best = metric
+        self.history.append({"epoch": 0, "train_loss": float("nan"), "lr": 0.0, "img_per_s": 0.0,
+                             "world_size": self.world, "val_nme68": round(val["nme68"], 4),
+                             "val_nme21": round(val.get("nme21", float("nan")), 4), "is_best": True})
+        from ..models.regressor import save_checkpoint
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.model, self.out / "best.pt", epoch=-1, val=self.history[-1],
+                        train_config=self.cfg.to_dict())
+        self._write_log()
+        print(f"ridge head on {stats['samples']} crops ({stats['features']} features, train RMSE "
+              f"{stats['rmse_px']:.2f} px, {time.time() - t0:.0f} s): val NME68 {val['nme68']:.3f}%, "
+              f"NME21 {val.get('nme21', float('nan')):.3f}%", file=sys.stderr, flush=True)
+
     # -- loop --------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         from tqdm import tqdm
 
         self.ddp_model.train()
+        if self.cfg.freeze_bn:   # keep the initialisation's BatchNorm statistics
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         for obj in (self.sampler, getattr(self, "dataset", None), self.loader):
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
@@ -271,6 +303,8 @@ class Trainer:
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        if self.start_epoch == 0 and cfg.head_init == "ridge":
+            self._fit_head()
         for epoch in range(self.start_epoch, cfg.epochs):
             loss, ips = self.train_epoch(epoch)
             if self.rank == 0:

@@ -1,4 +1,4 @@
-"""Face crops: the 3DDFA/PRNet margin policy and the crop's pixel matrix.
+"""Square face crops and their pixel matrices (the crop box comes from denseface.geometry.boxes).
 
 All boxes are ``[x0, y0, x1, y1]`` in source-image pixels. A crop of side ``size`` maps the
 box onto ``[0, size]``: ``crop = s * (p - [x0, y0])`` with ``s = size / (x1 - x0)``.
@@ -7,22 +7,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-#: The crop side is ROI_FACTOR times the longer side of the 68-landmark box (3DDFA's
-#: ``parse_roi_box_from_landmark``: the diagonal of the square around the landmarks).
-ROI_FACTOR = float(np.sqrt(2.0))
-
-
-def roi_box_from_landmarks(points: np.ndarray, factor: float = ROI_FACTOR) -> np.ndarray:
-    """Square box centred on the landmarks' bounding box, side ``factor * max(w, h)``.
-
-    points (K, >=2) pixels; returns [x0, y0, x1, y1] float64. With the default factor this
-    is 3DDFA's benchmark crop."""
-    p = np.asarray(points, np.float64)[:, :2]
-    lo, hi = p.min(0), p.max(0)
-    c = 0.5 * (lo + hi)
-    side = factor * (hi - lo).max()
-    return np.array([c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2])
 
 
 def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
