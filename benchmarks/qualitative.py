@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from denseface.geometry.boxes import roi_box_from_landmarks
 from denseface.infer.api import DenseFace
 from denseface.infer.draw import draw_faces
 from denseface.paths import shared_path

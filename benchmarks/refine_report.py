@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from denseface.mesh import load_bfm  # noqa: E402
 from denseface.mesh.readers import read_fit_table  # noqa: E402
+from denseface.metrics import YAW_BIN_NAMES, yaw_bin  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402
-from denseface.refine.refine import RefineConfig, Refiner  # noqa: E402
+from denseface.refine.refiner import RefineConfig, Refiner  # noqa: E402
 
 DOC = ROOT / "docs" / "refinement.md"
 BEGIN, END = "<!-- refine_report:begin -->", "<!-- refine_report:end -->"
@@ -74,11 +75,10 @@ def stage_splits(args, bfm) -> None:
         dst = args.work / split / "labels.npz"
         dst.parent.mkdir(parents=True, exist_ok=True)
         res.table.save(dst, **res.extras())
-        dst.chmod(0o644)                    # FitTable.save writes through mkstemp (0600)
         s = res.summary() | {"seconds": round(seconds, 1), "path": str(dst)}
-        ay = np.abs(table.yaw)
-        for name, m in (("yaw<=30", ay <= 30), ("yaw30-60", (ay > 30) & (ay <= 60)), ("yaw>60", ay > 60)):
-            r = m & (res.status == 0)
+        bins = yaw_bin(table.yaw)
+        for b, name in enumerate(YAW_BIN_NAMES):
+            r = (bins == b) & (res.status == 0)
             s[f"residual_init_px[{name}]"] = float(np.nanmean(res.residual_init_px[r]))
             s[f"residual_px[{name}]"] = float(np.nanmean(res.residual_px[r]))
         out[split] = s
@@ -88,17 +88,17 @@ def stage_splits(args, bfm) -> None:
 
 
 def stage_aflw2000(args, bfm) -> None:
-    from denseface.refine.aflw2000 import crop_to_source, load_aflw2000, nme_3ddfa, table_landmarks68, teacher_table
+    from denseface.eval.datasets import load_aflw2000
+    from denseface.eval.label_quality import labels_nme, table_landmarks68, teacher_table
 
-    data = load_aflw2000(shared_path("data", "3ddfa_test_configs"), shared_path("data", "aflw2000_3d"))
+    data = load_aflw2000(shared_path("data", "aflw2000_3d"), shared_path("data", "3ddfa_test_configs"))
     t0 = time.time()
     teacher = teacher_table(data, shared_path("models", "3ddfa_v2_mb05"), bfm)
     t_teacher = time.time() - t0
     rows = {}
 
     def score(label: str, table, shift=(0.0, 0.0)) -> None:
-        pts = crop_to_source(table_landmarks68(table, bfm) + np.asarray(shift), data.roi_box)
-        rows[label] = nme_3ddfa(pts, data.pts68, data.yaw)
+        rows[label] = labels_nme(data, table_landmarks68(table, bfm) + np.asarray(shift))
         print(label, {k: round(v, 3) for k, v in rows[label].items()}, flush=True)
 
     # the README's numbers come out with the 3DDFA v1 camera and y = 120 - y, i.e. the aflw_pl
@@ -111,8 +111,8 @@ def stage_aflw2000(args, bfm) -> None:
     G, ids = mp.averaging_matrix()
     mapped = np.stack([G @ bfm.vertices(teacher.fit(i), ids)[:, :2] for i in range(len(teacher))])
     shift = np.nan_to_num(np.nanmedian(teacher.pts21 - mapped, axis=1))[:, None, :]
-    pts = crop_to_source(table_landmarks68(teacher, bfm) + shift, data.roi_box)
-    rows["teacher shifted onto the human points (median 2D offset; diagnostic)"] = nme_3ddfa(pts, data.pts68, data.yaw)
+    rows["teacher shifted onto the human points (median 2D offset; diagnostic)"] = labels_nme(
+        data, table_landmarks68(teacher, bfm) + shift)
     results = {}
     for name, cfg in (("refined (default)", RefineConfig()),
                       ("refined, 3DDFA 68->21 mapping (ablation)", replace(RefineConfig(), mapping="aflw21_3ddfa"))):
@@ -148,9 +148,9 @@ def stage_render(args, bfm=None) -> None:
             s = h["summary"]
             lines.append(f"| {name} | {s['init_mean_px']:.3f} | {s['refined_mean_px']:.3f} | {s['init_median_px']:.3f} | "
                          f"{s['refined_median_px']:.3f} | {100 * s['refined_better_frac']:.1f} % | "
-                         f"{s['refined_mean_px[yaw<=30]']:.3f} / {s['refined_mean_px[yaw30-60]']:.3f} / "
-                         f"{s['refined_mean_px[yaw>60]']:.3f} (teacher {s['init_mean_px[yaw<=30]']:.3f} / "
-                         f"{s['init_mean_px[yaw30-60]']:.3f} / {s['init_mean_px[yaw>60]']:.3f}) |")
+                         f"{s['refined_mean_px[0-30]']:.3f} / {s['refined_mean_px[30-60]']:.3f} / "
+                         f"{s['refined_mean_px[60-90]']:.3f} (teacher {s['init_mean_px[0-30]']:.3f} / "
+                         f"{s['init_mean_px[30-60]']:.3f} / {s['init_mean_px[60-90]']:.3f}) |")
         pp = hold["default"]["per_point"]
         lines += ["", "Per point (default configuration):", "", "| point | held out | teacher px | refined px |",
                   "|---|---|---|---|"]
@@ -170,9 +170,9 @@ def stage_render(args, bfm=None) -> None:
             lines.append(
                 f"| {split} | {s['images']} | {s['refined']} | {s['too_few_points']} | {s['failed']} | {s['doubtful']} | "
                 f"{s['points_dropped']} | {s['residual_init_px']:.2f} -> {s['residual_px']:.2f} | "
-                f"{s['residual_init_px[yaw<=30]']:.2f}->{s['residual_px[yaw<=30]']:.2f} / "
-                f"{s['residual_init_px[yaw30-60]']:.2f}->{s['residual_px[yaw30-60]']:.2f} / "
-                f"{s['residual_init_px[yaw>60]']:.2f}->{s['residual_px[yaw>60]']:.2f} | {s['moved_px_mean']:.2f} px | "
+                f"{s['residual_init_px[0-30]']:.2f}->{s['residual_px[0-30]']:.2f} / "
+                f"{s['residual_init_px[30-60]']:.2f}->{s['residual_px[30-60]']:.2f} / "
+                f"{s['residual_init_px[60-90]']:.2f}->{s['residual_px[60-90]']:.2f} | {s['moved_px_mean']:.2f} px | "
                 f"{s['seconds']:.0f} s |")
         lines.append("")
     a2k = _read(rep / "aflw2000.json")
@@ -181,7 +181,7 @@ def stage_render(args, bfm=None) -> None:
                   "| fits | yaw <=30 | 30-60 | >60 | balanced | all |", "|---|---|---|---|---|---|",
                   "| aflw_pl README (teacher) | 2.925 | 3.667 | 4.784 | 3.792 | 3.350 |"]
         for name, r in a2k["nme"].items():
-            lines.append(f"| {name} | {r['yaw<=30']:.3f} | {r['yaw30-60']:.3f} | {r['yaw>60']:.3f} | "
+            lines.append(f"| {name} | {r['0-30']:.3f} | {r['30-60']:.3f} | {r['60-90']:.3f} | "
                          f"{r['balanced']:.3f} | {r['all']:.3f} |")
         rs = a2k["refine"].get("refined (default)")
         if rs:

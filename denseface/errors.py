@@ -6,6 +6,7 @@ Anything a user can cause (a wrong path, a corrupt file, a broken config) raises
 """
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 # Documented exit codes of the ``denseface`` command.
@@ -16,17 +17,33 @@ EXIT_OUTPUT = 4         # the output location cannot be written
 EXIT_PARTIAL = 5        # a batch finished but some items were skipped
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, ANSI escapes, ...) and lone surrogates of
+    undecodable file names written as Python escapes, so a message stays on one line and cannot
+    drive the terminal."""
+    out = []
+    for ch in str(text):
+        cat = unicodedata.category(ch)
+        if cat[0] == "C" and ch != " ":      # Cc control, Cf format, Cs surrogate, Co, Cn
+            out.append(ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                       if cat != "Cs" else f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class DenseFaceError(Exception):
-    """A problem with user input, reported as ``"<path>: <problem>"``."""
+    """A problem with user input, reported as ``"<path>: <problem>"`` on one line (control
+    characters in either part are escaped, see :func:`printable`)."""
 
     exit_code = EXIT_INPUT
 
     def __init__(self, problem: str, path: str | Path | None = None, exit_code: int | None = None):
-        self.problem = problem
-        self.path = None if path is None else str(path)
+        self.problem = printable(problem)
+        self.path = None if path is None else printable(str(path))
         if exit_code is not None:
             self.exit_code = exit_code
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
 
 class ConfigError(DenseFaceError):

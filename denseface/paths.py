@@ -2,7 +2,9 @@
 
 The project never bundles the BFM or any dataset. Commands take explicit paths;
 when a path is left out they look under the *shared root*: ``$DENSEFACE_SHARED``
-if set, else ``../shared`` next to the current directory or the source checkout.
+if set, else the project's own ``../shared`` when denseface runs from its source checkout
+(the folder beside the checkout that holds ``pyproject.toml``), never a folder found
+relative to the current directory.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 def shared_root() -> Path | None:
     """The shared data folder, or None when there is none on this machine."""
     env = os.environ.get("DENSEFACE_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [Path.cwd().parent / "shared", PACKAGE_DIR.parent.parent / "shared"]
-    for c in candidates:
-        if c.is_dir():
-            return c.resolve()
+    if env:
+        return Path(env).resolve() if Path(env).is_dir() else None
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout.parent / "shared").is_dir():
+        return (checkout.parent / "shared").resolve()
     return None
 
 

@@ -45,7 +45,7 @@ def small_models(tmp_path_factory):
     from onnx import numpy_helper
 
     from denseface.export.onnx import export_onnx
-    from denseface.infer.pose import load_mean_shape, mean_face_in_crop
+    from tests.synthetic import mean_face_in_crop
     from denseface.landmarks import load_landmark_set
     from denseface.models import create_model, encode_points, save_checkpoint
 
@@ -55,7 +55,7 @@ def small_models(tmp_path_factory):
     save_checkpoint(model, folder / "small.pt")
     export_onnx(model, folder / "small.onnx")
     ls = load_landmark_set()
-    mean = mean_face_in_crop(load_mean_shape(ls), ls.idx68, 64, model.config.roi_factor)
+    mean = mean_face_in_crop(ls.mean_shape, ls.idx68, 64, model.config.roi_factor)
     graph = onnx.load(str(folder / "small.onnx"))  # same network: zero head, bias = mean face
     (gemm,) = [n for n in graph.graph.node if n.op_type == "Gemm"]
     for init in graph.graph.initializer:

@@ -104,7 +104,7 @@ def test_device_batcher_targets_follow_geometry(landmark_set):
     from denseface.data.device_augment import DeviceBatcher
     rng = np.random.default_rng(0)
     pts = rng.uniform(20, 100, (4, landmark_set.n_points, 3)).astype(np.float32)
-    split = LoadedSplit(np.array(list("abcd")), np.zeros((4, 120, 120, 3), np.uint8), pts, None, [])
+    split = LoadedSplit(np.array(list("abcd")), np.zeros((4, 120, 120, 3), np.uint8), pts, None, [], np.ones(4))
     cfg = AugmentConfig(enabled=False)
     b = DeviceBatcher(split, landmark_set.flip, 120, cfg, batch_size=8, device=torch.device("cpu"),
                       flip_double=True)

@@ -115,7 +115,7 @@ def test_odd_but_valid_images(tmp_path, small_models, photo_bytes, capsys):
 
 
 def test_odd_images_decode_to_the_expected_arrays(tmp_path):
-    from denseface.infer.images import read_image
+    from denseface.io.images import read_image
 
     g16 = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
     cv2.imwrite(str(tmp_path / "g16.png"), g16)

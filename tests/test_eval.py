@@ -11,7 +11,7 @@ import pytest
 
 from conftest import need_shared
 from denseface.errors import DenseFaceError
-from denseface.eval.metrics import (align_z_mean, balanced_mean, bbox_size, bin_means, ced_auc,
+from denseface.metrics import (align_z_mean, balanced_mean, bbox_size, bin_means, ced_auc,
                                     ced_curve, nme_2d, nme_3d, nme_visible, yaw_bin)
 
 SUBSET = 40
@@ -147,7 +147,7 @@ def _image_key(image: np.ndarray) -> str:
 
 def make_oracle(data):
     """A callable model that returns the ground truth of the image it is given (by content)."""
-    from denseface.eval.pipeline import read_rgb
+    from denseface.eval.batch_predict import read_rgb
 
     table = {_image_key(read_rgb(p)): gt for p, gt in zip(data.image_paths, data.pts68)}
     seen = []
@@ -167,7 +167,7 @@ def oracle(aflw2000):
 
 def _cfg(limit=SUBSET, **kw):
     from denseface.eval.aflw2000 import Aflw2000Config
-    from denseface.eval.pipeline import RunConfig
+    from denseface.eval.batch_predict import RunConfig
 
     return Aflw2000Config(limit=limit, run=RunConfig(batch=16, progress=False), **kw)
 
@@ -213,10 +213,10 @@ def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_pa
     from denseface.geometry.crop import crop_image
     from denseface.eval.aflw2000 import evaluate_aflw2000
     from denseface.eval.ced import ced_from_reports
-    from denseface.eval.pipeline import read_rgb
+    from denseface.eval.batch_predict import read_rgb
     from denseface.eval.predictors import open_predictor
     from denseface.eval.report import write_result
-    from denseface.infer.runner import OnnxRunner
+    from denseface.models.runners import OnnxRunner
     from denseface.landmarks import load_landmark_set
     from denseface.models import crop_to_image
 
@@ -268,7 +268,7 @@ def test_detector_mode_two_passes():
 
 
 def test_box_policy_and_matching():
-    from denseface.eval.pipeline import match_detection
+    from denseface.eval.batch_predict import match_detection
     from denseface.geometry.boxes import fit_box_to_crop
     from denseface.infer.detectors import BoxToCrop, Detection
 
@@ -290,7 +290,7 @@ def test_box_policy_and_matching():
 def test_aflw21_protocol_subset(small_onnx):
     from denseface.eval.aflw import AflwConfig, evaluate_aflw
     from denseface.eval.datasets import load_aflw_protocol, roi_normaliser
-    from denseface.eval.pipeline import RunConfig
+    from denseface.eval.batch_predict import RunConfig
     from denseface.eval.predictors import open_predictor
 
     proto = load_aflw_protocol(need_shared("data", "3ddfa_test_configs"))

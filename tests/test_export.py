@@ -10,7 +10,7 @@ from denseface.errors import DenseFaceError
 from denseface.export.onnx import parity_max_abs_px
 from denseface.export.quantize import (convert_fp16, has_config, load_crops, quantize_int8,
                                        variant_path)
-from denseface.infer.runner import OnnxRunner, TorchRunner, open_runner
+from denseface.models.runners import OnnxRunner, TorchRunner, open_runner
 
 
 def crops(n: int, size: int = 64, seed: int = 0) -> np.ndarray:

@@ -16,7 +16,7 @@ from denseface.landmarks.paper import (face_indices_of_vertices, load_paper_set,
 from denseface.mesh.posmap import read_face_ind
 
 MM = 1000.0  # BFM units per millimetre
-ARRAYS = ("vertex_ids", "idx68", "flip", "triangles", "region")
+ARRAYS = ("vertex_ids", "idx68", "flip", "triangles", "region", "mean_shape")
 
 
 def face_mask_path():

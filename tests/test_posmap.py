@@ -7,7 +7,8 @@ import pytest
 from conftest import need_shared
 from denseface.errors import DenseFaceError
 from denseface.mesh.posmap import (PRNET_SIZE, position_map, rasterize_uv, read_face_ind,
-                                   read_uv_kpt_ind, similarity_align, uv_pixel_coords, uv_raster)
+                                   read_uv_kpt_ind, uv_pixel_coords, uv_raster)
+from denseface.geometry.rotations import similarity_fit
 from denseface.mesh.readers import read_mat
 
 MM = 1000.0
@@ -80,7 +81,7 @@ def test_uv_kpt_positions_match_keypoint_vertices(bfm):
 def _aligned_residual(ours: np.ndarray, ref: np.ndarray, mask: np.ndarray):
     both = mask & (np.abs(ref.reshape(-1, 3)).sum(1) > 0)
     src, dst = ours.reshape(-1, 3)[both], ref.reshape(-1, 3)[both]
-    s, R, t = similarity_align(src, dst)
+    s, R, t = similarity_fit(src, dst)
     return np.linalg.norm(s * src @ R.T + t - dst, axis=1), s, R
 
 
@@ -120,14 +121,14 @@ def test_layout_against_prnet_posmap_without_fit(bfm):
     assert np.median(res_wrong) > 3 * np.median(res)
 
 
-def test_similarity_align_recovers_transform():
+def test_similarity_fit_recovers_transform():
     rng = np.random.default_rng(1)
     src = rng.normal(size=(200, 3))
     from scipy.spatial.transform import Rotation
 
     R = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
     dst = 2.5 * src @ R.T + [1.0, -2.0, 3.0]
-    s, R2, t = similarity_align(src, dst)
+    s, R2, t = similarity_fit(src, dst)
     assert np.isclose(s, 2.5) and np.allclose(R2, R) and np.allclose(t, [1.0, -2.0, 3.0])
 
 

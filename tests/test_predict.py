@@ -19,8 +19,7 @@ from denseface.geometry.boxes import roi_box_from_landmarks
 from denseface.geometry.crop import crop_image
 from denseface.infer.api import DenseFace, PredictConfig, Timings
 from denseface.geometry.boxes import roi_box
-from denseface.infer.pose import (Pose, estimate_pose, load_mean_shape, mean_shape_path,
-                                  mean_shape_points, rotation_matrix, write_mean_shape)
+from denseface.infer.pose import Pose, estimate_pose, rotation_matrix
 from denseface.models.codec import crop_to_image
 
 
@@ -46,19 +45,15 @@ def test_import_needs_no_torch():
 
 
 # ------------------------------------------------------------------------------ pose
-def test_mean_shape_file_regenerates_from_bfm(bfm, landmark_set, tmp_path):
-    fresh = write_mean_shape(bfm, landmark_set, tmp_path / "m.npz")
-    with np.load(fresh) as a, np.load(mean_shape_path(landmark_set.name)) as b:
-        assert np.array_equal(a["vertex_ids"], b["vertex_ids"])
-        np.testing.assert_allclose(a["mean_shape"], b["mean_shape"], atol=1e-3)
-    np.testing.assert_allclose(load_mean_shape(landmark_set), mean_shape_points(bfm, landmark_set), atol=1e-3)
+def test_mean_shape_of_the_set_is_the_bfm_mean(bfm, landmark_set):
+    np.testing.assert_allclose(landmark_set.mean_shape, bfm.mean[landmark_set.vertex_ids], atol=1e-3)
 
 
 @pytest.mark.parametrize("pitch,yaw,roll", [(10, 30, -15), (-20, -70, 5), (0, 85, 0), (5, 0, 40)])
 def test_pose_recovers_bfm_angles(bfm, landmark_set, pitch, yaw, roll):
     from denseface.mesh import fit_from_pose_para
 
-    mean = load_mean_shape(landmark_set)
+    mean = landmark_set.mean_shape
     ang = np.radians([pitch, yaw, roll])
     fit = fit_from_pose_para([*ang, 220, 230, 10, 9e-4], np.zeros(0), np.zeros(0), 450)
     pose = estimate_pose(bfm.vertices(fit, landmark_set.vertex_ids), mean)
@@ -73,7 +68,7 @@ def test_pose_recovers_bfm_angles(bfm, landmark_set, pitch, yaw, roll):
 
 
 def test_pose_of_mirrored_face_flips_yaw_and_roll(landmark_set):
-    mean = load_mean_shape(landmark_set)
+    mean = landmark_set.mean_shape
     from denseface.infer.pose import Y_FLIP
 
     R = rotation_matrix(Pose(25.0, 10.0, 8.0))
@@ -189,20 +184,44 @@ def test_face_json_schema(mean_model):
 
 
 def test_mesh_export_ply_and_obj_round_trip(mean_model, landmark_set):
+    """PLY and OBJ read back by trimesh: the 520 points in the export frame (y up,
+    right-handed) and the outward-wound triangles."""
+    import io
+
+    import trimesh
+
     from denseface.infer.outputs import mesh_bytes
 
     face = mean_model.predict(np.zeros((120, 160, 3), np.uint8), boxes=[[40, 30, 100, 100]])[0]
-    ply = mesh_bytes("ply", face.landmarks, landmark_set.triangles).decode().splitlines()
-    header_end = ply.index("end_header")
-    assert f"element vertex 520" in ply and f"element face {len(landmark_set.triangles)}" in ply
-    verts = np.array([[float(v) for v in ln.split()] for ln in ply[header_end + 1:header_end + 521]])
-    np.testing.assert_allclose(verts, face.landmarks, atol=1e-3)
-    tris = np.array([[int(v) for v in ln.split()] for ln in ply[header_end + 521:]])
-    assert np.array_equal(tris[:, 1:], landmark_set.triangles) and (tris[:, 0] == 3).all()
-    obj = mesh_bytes("obj", face.landmarks, landmark_set.triangles).decode().splitlines()
-    fl = np.array([[int(v) for v in ln.split()[1:]] for ln in obj if ln.startswith("f ")])
-    assert np.array_equal(fl - 1, landmark_set.triangles)
-    assert sum(ln.startswith("v ") for ln in obj) == 520
+    for fmt in ("ply", "obj"):
+        data = mesh_bytes(fmt, face.landmarks, mean_model.mesh_triangles)
+        mesh = trimesh.load(io.BytesIO(data), file_type=fmt, process=False)
+        np.testing.assert_allclose(mesh.vertices, face.landmarks * [1, -1, 1], atol=1e-4)
+        assert np.array_equal(np.asarray(mesh.faces), mean_model.mesh_triangles)
+
+
+def test_exported_meshes_have_outward_normals(mean_model):
+    """The issue's check, with the mean-face model's exact geometry: in the file's right-handed
+    frame trimesh's face normals point out of the head (away from a point behind the face);
+    the old export (image frame, y down, raw winding) pointed most of them in."""
+    import io
+
+    import trimesh
+
+    from denseface.infer.outputs import mesh_bytes
+
+    face = mean_model.predict(np.zeros((120, 160, 3), np.uint8), boxes=[[40, 30, 100, 100]])[0]
+
+    def outward_fraction(mesh) -> float:
+        v = np.asarray(mesh.vertices)
+        behind = v.mean(0) - [0, 0, 0.5 * np.ptp(v[:, 1])]
+        return float((((mesh.triangles_center - behind) * mesh.face_normals).sum(1) > 0).mean())
+
+    exported = trimesh.load(io.BytesIO(mesh_bytes("ply", face.landmarks, mean_model.mesh_triangles)),
+                            file_type="ply", process=False)
+    assert outward_fraction(exported) == 1.0
+    old = trimesh.Trimesh(face.landmarks, mean_model.landmark_set.triangles, process=False)
+    assert outward_fraction(old) < 0.5
 
 
 def test_drawing_marks_points_and_axes(mean_model):
@@ -285,7 +304,7 @@ def test_tracker_drift_check_restarts_on_the_moved_face(mean_model):
 
 # ------------------------------------------------------------------------------ CLI
 def _lenna_video(path, frames=8, size=(320, 240)):
-    from denseface.infer.video import write_test_video
+    from tests.synthetic import write_test_video
 
     img = cv2.cvtColor(cv2.imread(str(face_photo())), cv2.COLOR_BGR2RGB)
     w, h = size

@@ -127,19 +127,23 @@ def test_crop_3ddfa_rounds_box_and_pads_black():
 
 # ---------------------------------------------------------------- AFLW2000-3D protocol
 
-def test_nme_3ddfa_protocol():
-    from denseface.refine.aflw2000 import crop_to_source, nme_3ddfa, source_to_crop
+def test_labels_nme_follows_the_3ddfa_protocol():
+    from denseface.eval.datasets import Aflw2000
+    from denseface.eval.label_quality import labels_nme
+    from denseface.geometry.crop import points_from_crop, points_to_crop
 
     rng = np.random.default_rng(0)
     gt = np.stack([rng.uniform(100, 300, (6, 68)), rng.uniform(100, 200, (6, 68))], -1)
     gt[:, 0] = [100, 100]
     gt[:, 1] = [300, 200]                                   # bbox 200 x 100
-    yaw = np.array([10, 20, 40, 50, 70, 80.0])
-    assert nme_3ddfa(gt, gt, yaw)["balanced"] == 0.0
-    r = nme_3ddfa(gt + [3.0, 4.0], gt, yaw)                  # 5 px / sqrt(200 * 100)
-    np.testing.assert_allclose(r["all"], 100 * 5 / np.sqrt(2e4))
     roi = np.array([[50, 60, 350, 360.0]] * 6)
-    np.testing.assert_allclose(crop_to_source(source_to_crop(gt, roi), roi), gt)
+    data = Aflw2000(names=np.array(list("abcdef")), image_paths=[], reannotated=gt, boxes=roi,
+                    pts68=np.concatenate([gt, np.zeros((6, 68, 1))], -1), indices=np.arange(6),
+                    yaw=np.array([10, -20, 40, 50, -70, 80.0]), pts21=np.zeros((6, 21, 2)))
+    assert labels_nme(data, points_to_crop(gt, roi, 120))["balanced"] == pytest.approx(0.0, abs=1e-9)
+    r = labels_nme(data, points_to_crop(gt + [3.0, 4.0], roi, 120))   # 5 px / sqrt(200 * 100)
+    np.testing.assert_allclose(r["all"], 100 * 5 / np.sqrt(2e4))
+    np.testing.assert_allclose(points_from_crop(points_to_crop(gt, roi, 120), roi, 120), gt)
 
 
 # ---------------------------------------------------------------- fitter
@@ -167,7 +171,7 @@ def test_refinement_recovers_a_perturbed_fit_from_its_own_landmarks(bfm, val_tab
     from denseface.landmarks import load_landmark_set
     from denseface.mesh.readers import FitTable
     from denseface.refine.fitter import FitWeights
-    from denseface.refine.refine import RefineConfig, Refiner
+    from denseface.refine.refiner import RefineConfig, Refiner
 
     rng = np.random.default_rng(1)
     rows = np.arange(12)
@@ -205,7 +209,7 @@ def test_refinement_recovers_a_perturbed_fit_from_its_own_landmarks(bfm, val_tab
 
 def test_holdout_error_does_not_get_worse_on_val(bfm, val_table):
     from denseface.refine.holdout import holdout_eval
-    from denseface.refine.refine import RefineConfig, Refiner
+    from denseface.refine.refiner import RefineConfig, Refiner
 
     sub = val_table.subset(np.arange(0, 1000, 20))          # 50 images
     h = holdout_eval(Refiner(bfm, RefineConfig()), sub, folds=5, seed=3)
@@ -216,7 +220,7 @@ def test_holdout_error_does_not_get_worse_on_val(bfm, val_table):
 
 def test_bad_input_is_flagged_kept_and_never_nan(bfm, val_table):
     from denseface.mesh.readers import FitTable
-    from denseface.refine.refine import RefineConfig, Refiner
+    from denseface.refine.refiner import RefineConfig, Refiner
 
     tab = val_table.subset(np.arange(8))
     pts = tab.pts21.astype(np.float64).copy()
@@ -239,7 +243,7 @@ def test_bad_input_is_flagged_kept_and_never_nan(bfm, val_table):
 
 
 def test_implausible_moves_fall_back_to_the_initial_fit(bfm, val_table):
-    from denseface.refine.refine import RefineConfig, Refiner
+    from denseface.refine.refiner import RefineConfig, Refiner
 
     tab = val_table.subset(np.arange(6))
     res = Refiner(bfm, RefineConfig(max_move_px=1e-6)).run(tab)
@@ -251,7 +255,7 @@ def test_implausible_moves_fall_back_to_the_initial_fit(bfm, val_table):
 def test_config_rejects_bad_values():
     from denseface.errors import ConfigError
     from denseface.refine.fitter import FitWeights
-    from denseface.refine.refine import RefineConfig
+    from denseface.refine.refiner import RefineConfig
 
     with pytest.raises(ConfigError):
         RefineConfig(weights=FitWeights(camera="perspective"))

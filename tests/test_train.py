@@ -89,8 +89,8 @@ def test_kill_mid_epoch_then_resume_loses_no_epoch(tmp_path):
     r = subprocess.run(_cmd(*ref_args), cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     import torch
-    a = torch.load(out / "last.pt", weights_only=True)["model"]
-    b = torch.load(ref / "last.pt", weights_only=True)["model"]
+    a = torch.load(out / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(ref / "last.pt", weights_only=True)["state_dict"]
     diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert diff < 1e-4, diff
 
@@ -99,7 +99,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     need_shared("data", "aflw_pl", "train")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29533", "-m", "denseface.train", "--config", str(TINY),
+           "--master_port", "29533", "-m", "denseface", "train", "--config", str(TINY),
            "--set", f"out_dir={out}", "epochs=2", "threads=1"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -5,8 +5,7 @@ from __future__ import annotations
 def register(sub) -> None:
     p = sub.add_parser("data", help="build training sets and refine 3DMM labels")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
-    from ..data import build_cli
-    from ..refine import cli as refine_cli
+    from . import data_build, data_refine
 
-    build_cli.register(dsub)
-    refine_cli.register(dsub)
+    data_build.register(dsub)
+    data_refine.register(dsub)

@@ -5,6 +5,8 @@
     denseface eval ced REPORT.json ... --out CED.png
     denseface eval cost [--out docs/eval/cost_table.md]
     denseface eval ablation --out DIR [--epochs N] [--limit-train N]
+    denseface eval dense    --out DIR [--models M ...] [--limit N] [--no-teacher]
+    denseface eval pose     --out DIR [--models M ...] [--limit N] [--no-teacher]
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_config(args):
-    from ..eval.pipeline import RunConfig
+    from ..eval.batch_predict import RunConfig
     from ..infer.detectors import BoxToCrop
 
     if args.batch < 1 or args.workers < 1:
@@ -111,6 +113,60 @@ def cmd_ablation(args) -> int:
     return 0
 
 
+def _add_dense_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", default=[None], metavar="NAME_OR_PATH",
+                   help="denseface models: registry names or .onnx/.pt files (default: the shipped model)")
+    p.add_argument("--out", required=True, help="output folder (report.json, report.md, per_image.csv)")
+    p.add_argument("--data", default="", help="AFLW2000-3D folder, jpg + mat (default: shared data/aflw2000_3d)")
+    p.add_argument("--configs", default="", help="3DDFA test.configs folder (default: shared copy)")
+    p.add_argument("--bfm", default="", help="BFM folder, 3DDFA layout (default: shared models/bfm_3ddfa_53215)")
+    p.add_argument("--teacher", default="", help="3DDFA-V2 mb05 folder (default: shared models/3ddfa_v2_mb05)")
+    p.add_argument("--no-teacher", action="store_true", help="do not score the teacher")
+    p.add_argument("--limit", type=int, default=0, help="score this many evenly spaced images (0 = all)")
+    p.add_argument("--batch", type=int, default=64, help="images per model call (default 64)")
+    p.add_argument("--workers", type=int, default=2, help="image decoding threads (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime / torch threads (default 1)")
+    p.add_argument("--prior", type=float, default=None, help="point-fit prior weight (default: PointFitConfig's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _dense_config(args, cls):
+    from ..mesh.point_fit import PointFitConfig
+
+    if args.batch < 1 or args.workers < 1 or args.threads < 1:
+        raise ConfigError("--batch, --workers and --threads must be >= 1")
+    fit = PointFitConfig() if args.prior is None else PointFitConfig(prior=args.prior)
+    return cls(data_dir=args.data, configs_dir=args.configs, bfm_dir=args.bfm,
+               face_mask=getattr(args, "face_mask", ""),
+               teacher_dir=None if args.no_teacher else args.teacher, limit=args.limit,
+               batch=args.batch, workers=args.workers, threads=args.threads,
+               progress=not args.no_progress, fit=fit)
+
+
+def cmd_dense(args) -> int:
+    from ..eval.dense import DenseConfig, evaluate_dense, write_dense
+
+    result = evaluate_dense(args.models, _dense_config(args, DenseConfig))
+    out = write_dense(result, args.out)
+    for label, r in result.report["methods"].items():
+        parts = [f"{m} {r[m]['balanced']:.3f}" for m in ("p520_2d", "p520_3d", "face_2d", "face_3d") if m in r]
+        print(f"{label}: balanced NME " + ", ".join(parts))
+    print(f"report in {out}")
+    return 0
+
+
+def cmd_pose(args) -> int:
+    from ..eval.pose import PoseConfig, evaluate_pose, write_pose
+
+    result = evaluate_pose(args.models, _dense_config(args, PoseConfig))
+    out = write_pose(result, args.out)
+    for m in result.report["methods"].values():
+        print(f"{m['title']}: MAE yaw {m['yaw']:.2f} pitch {m['pitch']:.2f} roll {m['roll']:.2f} "
+              f"mean {m['mean']:.2f} over {m['n']} images")
+    print(f"report in {out}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("eval", help="benchmarks (AFLW2000-3D, AFLW), CED plots, cost table, loss ablation",
                        description="Evaluate any model with the standard protocols.")
@@ -148,7 +204,7 @@ def register(sub) -> None:
     c.add_argument("--max-nme", type=float, default=10.0, help="x-axis limit in NME %% (10)")
     c.set_defaults(func=cmd_ced)
 
-    d = esub.add_parser("cost", help="parameters, MACs and CPU latency (paper Table 3)")
+    d = esub.add_parser("cost", help="[train] parameters, MACs and CPU latency (paper Table 3)")
     d.add_argument("--out", default="docs/eval/cost_table.md", help="markdown output")
     d.add_argument("--backbones", default="mobilenetv2_100,resnet18")
     d.add_argument("--sizes", default="120,128,256")
@@ -156,7 +212,7 @@ def register(sub) -> None:
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_cost)
 
-    e = esub.add_parser("ablation", help="train Wing, L2, Wing+L2 on one budget; CED plots")
+    e = esub.add_parser("ablation", help="[train] train Wing, L2, Wing+L2 on one budget; CED plots")
     e.add_argument("--out", default="runs/ablation", help="output folder (one run per loss)")
     e.add_argument("--losses", default="wing,l2,wing+l2", help="comma-separated loss names")
     e.add_argument("--config", default="", help="base training YAML (default: TrainConfig defaults)")
@@ -168,3 +224,15 @@ def register(sub) -> None:
     e.add_argument("--device", default="auto", help="auto | cpu | cuda")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_ablation)
+
+    f = esub.add_parser("dense", help="AFLW2000-3D dense alignment: 520 points and the full face region "
+                                      "(vs the fitted 3DMM), models beside the teacher")
+    _add_dense_args(f)
+    f.add_argument("--face-mask", default="", help="PRNet's uv_face_mask.png or face_ind.txt "
+                                                   "(default: shared data/paper_520/uv_face_mask.png)")
+    f.set_defaults(func=cmd_dense)
+
+    g = esub.add_parser("pose", help="AFLW2000-3D head pose (yaw/pitch/roll MAE, +-99 degree filter), "
+                                     "models beside the teacher")
+    _add_dense_args(g)
+    g.set_defaults(func=cmd_pose)

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "export", help="export a checkpoint to ONNX (optionally fp16 / int8 copies)",
+        "export", help="[train] export a checkpoint to ONNX (optionally fp16 / int8 copies)",
         description="Write OUT (fp32 ONNX, dynamic batch, config in the metadata); --fp16 adds "
                     "OUT-stem.fp16.onnx, --int8 adds OUT-stem.int8.onnx. Prints the torch/ONNX "
                     "parity on random crops.")

@@ -24,7 +24,8 @@ def register(sub) -> None:
                    help="PRNet's 256x256 UV face mask PNG, the region points are sampled from "
                         "(default: the shared data/paper_520/uv_face_mask.png; 'none' = whole mesh "
                         "minus a border)")
-    b.add_argument("--out", type=Path, default=None, help="output .npz (default: the packaged set)")
+    b.add_argument("--out", type=Path, required=True,
+                   help="output .npz (required: the packaged sets are never overwritten)")
     b.add_argument("--plot", type=Path, default=None,
                    help="also save a picture of the set on the mean face (PNG)")
     b.set_defaults(func=cmd_build)
@@ -32,12 +33,6 @@ def register(sub) -> None:
     s = lsub.add_parser("show", help="print a landmark set's info")
     s.add_argument("set", nargs="?", default="dense520", help="packaged set name or .npz path")
     s.set_defaults(func=cmd_show)
-
-
-def default_output(n_points: int) -> Path:
-    from ..landmarks.landmark_set import DATA_DIR
-
-    return DATA_DIR / f"dense{n_points}.npz"
 
 
 def read_face_mask(path: Path | None) -> np.ndarray | None:
@@ -61,7 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.n < 68:
         raise DenseFaceError(f"--n {args.n}: a set needs at least the 68 landmarks", exit_code=EXIT_USAGE)
-    out = Path(args.out) if args.out is not None else default_output(args.n)
+    out = Path(args.out)
     if out.suffix != ".npz":
         raise OutputError("landmark set files end in .npz", path=out)
     if not out.parent.is_dir():
@@ -77,8 +72,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     except OSError as e:
         raise OutputError(f"cannot write ({e})", path=out) from None
     print(f"wrote {out} ({lmset.n_points} points, {len(lmset.triangles)} triangles)")
-    from ..infer.pose import write_mean_shape  # the set's mean shape: pose needs it, not the BFM
-    print(f"wrote {write_mean_shape(bfm, lmset, out.with_name(out.stem + '_mean.npz'))}")
     if args.plot is not None:
         from ..landmarks.plot import plot_landmark_set
 

@@ -11,6 +11,8 @@ from ..errors import ConfigError
 
 
 def register(sub) -> None:
+    from ..infer.tracking import SmoothingConfig, TrackerConfig
+
     p = sub.add_parser(
         "predict", help="predict dense 3D landmarks for images, folders and videos",
         description="Predict 520 dense 3D landmarks, the 68 iBUG subset and head pose for every "
@@ -19,8 +21,11 @@ def register(sub) -> None:
                    help="image files, folders (searched recursively) or videos (mp4/avi/...)")
     p.add_argument("--out", type=Path, default=Path("denseface_out"),
                    help="output folder (default: ./denseface_out)")
-    p.add_argument("--format", choices=("json", "npy", "csv"), default="json",
-                   help="per-image output format (videos always write JSON Lines)")
+    p.add_argument("--format", default="json", metavar="FMT[,FMT]",
+                   help="per-image output formats, comma-separated: json (default; box, score, 520 "
+                        "and 68 points, pose), npy (the (faces, 520, 3) landmarks only), csv (one "
+                        "row per landmark: face, point, x, y, z; landmarks only). Videos always "
+                        "write JSON Lines")
     p.add_argument("--draw", action="store_true",
                    help="also write drawings: <name>_draw.jpg for images, <name>_draw.mp4 for videos")
     p.add_argument("--max-faces", type=int, default=None, metavar="N",
@@ -31,26 +36,48 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, metavar="M",
                    help="model file (.onnx for ONNX Runtime, .pt for torch); default: the shipped model")
     p.add_argument("--detector", default="default",
-                   help="face detector: default (= haar), haar, yunet, mediapipe")
+                   help="face detector: default (= libfacedetection, else ssd, else haar: the first "
+                        "installed one that loads), libfacedetection, ssd, haar, yunet (needs "
+                        "--detector-model); see docs/detectors.md")
+    p.add_argument("--detector-threshold", type=float, default=None, metavar="FLOAT",
+                   help="keep faces with a detector score >= FLOAT (default: the backend's: "
+                        "libfacedetection 0.5, ssd 0.4, haar 0.5, yunet 0.6)")
     p.add_argument("--detector-model", default=None, metavar="PATH",
                    help="weights file of the detector (the YuNet .onnx for --detector yunet)")
     p.add_argument("--export-mesh", choices=("ply", "obj"), default=None,
-                   help="also write each face's 520 points and triangles as <name>_face<k>.ply/.obj")
+                   help="also write each face's mesh as <name>_face<k>.ply/.obj (trimesh; image "
+                        "pixels with y flipped up: right-handed, normals out of the face)")
+    p.add_argument("--mesh", choices=("points", "full"), default="points",
+                   help="what --export-mesh writes: points (default: the 520 points and their "
+                        "triangles) or full (the 53215-vertex BFM mesh fitted to them; needs --bfm "
+                        "or DENSEFACE_SHARED)")
+    p.add_argument("--bfm", default=None, metavar="DIR",
+                   help="Basel Face Model folder for --mesh full (never shipped; default: the "
+                        "shared data folder, $DENSEFACE_SHARED)")
+    p.add_argument("--draw-parts", default="mesh,points,68,box,axes", metavar="PARTS",
+                   help="what --draw draws, comma-separated from mesh, points, 68, box, axes "
+                        "(default: all)")
     p.add_argument("--passes", type=int, choices=(1, 2), default=2,
                    help="2 (default): re-crop from the first prediction's landmarks and predict again")
     p.add_argument("--detect-max-side", type=int, default=640, metavar="PX",
                    help="images are downscaled to this longer side for detection only (default 640)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ONNX Runtime and face detector threads (default: all)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    v = p.add_argument_group("video")
-    v.add_argument("--smooth-min-cutoff", type=float, default=1.0, metavar="HZ",
-                   help="One Euro filter min cutoff in Hz (lower = steadier; default 1.0)")
-    v.add_argument("--smooth-beta", type=float, default=0.05,
-                   help="One Euro filter speed coefficient (higher = less lag; default 0.05)")
-    v.add_argument("--smooth-d-cutoff", type=float, default=1.0, metavar="HZ",
-                   help="One Euro filter cutoff of the speed estimate in Hz (default 1.0)")
+    sm, tk = SmoothingConfig(), TrackerConfig()
+    v = p.add_argument_group("video (smoothing: docs/video.md)")
+    v.add_argument("--smooth-min-cutoff", type=float, default=sm.shape.min_cutoff, metavar="HZ",
+                   help="shape smoothing: One Euro min cutoff in Hz (lower = steadier; default "
+                        f"{sm.shape.min_cutoff:g})")
+    v.add_argument("--smooth-beta", type=float, default=sm.shape.beta,
+                   help=f"shape smoothing: speed coefficient (higher = less lag; default {sm.shape.beta:g})")
+    v.add_argument("--smooth-motion-cutoff", type=float, default=sm.motion.min_cutoff, metavar="HZ",
+                   help="head-motion smoothing: min cutoff in Hz (lower = steadier, more lag; default "
+                        f"{sm.motion.min_cutoff:g})")
+    v.add_argument("--smooth-motion-beta", type=float, default=sm.motion.beta,
+                   help=f"head-motion smoothing: speed coefficient (default {sm.motion.beta:g})")
     v.add_argument("--no-smooth", action="store_true", help="no temporal smoothing")
-    v.add_argument("--redetect-every", type=int, default=0, metavar="N",
+    v.add_argument("--redetect-every", type=int, default=tk.redetect_every, metavar="N",
                    help="also run the detector every N frames (default 0: only when a track is lost)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -70,31 +97,58 @@ def parse_box(text: str) -> list[float]:
     return vals
 
 
+DRAW_PARTS = {"mesh": "mesh", "points": "points", "68": "points68", "box": "box", "axes": "axes"}
+
+
+def draw_style(parts: str):
+    """--draw-parts 'mesh,points,...' -> a DrawStyle drawing just those; ConfigError otherwise."""
+    from ..infer.draw import DrawStyle
+
+    names = [p.strip() for p in parts.split(",") if p.strip()]
+    unknown = [p for p in names if p not in DRAW_PARTS]
+    if unknown or not names:
+        raise ConfigError(f"--draw-parts: unknown part(s) {', '.join(unknown) or '(none)'} "
+                          f"(choose from {', '.join(DRAW_PARTS)})")
+    return DrawStyle(**{field: key in names for key, field in DRAW_PARTS.items()})
+
+
 def run(args: argparse.Namespace) -> int:
     from ..infer.api import DenseFace, PredictConfig
     from ..infer.batch import BatchOptions, run_batch
-    from ..infer.outputs import ensure_out_dir
-    from ..infer.tracking import OneEuroConfig, TrackerConfig
+    from ..io.files import ensure_out_dir
+    from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
 
     import cv2
 
     # OpenCV's own warnings (e.g. "PNG input buffer is incomplete") would add lines to our
     # one-line-per-problem report; the problem is reported by denseface instead.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if cv_log is not None:
+        cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
     if args.max_faces is not None and args.max_faces < 1:
         raise ConfigError("--max-faces must be at least 1")
     boxes = [parse_box(b) for b in args.box] if args.box else None
     ensure_out_dir(args.out)  # fail before loading anything when the folder is unusable
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
+    if args.detector_threshold is not None:
+        det_opts["score_threshold"] = args.detector_threshold
     model = DenseFace(args.model, detector=args.detector, device=args.device,
                       config=PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes),
-                      threads=args.threads, detector_options=det_opts)
+                      threads=args.threads, detector_options=det_opts, bfm=args.bfm)
+    if args.export_mesh and args.mesh == "full":
+        _ = model.mesh_fitter  # a missing BFM stops here, once
     if boxes is None:
         _ = model.detector  # a detector problem (missing extra, bad file) stops here, once
-    smoothing = None if args.no_smooth else OneEuroConfig(
-        args.smooth_min_cutoff, args.smooth_beta, args.smooth_d_cutoff)
-    options = BatchOptions(out_dir=args.out, format=args.format, draw=args.draw,
+    smoothing = None if args.no_smooth else SmoothingConfig(
+        OneEuroConfig(args.smooth_min_cutoff, args.smooth_beta),
+        OneEuroConfig(args.smooth_motion_cutoff, args.smooth_motion_beta))
+    for name in ("smooth_min_cutoff", "smooth_motion_cutoff"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
+    options = BatchOptions(out_dir=args.out, formats=tuple(f.strip() for f in args.format.split(",")),
+                           draw=args.draw, style=draw_style(args.draw_parts),
                            max_faces=args.max_faces, boxes=boxes, export_mesh=args.export_mesh,
+                           mesh=args.mesh,
                            smoothing=smoothing, tracker=TrackerConfig(redetect_every=args.redetect_every),
                            progress=not args.quiet and sys.stderr.isatty())
     summary = run_batch(model, args.paths, options)

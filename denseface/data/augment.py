@@ -8,31 +8,51 @@ set's ``flip`` so that point i stays the same anatomical point.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import cv2
 import numpy as np
+from annotated_types import Ge, Gt, Le
+
+
+Probability = Annotated[float, Ge(0), Le(1)]
+NonNegFloat = Annotated[float, Ge(0)]
 
 
 @dataclass
 class AugmentConfig:
-    """The paper's set: rotation, scale, translation, gamma, noise, blur, grey, flip."""
+    """The paper's set: rotation, scale, translation, gamma, noise, blur, grey, flip.
+    (Validated as part of the training config, denseface.train.config.)"""
 
-    rotation_deg: float = 45.0          # uniform in [-r, r]
+    __pydantic_config__ = {"extra": "forbid", "strict": True}
+    rotation_deg: NonNegFloat = 45.0          # uniform in [-r, r]
     scale: tuple[float, float] = (0.95, 1.05)
-    translate: float = 0.05             # fraction of the crop side, uniform in [-t, t] per axis
+    translate: NonNegFloat = 0.05       # fraction of the crop side, uniform in [-t, t] per axis
     gamma: tuple[float, float] = (1.0, 1.8)   # gamma or 1/gamma, each with p=0.5
-    noise_std: float = 8.0              # Gaussian noise sigma (0..255 scale), drawn in [0, std]
-    noise_p: float = 0.3
-    blur_p: float = 0.3                 # down/up-sampling blur
-    blur_min_scale: float = 0.35
-    grey_p: float = 0.2
-    flip_p: float = 0.5
+    noise_std: NonNegFloat = 8.0        # Gaussian noise sigma (0..255 scale), drawn in [0, std]
+    noise_p: Probability = 0.3
+    blur_p: Probability = 0.3           # down/up-sampling blur
+    blur_min_scale: Annotated[float, Gt(0), Le(1)] = 0.35
+    grey_p: Probability = 0.2
+    flip_p: Probability = 0.5
     enabled: bool = True
 
 
 def flip_matrix(size: int) -> np.ndarray:
-    """Horizontal mirror of a ``size``-wide image: x -> size - 1 - x."""
+    """Horizontal mirror of a ``size``-wide image: x -> size - 1 - x (pixel centres)."""
     return np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]])
+
+
+def label_flip_shift(source_scale: float) -> float:
+    """x shift (pixels) to add to the *labels* before the image mirror, for a crop that was
+    resampled like ``cv2.resize`` at ``source_scale`` crop pixels per source pixel.
+
+    Such a crop's pixel centre i sits at label coordinate i + (1 - s) / 2 (labels use
+    ``(p - x0) * s``, see denseface.geometry.crop.resize_sampling), so mirroring the image
+    (x -> S - 1 - x) moves the labels by x -> S - s - x: the mirror applied to x + (s - 1).
+    Without this shift flipped samples teach a bias of (1 - s) pixels in x (about 0.6 px on
+    aflw_pl, whose crops shrink AFLW photos about 2.7 times)."""
+    return float(source_scale) - 1.0
 
 
 def similarity_matrix(size: int, angle_deg: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
@@ -106,13 +126,25 @@ def photometric(rng: np.random.Generator, cfg: AugmentConfig, image: np.ndarray)
     return img
 
 
+def geometry_targets(points: np.ndarray, M: np.ndarray, flipped: bool, flip_perm: np.ndarray,
+                     source_scale: float = 1.0) -> np.ndarray:
+    """Targets of a sample warped by ``M`` (from :func:`sample_geometry`): points through M,
+    with the label convention's flip shift (:func:`label_flip_shift`) and the set's
+    permutation when the sample is mirrored."""
+    if not flipped:
+        return transform_points(points, M)
+    shifted = np.array(points, np.float64, copy=True)
+    shifted[:, 0] += label_flip_shift(source_scale)
+    return transform_points(shifted, M)[flip_perm]
+
+
 def augment_sample(rng: np.random.Generator, cfg: AugmentConfig, image: np.ndarray,
                    points: np.ndarray, flip_perm: np.ndarray, out_size: int,
-                   force_flip: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (crop uint8 (S,S,3), points (N,3) crop pixels, the 2x3 matrix used)."""
+                   force_flip: bool | None = None,
+                   source_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns (crop uint8 (S,S,3), points (N,3) crop pixels, the 2x3 matrix used).
+    ``source_scale``: crop pixels per source pixel of the stored crop (1 = not resampled)."""
     M, flipped = sample_geometry(rng, cfg, image.shape[1], out_size, force_flip)
     out = warp(image, M, out_size)
-    pts = transform_points(points, M)
-    if flipped:
-        pts = pts[flip_perm]
+    pts = geometry_targets(points, M, flipped, flip_perm, source_scale)
     return photometric(rng, cfg, out), pts, M

@@ -24,7 +24,9 @@ import cv2
 import numpy as np
 
 from ..errors import DenseFaceError, OutputError
-from ..mesh.bfm import BFM
+from ..io.files import atomic_write
+from ..io.images import read_image, to_rgb
+from ..mesh.bfm import BFM, mesh_min_z
 from ..mesh.fit import Fit, pose_from_camera
 from ..mesh.readers import FitTable, read_mat
 from ..geometry.boxes import roi_box_from_landmarks
@@ -46,7 +48,7 @@ class BuildConfig:
 
 @dataclass
 class CropSample:
-    """One built item: the crop (BGR uint8) and its row of labels."""
+    """One built item: the crop (RGB uint8) and its row of labels."""
 
     name: str
     crop: np.ndarray
@@ -87,30 +89,9 @@ def item_name(image: Path, src: Path) -> str:
     return "__".join(rel.parts) + ".jpg"
 
 
-def mesh_min_z(bfm: BFM, fit: Fit) -> float:
-    """Smallest z (pixels) over the whole mesh."""
-    model = bfm.model_vertices(fit.shape, fit.expression)
-    return float((model @ fit.camera[2, :3]).min() + fit.camera[2, 3])
-
-
-def read_image(path: Path) -> np.ndarray:
-    """BGR uint8 image; a truncated JPEG (no end-of-image marker) counts as corrupt, since
-    OpenCV would decode it partially without an error."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DenseFaceError(f"cannot read image ({e.strerror})", path=path) from None
-    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-64:]:
-        raise DenseFaceError("corrupt image (truncated JPEG: no end marker)", path=path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DenseFaceError("corrupt image (cannot decode)", path=path)
-    return image
-
-
 def build_item(bfm: BFM, image_path: Path, mat_path: Path, name: str, cfg: BuildConfig) -> CropSample:
     """Crop and labels of one item; raises DenseFaceError naming the file and the problem."""
-    image = read_image(image_path)
+    image = to_rgb(read_image(image_path, complete_jpeg=True))
     rec = read_mat(mat_path, image_height=image.shape[0])
     ks, ke = rec.fit.shape.size, rec.fit.expression.size
     if ks < cfg.n_shape or ke < cfg.n_exp:
@@ -126,7 +107,9 @@ def build_item(bfm: BFM, image_path: Path, mat_path: Path, name: str, cfg: Build
     crop, M = crop_image(image, box, cfg.size)
     scale = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     cfit = fit.transformed(M, z_scale=scale)
-    cfit = cfit.transformed(np.eye(2, 3), z_shift=-mesh_min_z(bfm, cfit))
+    cfit = cfit.transformed(np.eye(2, 3), z_shift=-(
+        mesh_min_z(bfm, cfit.camera[None, 2, :3], cfit.shape[None], cfit.expression[None])[0]
+        + cfit.camera[2, 3]))
     return CropSample(name, crop, cfit, pose_from_camera(cfit.camera)[0], box)
 
 
@@ -161,8 +144,11 @@ def build_300wlp(src: str | Path, out: str | Path, bfm: BFM, cfg: BuildConfig = 
             report.skipped.append((e.path or str(mat_path), e.problem))
             print(f"skipped {e}", file=log)
             continue
-        if not cv2.imwrite(str(img_dir / name), sample.crop, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
-            raise OutputError("cannot write image", path=img_dir / name)
+        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(sample.crop, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        if not ok:
+            raise OutputError("cannot encode image", path=img_dir / name)
+        atomic_write(img_dir / name, jpg.tobytes())
         rows.append(replace(sample, crop=np.empty((0, 0, 3), np.uint8)))  # keep labels only
         report.built.append(name)
     if not rows:

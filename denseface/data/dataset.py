@@ -12,24 +12,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import DenseFaceError
+from ..io.images import read_image, to_rgb
+from ..landmarks import aflw21_from_68
 from ..landmarks.landmark_set import LandmarkSet
 from ..mesh.bfm import BFM
 from ..mesh.readers import FitTable, read_fit_table
+from ..metrics import bbox_size, nme_2d, nme_visible
 from ..models.codec import encode_points
 from .augment import AugmentConfig, augment_sample
 from .targets import TargetEncoder
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    """uint8 RGB image, or None if missing/corrupt."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
+    """uint8 RGB image (denseface.io.images.read_image), or None if missing/corrupt."""
+    try:
+        return to_rgb(read_image(path))
+    except DenseFaceError:
         return None
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class LoadedSplit:
     points: np.ndarray        # (M, N, 3) float32, pixels of the stored crops
     table: FitTable
     skipped: list
+    source_scale: np.ndarray  # (M,) crop pixels per source-photo pixel in x (1 = unknown)
 
 
 def load_split(folder: str | Path, bfm: BFM, landmark_set: LandmarkSet,
@@ -76,7 +79,17 @@ def load_split(folder: str | Path, bfm: BFM, landmark_set: LandmarkSet,
         skipped += [(str(img_dir / n), "NaN targets") for n in table.names[bad]]
         keep = ~bad
         table, images, points = table.subset(np.flatnonzero(keep)), images[keep], points[keep]
-    return LoadedSplit(table.names, images, points, table, skipped)
+    return LoadedSplit(table.names, images, points, table, skipped,
+                       source_scales(table, images.shape[2]))
+
+
+def source_scales(table: FitTable, crop_width: int) -> np.ndarray:
+    """Crop pixels per source pixel in x of each stored crop, from its roi_box (ones when the
+    table has none): what a mirror of the crop needs to be exact (augment.label_flip_shift)."""
+    if table.roi_box is None:
+        return np.ones(len(table))
+    width = np.asarray(table.roi_box, np.float64)[:, 2] - np.asarray(table.roi_box, np.float64)[:, 0]
+    return np.where(width > 0, crop_width / np.where(width > 0, width, 1.0), 1.0)
 
 
 class LandmarkDataset:
@@ -107,6 +120,19 @@ class LandmarkDataset:
         rng = np.random.default_rng((self.seed, self.epoch, i))
         force_flip = (i >= n) if self.flip_double else None
         img, pts, _ = augment_sample(rng, self.augment, self.split.images[j], self.split.points[j],
-                                     self.flip, self.size, force_flip)
+                                     self.flip, self.size, force_flip, self.split.source_scale[j])
         return (np.ascontiguousarray(img.transpose(2, 0, 1)),
                 encode_points(pts, self.size).astype(np.float32), j)
+
+
+def split_scores(pred68: np.ndarray, labels68: np.ndarray, pts21: np.ndarray | None) -> dict:
+    """Val NME (%) of predicted 68 points (M, 68, >=2) crop px against the labels' 68
+    (``nme68``) and, through the 3DDFA 68->21 mapping, against the human AFLW-21 points
+    (``nme21``, visible points only, NaN = missing), both normalised by the labels' box."""
+    out = {"nme68": float(nme_2d(pred68, labels68).mean())}
+    if pts21 is not None:
+        visible = np.isfinite(pts21).all(-1)
+        n21 = nme_visible(aflw21_from_68(np.asarray(pred68)[..., :2]), np.nan_to_num(pts21), visible,
+                          bbox_size(labels68))
+        out["nme21"] = float(np.nanmean(n21))
+    return out

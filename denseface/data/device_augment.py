@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import AugmentConfig, sample_geometry, transform_points
+from .augment import AugmentConfig, geometry_targets, sample_geometry
 
 
 def _pixel_to_norm(size: int) -> np.ndarray:
@@ -66,6 +66,7 @@ class DeviceBatcher:
                  batch_size: int, device: torch.device, seed: int = 0, flip_double: bool = False):
         self.images = torch.from_numpy(split.images).permute(0, 3, 1, 2).contiguous().to(device)
         self.points = split.points
+        self.source_scale = split.source_scale
         self.flip = flip_perm
         self.size, self.cfg, self.batch_size = input_size, cfg, batch_size
         self.device, self.seed, self.flip_double = device, seed, flip_double
@@ -92,8 +93,8 @@ class DeviceBatcher:
             for i in idx:
                 force_flip = bool(i >= n) if self.flip_double else None
                 M, flipped = sample_geometry(rng, self.cfg, in_size, self.size, force_flip)
-                p = transform_points(self.points[i % n], M)
-                pts.append(p[self.flip] if flipped else p)
+                pts.append(geometry_targets(self.points[i % n], M, flipped, self.flip,
+                                            self.source_scale[i % n]))
                 mats.append(M)
             x = self.images[torch.as_tensor(idx % n, device=self.device)].float()
             x = photometric_batch(warp_batch(x, np.stack(mats), self.size), self.cfg, gen)

@@ -56,7 +56,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
     from .aflw import AflwConfig, evaluate_aflw
     from .aflw2000 import Aflw2000Config, evaluate_aflw2000
     from .ced import ced_from_reports
-    from .pipeline import RunConfig
+    from .batch_predict import RunConfig
     from .predictors import open_predictor
     from .report import read_report, write_result
 

@@ -21,8 +21,8 @@ import numpy as np
 from ..errors import DenseFaceError
 from ..landmarks import aflw21_from_68
 from .datasets import AFLW_GT_N, load_aflw_protocol, roi_normaliser, subset_indices
-from .metrics import YAW_BIN_NAMES, balanced_mean, bin_means, finite_mean, nme_visible, yaw_bin
-from .pipeline import RunConfig, predict_images
+from ..metrics import YAW_BIN_NAMES, balanced_mean, bin_means, finite_mean, nme_visible, yaw_bin
+from .batch_predict import RunConfig, predict_images
 from .report import PAPER_TABLE2, PER_IMAGE_CSV, EvalResult, fmt, nme_table
 
 #: On AFLW2000-3D, sqrt(w*h) of the pt3d_68 box / roi_normaliser(AFLW_GT roi box): median

@@ -6,7 +6,7 @@ all 68 points normalised by sqrt(w*h) of the ground truth's 2D box, in percent. 
 the fit (Pose_Para): <= 30 (1312 images), 30-60 (383), > 60 (305); "balanced" = the mean of the
 three bin means; "all" = the mean over all images. Also: the same 2D NME against the
 re-annotated points (normalised by their own box, as 3DDFA does) and a 3D NME with z aligned by
-its mean (:func:`denseface.eval.metrics.nme_3d`).
+its mean (:func:`denseface.metrics.nme_3d`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import MATLAB_TO_OPENCV, Aflw2000, load_aflw2000
-from .metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, bbox_size, finite_mean, nme_2d,
+from ..metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, bbox_size, finite_mean, nme_2d,
                       nme_3d)
-from .pipeline import FaceDetector, RunConfig, box_policy_for, predict_images
+from .batch_predict import FaceDetector, RunConfig, box_policy_for, predict_images
 from .report import (PAPER_TABLE1, PER_IMAGE_CSV, TEACHER_REANNOTATED_BALANCED, TEACHER_ROW,
                      EvalResult, fmt, nme_table)
 
@@ -49,7 +49,7 @@ def evaluate_aflw2000(predictor, cfg: Aflw2000Config, detector: FaceDetector | N
     """Evaluate ``predictor`` (see denseface.eval.predictors) on AFLW2000-3D.
 
     Without ``detector`` the crops come from 3DDFA's ground-truth boxes; with it, from the
-    detector (two passes, see denseface.eval.pipeline), and the NMEs cover the detected faces."""
+    detector (two passes, see denseface.eval.batch_predict), and the NMEs cover the detected faces."""
     data_dir, configs_dir = cfg.resolved_paths()
     data = load_aflw2000(data_dir, configs_dir, cfg.limit, cfg.reannotated_offset)
     if detector is None:

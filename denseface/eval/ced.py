@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import OutputError
-from .metrics import ced_auc, ced_curve, finite_mean
+from ..metrics import ced_auc, ced_curve, finite_mean
 from .report import read_report
 
 

@@ -82,7 +82,7 @@ def torch_latency_ms(model, size: int, threads: int, warmup: int, repeats: int) 
 
 def onnx_latency_ms(path: Path, size: int, threads: int, warmup: int, repeats: int) -> tuple[float, float]:
     """(min, median) ms of one batch-1 forward pass in ONNX Runtime with ``threads`` threads."""
-    from ..infer.runner import OnnxRunner
+    from ..models.runners import OnnxRunner
 
     runner = OnnxRunner(path, threads=threads)
     x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
@@ -165,10 +165,9 @@ def write_cost_table(out_md: str | Path, cfg: CostConfig | None = None, progress
     """Measure and write the markdown table; returns its path."""
     cfg = cfg or CostConfig()
     rows = measure_costs(cfg, progress)
-    note = ("Machine: " + machine_note() + ". **The CPU was shared with a background training run "
-            "and other jobs while this was measured** (load average about 8-10 on 2 cores), so "
-            "latencies are upper bounds; the 2-thread numbers suffer most, because a second thread "
-            "has no free core to run on (PyTorch's OpenMP threads then spin and wait).")
+    note = ("Machine: " + machine_note() + " (the load average is measured when the table is "
+            "written; on a loaded machine the latencies are upper bounds, and 2-thread numbers "
+            "suffer most).")
     out = Path(out_md)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..geometry.boxes import roi_box_from_landmarks
 from ..errors import DenseFaceError
-from .metrics import yaw_bin
+from ..metrics import yaw_bin
 
 #: 3DDFA / AFLW2000-3D pixel coordinates minus this = OpenCV (0-based) pixel coordinates.
 MATLAB_TO_OPENCV = 1.0
@@ -35,6 +35,7 @@ AFLW2000_FILES = {
     "reannotated": "AFLW2000-3D-Reannotated.pts68.npy",
     "pose": "AFLW2000-3D.pose.npy",
     "roi_box": "AFLW2000-3D_crop.roi_box.npy",
+    "pts21": "AFLW2000-3D.pts21.npy",
 }
 AFLW_FILES = {
     "list": "AFLW_GT_crop.list",
@@ -91,7 +92,7 @@ class Aflw2000:
     image_paths (N,); pts68 (N, 68, 3) ground truth pt3d_68 (x, y, z; z towards the viewer);
     reannotated (N, 68, 2) the re-annotated 2D ground truth; yaw (N,) degrees (Pose_Para, signed);
     boxes (N, 4) 3DDFA's benchmark crop boxes [x0, y0, x1, y1]; indices (N,) positions in the
-    full 2000-image protocol."""
+    full 2000-image protocol; pts21 (N, 21, 2) the human AFLW points (NaN = missing)."""
 
     names: np.ndarray
     image_paths: list[Path]
@@ -100,6 +101,7 @@ class Aflw2000:
     yaw: np.ndarray
     boxes: np.ndarray
     indices: np.ndarray
+    pts21: np.ndarray
 
     def __len__(self) -> int:
         return len(self.names)
@@ -149,6 +151,8 @@ def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
     re_npy = _load_npy(files["reannotated"], (n, 2, 68)).astype(np.float64)
     yaw_npy = _load_npy(files["pose"], (n,)).astype(np.float64)
     boxes_npy = _load_npy(files["roi_box"], (n, 4)).astype(np.float64)
+    pts21_npy = _load_npy(files["pts21"], (n, 2, 21)).astype(np.float64).transpose(0, 2, 1)
+    pts21_npy[(pts21_npy < 0).any(-1)] = np.nan          # -1 marks a missing point
 
     idx = subset_indices(n, limit)
     names = np.array([listed[i] for i in idx])
@@ -187,7 +191,7 @@ def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
     pts68_cv[..., :2] -= MATLAB_TO_OPENCV
     re_cv = re_npy[idx].transpose(0, 2, 1) - MATLAB_TO_OPENCV + reannotated_offset
     return Aflw2000(names, [data_dir / nm for nm in names], pts68_cv, re_cv, yaw,
-                    boxes - MATLAB_TO_OPENCV, idx)
+                    boxes - MATLAB_TO_OPENCV, idx, pts21_npy[idx] - MATLAB_TO_OPENCV)
 
 
 @dataclass

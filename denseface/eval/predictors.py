@@ -11,9 +11,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..geometry.crop import crop_image
 from ..errors import DenseFaceError
-from ..models.codec import crop_to_image
+from ..infer.api import run_crops
 
 
 class LandmarkPredictor(Protocol):
@@ -55,18 +54,10 @@ class RunnerPredictor:
         self.config = runner.config
         self.idx68 = idx68_for(runner.config)
 
-    def crops(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, S, S, 3) uint8 crops and (B, 2, 3) crop matrices (image -> crop pixels)."""
-        size = self.config.input_size
-        out = [crop_image(img, box, size) for img, box in zip(images, boxes)]
-        return np.stack([c for c, _ in out]), np.stack([m for _, m in out])
-
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, 68, 3))
-        crops, mats = self.crops(images, boxes)
-        pts = np.asarray(self.runner.predict_crops(crops), np.float64)[:, self.idx68]
-        return np.stack([crop_to_image(p, m) for p, m in zip(pts, mats)])
+        return np.asarray(run_crops(self.runner, images, boxes), np.float64)[:, self.idx68]
 
 
 class CallablePredictor:
@@ -89,8 +80,8 @@ class CallablePredictor:
 
 def model_name(model) -> str:
     if model is None:
-        from ..weights import DEFAULT_ONNX
-        return f"default ({DEFAULT_ONNX.name})"
+        from ..models.registry import DEFAULT_MODEL
+        return DEFAULT_MODEL
     if isinstance(model, (str, Path)):
         return Path(model).name
     return getattr(model, "name", None) or type(model).__name__
@@ -99,7 +90,7 @@ def model_name(model) -> str:
 def open_predictor(model=None, threads: int | None = None) -> LandmarkPredictor:
     """A predictor for a model path (.onnx / .pt), a torch module, a runner, None (the shipped
     default), an existing predictor, or a callable ``(image, box) -> 68 x 2|3``."""
-    from ..infer.runner import open_runner
+    from ..models.runners import open_runner
 
     if hasattr(model, "predict") and hasattr(model, "name") and not hasattr(model, "predict_crops"):
         return model

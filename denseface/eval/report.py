@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DenseFaceError, OutputError
+from ..io.files import atomic_output, atomic_write
 
 #: The keys of report.json, in order (issue 4's schema).
 REPORT_KEYS = ("model", "protocol", "n", "nme_bins", "nme_balanced", "nme_all",
@@ -74,24 +74,19 @@ class EvalResult:
     arrays: dict
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_result(result: EvalResult, out_dir: str | Path) -> Path:
     """Write report.json, per_image.csv, details.json, report.md and predictions.npz."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         report = {k: clean(result.report[k]) for k in REPORT_KEYS}
-        _atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")
-        _atomic_write(out / "details.json", json.dumps(clean(result.details), indent=2) + "\n")
-        _atomic_write(out / "report.md", result.markdown)
+        atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")
+        atomic_write(out / "details.json", json.dumps(clean(result.details), indent=2) + "\n")
+        atomic_write(out / "report.md", result.markdown)
         write_columns_csv(out / PER_IMAGE_CSV, result.columns)
         if result.arrays:
-            np.savez_compressed(out / "predictions.npz", **result.arrays)
+            with atomic_output(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
+                np.savez_compressed(f, **result.arrays)
     except OSError as e:
         raise OutputError(f"cannot write the report ({e.strerror})", path=out) from None
     return out
@@ -100,13 +95,11 @@ def write_result(result: EvalResult, out_dir: str | Path) -> Path:
 def write_columns_csv(path: Path, columns: dict) -> None:
     keys = list(columns)
     n = len(columns[keys[0]]) if keys else 0
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(keys)
         for i in range(n):
             w.writerow([_cell(columns[k][i]) for k in keys])
-    os.replace(tmp, path)
 
 
 def _cell(v) -> str:

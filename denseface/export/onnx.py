@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OutputError
-from ..infer.runner import ONNX_CONFIG_KEY
+from ..io.files import atomic_output
+from ..models.runners import ONNX_CONFIG_KEY
 
 
 def store_weights_fp16(m, min_size: int = 64) -> None:
@@ -46,17 +47,16 @@ def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = F
     model = model.float().eval().cpu()
     S = model.config.input_size
     x = torch.rand(1, 3, S, S) * 255
-    tmp = path.with_suffix(".tmp.onnx")
-    torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["points"],
-                      dynamic_axes={"image": {0: "batch"}, "points": {0: "batch"}},
-                      opset_version=opset, dynamo=False)
-    m = onnx.load(str(tmp))
-    if weights_fp16:
-        store_weights_fp16(m)
-    entry = m.metadata_props.add()
-    entry.key, entry.value = ONNX_CONFIG_KEY, model.config.to_json()
-    onnx.save(m, str(tmp))
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["points"],
+                          dynamic_axes={"image": {0: "batch"}, "points": {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+        m = onnx.load(str(tmp))
+        if weights_fp16:
+            store_weights_fp16(m)
+        entry = m.metadata_props.add()
+        entry.key, entry.value = ONNX_CONFIG_KEY, model.config.to_json()
+        onnx.save(m, str(tmp))
     return path
 
 
@@ -65,7 +65,7 @@ def parity_max_abs_px(model, onnx_path: str | Path, crops) -> float:
     (B, S, S, 3) uint8 RGB."""
     import numpy as np
 
-    from ..infer.runner import OnnxRunner, TorchRunner
+    from ..models.runners import OnnxRunner, TorchRunner
 
     a = TorchRunner(model).predict_crops(crops)
     b = OnnxRunner(onnx_path).predict_crops(crops)

@@ -12,13 +12,15 @@ Every variant keeps the denseface config metadata, so ``open_runner`` reads it a
 from __future__ import annotations
 
 import logging
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DenseFaceError, OutputError
-from ..infer.runner import ONNX_CONFIG_KEY
+from ..io.files import atomic_output
+from ..models.runners import ONNX_CONFIG_KEY
 
 INT8_MODES = ("dynamic", "static")
 
@@ -46,12 +48,8 @@ def _save_with_metadata(model, path: Path, metadata: dict[str, str]) -> Path:
     for k, v in metadata.items():
         e = model.metadata_props.add()
         e.key, e.value = k, v
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         onnx.save(model, str(tmp))
-        tmp.replace(path)
-    except OSError as e:
-        raise OutputError(f"cannot write ({e.strerror})", path=path) from None
     return path
 
 
@@ -106,7 +104,7 @@ def load_crops(folder: str | Path, size: int, count: int = 200, seed: int = 0) -
     RGB uint8: calibration data for static int8 (e.g. aflw_pl/train/images)."""
     import cv2
 
-    from ..infer.images import read_image, to_rgb
+    from ..io.images import read_image, to_rgb
 
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -132,8 +130,11 @@ def quantize_int8(src: str | Path, dst: str | Path, mode: str = "dynamic",
     src, dst = Path(src), Path(dst)
     model = _load(src)
     meta = _metadata(model)
-    pre = dst.with_name(f".{dst.name}.pre.tmp")
-    tmp = dst.with_name(f".{dst.name}.q.tmp")
+    try:
+        scratch = tempfile.TemporaryDirectory(dir=dst.parent, prefix=".denseface_quantize_")
+    except OSError as e:
+        raise OutputError(f"cannot write ({e.strerror})", path=dst) from None
+    pre, tmp = Path(scratch.name) / "pre.onnx", Path(scratch.name) / "q.onnx"
     try:
         with _quiet_root_logger():
             if unfold_fp16_storage(model):  # weights stored as fp16 + Cast: plain float32 first
@@ -155,8 +156,7 @@ def quantize_int8(src: str | Path, dst: str | Path, mode: str = "dynamic",
     except OSError as e:
         raise OutputError(f"cannot write ({e.strerror})", path=dst) from None
     finally:
-        for leftover in (pre, tmp):
-            leftover.unlink(missing_ok=True)
+        scratch.cleanup()
     return _save_with_metadata(q, dst, meta)
 
 

@@ -36,3 +36,16 @@ def crop_image(image: np.ndarray, box: np.ndarray, size: int,
     out = cv2.warpAffine(image, resize_sampling(M), (size, size), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out, M
+
+
+def points_to_crop(points: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """(N, K, 2) image px -> crop px of each row's box (N, 4): ``(p - (x0, y0)) * size / (w, h)``
+    (the label convention of :func:`crop_matrix`, per axis for clipped, non-square boxes)."""
+    b = np.asarray(boxes, np.float64)
+    return (np.asarray(points, np.float64) - b[:, None, :2]) * size / (b[:, None, 2:] - b[:, None, :2])
+
+
+def points_from_crop(points: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """The inverse of :func:`points_to_crop` (3DDFA's ``_predict_vertices``)."""
+    b = np.asarray(boxes, np.float64)
+    return np.asarray(points, np.float64) * (b[:, None, 2:] - b[:, None, :2]) / size + b[:, None, :2]

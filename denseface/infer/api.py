@@ -26,8 +26,8 @@ from ..geometry.crop import crop_image
 from ..errors import ConfigError, DenseFaceError
 from ..models.codec import crop_to_image
 from .detectors import Detection, create_detector, crop_mapping_of
-from .images import as_image, detection_view, to_rgb
-from .pose import Pose, estimate_pose, load_mean_shape
+from ..io.images import as_image, detection_view, to_rgb
+from .pose import Pose, estimate_pose
 
 STAGES = ("detect", "crop", "network", "decode")
 
@@ -36,7 +36,9 @@ STAGES = ("detect", "crop", "network", "decode")
 class Face:
     """One face. box [x0, y0, x1, y1] (detector or user box) and its score; landmarks (N, 3)
     and landmarks68 (68, 3) in image pixels with z on the same scale (towards the viewer);
-    pose in degrees (see denseface.infer.pose); crop_box: the square crop the last pass used."""
+    pose in degrees (see denseface.infer.pose); crop_box: the square crop the last pass used;
+    mesh: the full BFM mesh (53215, 3) fitted to the landmarks, same frame, when asked for
+    (``mesh="full"``; not part of the JSON form)."""
 
     box: np.ndarray
     score: float
@@ -44,6 +46,7 @@ class Face:
     landmarks68: np.ndarray
     pose: Pose
     crop_box: np.ndarray
+    mesh: np.ndarray | None = None
 
     def to_dict(self, decimals: int = 3) -> dict:
         """The JSON form (docs/predict.md); non-finite numbers become null."""
@@ -65,14 +68,39 @@ def _round(a, decimals: int):
 @dataclass
 class PredictConfig:
     """detect_max_side: the longer image side for detection (px; bigger images are downscaled
-    for detection only; crops are always taken from the full-resolution image).
+    for detection only; crops are always taken from the full-resolution image; 0 = never).
     passes: 1 = crop from the detector box only, 2 = also re-crop from the predicted landmarks.
-    min_face_px: detections whose box is smaller (image px, mean side) are dropped."""
+    min_face_px: detections whose box is smaller (image px, mean side) are dropped.
+    roi_factor: crop side / longer side of the 68-point box (None: the model's own)."""
 
     detect_max_side: int = 640
     passes: int = 2
     min_face_px: float = 16.0
-    roi_factor: float | None = None  # None: the model's (ModelConfig.roi_factor)
+    roi_factor: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("detect_max_side", self.detect_max_side, 0)
+        if self.passes not in (1, 2) or isinstance(self.passes, bool):
+            raise ConfigError(f"passes must be 1 or 2, got {self.passes!r}")
+        if not _is_number(self.min_face_px) or self.min_face_px < 0:
+            raise ConfigError(f"min_face_px must be a number >= 0, got {self.min_face_px!r}")
+        if self.roi_factor is not None and (not _is_number(self.roi_factor) or self.roi_factor <= 0):
+            raise ConfigError(f"roi_factor must be a number > 0 or None, got {self.roi_factor!r}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_int(name: str, v, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def check_max_faces(max_faces) -> int | None:
+    """None (all faces) or a whole number >= 1; ConfigError otherwise."""
+    return None if max_faces is None else _check_int("max_faces", max_faces, 1)
 
 
 @dataclass
@@ -96,41 +124,23 @@ class Timings:
             self.cpu_seconds[name] += time.thread_time() - c0
 
 
-class DenseFace:
-    """Dense 3D landmarks from photos.
+class FaceCropper:
+    """Where the network looks: face detection and the crop policy, exactly as ``predict`` runs
+    them (evaluation in detector mode uses this same object).
 
-    model: an .onnx (ONNX Runtime) or .pt file, a runner, or None for the shipped model.
-    detector: "default", "haar", "yunet", "mediapipe" or an object with ``.detect``;
-    detector_options go to the detector (e.g. ``{"model_path": "yunet.onnx"}``).
-    device: "cpu" or "cuda". threads: ONNX Runtime intra-op threads (None: its default)."""
+    detector: a FaceDetector (denseface.infer.detectors) or a zero-argument factory for one
+    (created on first use, so user boxes need none). idx68: positions of the 68 landmarks among
+    the model's points; roi_factor: the crop policy's factor (denseface.geometry.boxes)."""
 
-    def __init__(self, model=None, detector="default", device: str = "cpu",
-                 config: PredictConfig | None = None, threads: int | None = None,
-                 detector_options: dict | None = None):
-        from ..landmarks import load_landmark_set
-        from .runner import open_runner
+    def __init__(self, detector, config: PredictConfig, idx68: np.ndarray, roi_factor: float):
+        self._detector = None if callable(detector) and not hasattr(detector, "detect") else detector
+        self._factory = detector if self._detector is None else None
+        self.config, self.idx68, self.roi_factor = config, np.asarray(idx68), float(roi_factor)
 
-        self.config = config or PredictConfig()
-        if self.config.passes not in (1, 2):
-            raise ConfigError(f"passes must be 1 or 2, got {self.config.passes}")
-        self.runner = open_runner(model, threads=threads, device=device)
-        mc = self.runner.config
-        self.landmark_set = load_landmark_set(mc.landmark_set)
-        if self.landmark_set.n_points != mc.num_points:
-            raise DenseFaceError(f"the model predicts {mc.num_points} points but its landmark set "
-                                 f"'{mc.landmark_set}' has {self.landmark_set.n_points}")
-        self.mean_shape = load_mean_shape(self.landmark_set)
-        self.roi_factor = self.config.roi_factor or mc.roi_factor
-        self._detector_spec = (detector, dict(detector_options or {}))
-        self._detector = None
-
-    # ------------------------------------------------------------------ detection
     @property
     def detector(self):
-        """The face detector, created on first use (so user boxes need none)."""
         if self._detector is None:
-            name, opts = self._detector_spec
-            self._detector = create_detector(name, **opts)
+            self._detector = self._factory()
         return self._detector
 
     def detect(self, image: np.ndarray, region: np.ndarray | None = None,
@@ -159,42 +169,214 @@ class DenseFace:
         """The training crop for a detection (the detector's calibrated mapping)."""
         return crop_mapping_of(self.detector)(detection.box)
 
-    # ------------------------------------------------------------------ prediction
-    def predict(self, image, boxes=None, max_faces: int | None = None, color: str = "rgb",
-                timings: Timings | None = None) -> list[Face]:
-        """Faces in ``image`` (a path, a numpy array in colour order ``color``, or a PIL image).
-
-        boxes: optional user face boxes [[x0, y0, x1, y1], ...] in image pixels (each read as the
-        face's landmark box); max_faces keeps the highest-scoring faces. No face -> []."""
-        array, _ = as_image(image, color)
-        return self.predict_array(array, boxes=boxes, max_faces=max_faces, timings=timings)
-
-    def predict_array(self, image: np.ndarray, boxes=None, max_faces: int | None = None,
-                      timings: Timings | None = None) -> list[Face]:
-        """:meth:`predict` for an already normalised (H, W) or (H, W, 3) RGB uint8 array."""
+    def first_crops(self, image: np.ndarray, boxes=None, max_faces: int | None = None,
+                    timings: Timings | None = None) -> tuple[list[Detection], list[np.ndarray]]:
+        """The faces to predict and their first-pass crop boxes: the user's boxes (read as
+        landmark boxes, 3DDFA's policy) or the detector's (its calibrated mapping), best first."""
         t = timings or Timings()
-        t.images += 1
         if boxes is not None:
             dets = [Detection(b, 1.0, None, "user") for b in validate_boxes(boxes, image.shape)]
-            crop_boxes = [roi_box(d.box, self.roi_factor) for d in dets]
+            crops = [roi_box(d.box, self.roi_factor) for d in dets]
         else:
             with t.stage("detect"):
                 dets = self.detect(image)
-            mapping = crop_mapping_of(self.detector)
-            crop_boxes = [mapping(d.box) for d in dets]
+            crops = [self.crop_box_of(d) for d in dets]
         if max_faces is not None:
-            dets, crop_boxes = dets[:max_faces], crop_boxes[:max_faces]
-        return self.faces_in_crops(image, dets, crop_boxes, t)
+            dets, crops = dets[:max_faces], crops[:max_faces]
+        return dets, crops
+
+    def crop_from_landmarks(self, points: np.ndarray) -> np.ndarray:
+        """The training crop of a face from its predicted points (N, >=2) or 68 points."""
+        p = np.asarray(points)
+        p68 = p[self.idx68] if len(p) != 68 else p
+        return roi_box_from_landmarks(p68[:, :2], self.roi_factor)
+
+
+def run_crops(runner, images, crop_boxes, timings: Timings | None = None) -> np.ndarray:
+    """Crop, run, decode: (B, N, 3) image-pixel landmarks for B (image, crop box) pairs, in one
+    network call. images: one (H, W[, 3]) uint8 image per box (the same array may repeat)."""
+    t = timings or Timings()
+    S = runner.config.input_size
+    if len(crop_boxes) == 0:
+        return np.zeros((0, runner.config.num_points, 3))
+    with t.stage("crop"):
+        cut = [crop_image(image, np.asarray(box, np.float64), S) for image, box in zip(images, crop_boxes)]
+        crops = np.stack([to_rgb(c) for c, _ in cut])
+    with t.stage("network"):
+        pred = runner.predict_crops(crops)
+    with t.stage("decode"):
+        return np.stack([crop_to_image(p, M) for p, (_, M) in zip(pred, cut)])
+
+
+class DenseFace:
+    """Dense 3D landmarks from photos.
+
+    model: a registry name (``denseface models``), an .onnx (ONNX Runtime) or .pt file, a runner,
+    or None for the package default. detector: "default" (see docs/detectors.md), a backend
+    name or a FaceDetector object; detector_options go to the backend (e.g.
+    ``{"score_threshold": 0.7}``). device: "cpu" or "cuda". threads: ONNX Runtime intra-op
+    threads and the detector's threads (None: their defaults). bfm: the Basel Face Model folder
+    (or a loaded denseface.mesh.BFM) for full meshes (``mesh="full"``); never shipped, so it is
+    read from this path, else from the shared data folder ($DENSEFACE_SHARED)."""
+
+    def __init__(self, model=None, detector="default", device: str = "cpu",
+                 config: PredictConfig | None = None, threads: int | None = None,
+                 detector_options: dict | None = None, bfm=None):
+        from ..geometry.meshes import outward_triangles
+        from ..landmarks import load_landmark_set
+        from ..models.runners import open_runner
+
+        self.config = config or PredictConfig()
+        if threads is not None:
+            _check_int("threads", threads, 1)
+        self.runner = open_runner(model, threads=threads, device=device)
+        mc = self.runner.config
+        self.landmark_set = load_landmark_set(mc.landmark_set)
+        if self.landmark_set.n_points != mc.num_points:
+            raise DenseFaceError(f"the model predicts {mc.num_points} points but its landmark set "
+                                 f"'{mc.landmark_set}' has {self.landmark_set.n_points}")
+        self.mean_shape = self.landmark_set.mean_shape
+        #: the set's triangles wound outward (for meshes written in the export frame)
+        self.mesh_triangles = outward_triangles(self.mean_shape, self.landmark_set.triangles)
+        self.roi_factor = self.config.roi_factor or mc.roi_factor
+        opts = {**({"threads": threads} if threads is not None else {}), **(detector_options or {})}
+        factory = detector if hasattr(detector, "detect") else (lambda: create_detector(detector, **opts))
+        self.cropper = FaceCropper(factory, self.config, self.landmark_set.idx68, self.roi_factor)
+        self._bfm_spec, self._fitter = bfm, None
+
+    # ------------------------------------------------------------------ full meshes
+    @property
+    def mesh_fitter(self):
+        """The BFM fit to the 520 points (denseface.mesh.point_fit), loaded on first use."""
+        if self._fitter is None:
+            from ..geometry.meshes import outward_triangles
+            from ..mesh import BFM, load_bfm
+            from ..mesh.point_fit import point_fitter
+
+            spec = self._bfm_spec
+            try:
+                bfm = spec if isinstance(spec, BFM) else load_bfm(spec)
+            except DenseFaceError as e:
+                raise DenseFaceError(f"full meshes need the Basel Face Model (never shipped): pass "
+                                     f"bfm=PATH (--bfm) or set DENSEFACE_SHARED ({e})") from None
+            self._fitter = point_fitter(bfm, self.landmark_set)
+            #: the BFM's triangles wound outward (for full meshes in the export frame)
+            self.full_mesh_triangles = outward_triangles(bfm.mean, bfm.triangles)
+        return self._fitter
+
+    def full_mesh(self, face: Face) -> np.ndarray:
+        """The full BFM mesh (53215, 3) fitted to a face's landmarks, in the same image-pixel frame
+        (about 3 ms per face on one thread)."""
+        return self.mesh_fitter.fit_mesh(face.landmarks)[0]
+
+    def _with_mesh(self, faces: list[Face], mesh: str | None) -> list[Face]:
+        if mesh not in (None, "points", "full"):
+            raise ConfigError(f"mesh must be None, 'points' or 'full', got {mesh!r}")
+        if mesh != "full":
+            return faces
+        from dataclasses import replace
+
+        return [replace(f, mesh=self.full_mesh(f)) if np.isfinite(f.landmarks).all() else f for f in faces]
+
+    @property
+    def detector(self):
+        """The face detector, created on first use (so user boxes need none)."""
+        return self.cropper.detector
+
+    def detect(self, image: np.ndarray, region: np.ndarray | None = None,
+               max_side: int | None = None) -> list[Detection]:
+        """See :meth:`FaceCropper.detect`."""
+        return self.cropper.detect(image, region, max_side)
+
+    def crop_box_of(self, detection: Detection) -> np.ndarray:
+        return self.cropper.crop_box_of(detection)
+
+    def crop_box_from_landmarks(self, points: np.ndarray) -> np.ndarray:
+        """The training crop of a face from its landmarks (3DDFA policy)."""
+        return self.cropper.crop_from_landmarks(points)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, image, boxes=None, max_faces: int | None = None, color: str = "rgb",
+                timings: Timings | None = None, mesh: str | None = None) -> list[Face]:
+        """Faces in ``image`` (a path, a numpy array in colour order ``color``, or a PIL image).
+
+        boxes: optional user face boxes [[x0, y0, x1, y1], ...] in image pixels (each read as the
+        face's landmark box); max_faces keeps the highest-scoring faces; mesh="full" also fits
+        the full BFM mesh to each face (``Face.mesh``). No face -> []."""
+        max_faces = check_max_faces(max_faces)
+        array, _ = as_image(image, color)
+        return self.predict_array(array, boxes=boxes, max_faces=max_faces, timings=timings, mesh=mesh)
+
+    def predict_array(self, image: np.ndarray, boxes=None, max_faces: int | None = None,
+                      timings: Timings | None = None, mesh: str | None = None) -> list[Face]:
+        """:meth:`predict` for an already normalised (H, W) or (H, W, 3) RGB uint8 array."""
+        t = timings or Timings()
+        t.images += 1
+        dets, crop_boxes = self.cropper.first_crops(image, boxes, check_max_faces(max_faces), t)
+        return self._with_mesh(self.faces_in_crops(image, dets, crop_boxes, t), mesh)
+
+    def predict_many(self, images, batch_size: int = 16, boxes=None, max_faces: int | None = None,
+                     color: str = "rgb", errors: str = "raise", mesh: str | None = None):
+        """Yield the faces of each image of ``images`` (any iterable of paths, arrays or PIL
+        images), in order, as soon as its batch is done; the network sees the crops of up to
+        ``batch_size`` images per call. errors="yield" yields a bad item's DenseFaceError in its
+        place instead of raising it; mesh as in :meth:`predict`."""
+        _check_int("batch_size", batch_size, 1)
+        if errors not in ("raise", "yield"):
+            raise ConfigError(f"errors must be 'raise' or 'yield', got {errors!r}")
+        max_faces = check_max_faces(max_faces)
+        batch: list = []
+        for item in images:
+            try:
+                array, _ = as_image(item, color)
+                dets, crops = self.cropper.first_crops(array, boxes, max_faces)
+                batch.append((array, dets, crops))
+            except DenseFaceError as e:
+                if errors == "raise":
+                    raise
+                batch.append(e)
+            if len(batch) == batch_size:
+                yield from self._finish_batch(batch, mesh)
+                batch = []
+        if batch:
+            yield from self._finish_batch(batch, mesh)
+
+    def _finish_batch(self, batch: list, mesh: str | None):
+        jobs = [b for b in batch if not isinstance(b, DenseFaceError)]
+        images = [img for img, dets, _ in jobs for _ in dets]
+        crops = [c for _, _, cs in jobs for c in cs]
+        t = Timings()
+        points, used = self._passes(images, crops, t)
+        k = 0
+        for item in batch:
+            if isinstance(item, DenseFaceError):
+                yield item
+                continue
+            _, dets, _ = item
+            yield self._with_mesh([self.make_face(d.box, d.score, points[k + j], used[k + j])
+                                   for j, d in enumerate(dets)], mesh)
+            k += len(dets)
+
+    def _passes(self, images: list, crop_boxes: list, t: Timings):
+        """``config.passes`` network passes over (image, crop box) pairs -> (points, boxes used)."""
+        points = self._run(images, crop_boxes, t)
+        used = [np.asarray(b, np.float64) for b in crop_boxes]
+        for _ in range(self.config.passes - 1):
+            used = [self.crop_box_from_landmarks(p) for p in points]
+            points = self._run(images, used, t)
+        return points, used
+
+    def _run(self, images: list, crop_boxes: list, t: Timings) -> np.ndarray:
+        out = run_crops(self.runner, images, crop_boxes, t)
+        t.faces += len(crop_boxes)
+        return out
 
     def faces_in_crops(self, image: np.ndarray, dets: list[Detection], crop_boxes,
                        t: Timings) -> list[Face]:
         """Network passes (``config.passes``) from the given first crops -> faces."""
         if not dets:
             return []
-        points, used = self.landmarks_in_crops(image, crop_boxes, t)
-        for _ in range(self.config.passes - 1):
-            used = [self.crop_box_from_landmarks(p) for p in points]
-            points, used = self.landmarks_in_crops(image, used, t)
+        points, used = self._passes([image] * len(dets), list(crop_boxes), t)
         with t.stage("decode"):  # pose estimation counts as decoding
             return [self.make_face(d.box, d.score, p, b) for d, p, b in zip(dets, points, used)]
 
@@ -204,32 +386,18 @@ class DenseFace:
         if not previous:
             return []
         t = timings or Timings()
-        with t.stage("crop"):
-            crop_boxes = [self.crop_box_from_landmarks(f.landmarks68) for f in previous]
-        points, used = self.landmarks_in_crops(image, crop_boxes, t)
+        crop_boxes = [self.crop_box_from_landmarks(f.landmarks68) for f in previous]
+        points = self._run([image] * len(previous), crop_boxes, t)
         with t.stage("decode"):  # a tracked face's box: its predicted 68 points' bounding box
             return [self.make_face(landmark_bbox(p[self.landmark_set.idx68]), f.score, p, b)
-                    for f, p, b in zip(previous, points, used)]
+                    for f, p, b in zip(previous, points, crop_boxes)]
 
-    def crop_box_from_landmarks(self, points: np.ndarray) -> np.ndarray:
-        """The training crop of a face from its 68 landmarks (3DDFA policy)."""
-        return roi_box_from_landmarks(np.asarray(points)[self._subset68(points), :2], self.roi_factor)
-
-    def _subset68(self, points: np.ndarray):
-        return self.landmark_set.idx68 if len(points) == self.landmark_set.n_points else slice(None)
-
-    def landmarks_in_crops(self, image: np.ndarray, crop_boxes, timings: Timings):
-        """Run the network on square crops (boxes in image pixels) -> (list of (N, 3) image-pixel
-        landmarks, the boxes used)."""
-        S = self.runner.config.input_size
-        with timings.stage("crop"):
-            crops, mats = crops_for_boxes(image, crop_boxes, S)
-        with timings.stage("network"):
-            pred = self.runner.predict_crops(crops)
-        with timings.stage("decode"):
-            points = [crop_to_image(p, M) for p, M in zip(pred, mats)]
-        timings.faces += len(crop_boxes)
-        return points, [np.asarray(b, np.float64) for b in crop_boxes]
+    def landmarks_in_crops(self, image: np.ndarray, crop_boxes, timings: Timings | None = None):
+        """Run the network on square crops of one image (boxes in image pixels) -> (list of
+        (N, 3) image-pixel landmarks, the boxes used)."""
+        t = timings or Timings()
+        points = self._run([image] * len(crop_boxes), list(crop_boxes), t)
+        return list(points), [np.asarray(b, np.float64) for b in crop_boxes]
 
     def make_face(self, box, score: float, landmarks: np.ndarray, crop_box: np.ndarray) -> Face:
         lm = np.asarray(landmarks, np.float64)
@@ -237,25 +405,18 @@ class DenseFace:
                     estimate_pose(lm, self.mean_shape), np.asarray(crop_box, np.float64))
 
 
-def crops_for_boxes(image: np.ndarray, crop_boxes, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Square crops (B, size, size, 3) RGB uint8 and their 2x3 matrices (B, 2, 3) (image px ->
-    crop px); outside the image is black."""
-    crops, mats = [], []
-    for box in crop_boxes:
-        crop, M = crop_image(image, np.asarray(box, np.float64), size)
-        crops.append(to_rgb(crop))
-        mats.append(M)
-    return np.stack(crops), np.stack(mats)
-
-
 def validate_boxes(boxes, image_shape=None, path: str | Path | None = None) -> list[np.ndarray]:
     """User boxes -> list of float [x0, y0, x1, y1]; raises ConfigError when malformed."""
-    a = np.asarray(boxes, np.float64)
+    try:
+        if isinstance(boxes, (str, bytes)):
+            raise ValueError
+        a = np.asarray(boxes, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"a box must be 4 numbers x0,y0,x1,y1, got {boxes!r}", path=path) from None
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[1] != 4 or not np.isfinite(a).all():
-        raise ConfigError(f"a box must be 4 numbers x0,y0,x1,y1, got {np.asarray(boxes).tolist()}",
-                          path=path)
+        raise ConfigError(f"a box must be 4 numbers x0,y0,x1,y1, got {a.tolist()}", path=path)
     for b in a:
         if b[2] <= b[0] or b[3] <= b[1]:
             raise ConfigError(f"box {b.tolist()} is empty (needs x1 > x0 and y1 > y0)", path=path)

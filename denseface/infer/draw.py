@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .images import to_rgb
+from ..io.images import to_rgb
 from .pose import Y_FLIP, rotation_matrix
 
 SHIFT = 4  # fixed-point bits for sub-pixel drawing
@@ -63,14 +63,36 @@ def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
                 cv2.polylines(overlay, list(segs - np.array([x0, y0]) * _ONE), False, style.mesh_color,
                               thick, cv2.LINE_AA, SHIFT)
                 cv2.addWeighted(overlay, style.mesh_alpha, roi, 1 - style.mesh_alpha, 0, dst=roi)
+        # marks scale with the face, so a 50 px face is not buried under its own points
+        face_px = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
+        r = float(np.clip(face_px / 220.0, 0.6, 2.0 * thick))
         if style.points:
-            _dots(out, lm, style.point_color, thick)
+            _dots(out, lm, style.point_color, r)
         if style.points68:
-            _dots(out, f.landmarks68, style.point68_color, 2 * thick)
+            _dots(out, f.landmarks68, style.point68_color, 2 * r)
         if style.axes and np.isfinite([f.pose.yaw, f.pose.pitch, f.pose.roll]).all():
             side = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
             draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * side, 2 * thick)
     return out
+
+
+#: Drawings of bigger images are made on a copy downscaled to this longer side (pixels).
+DRAW_MAX_SIDE = 2048
+
+
+def drawing_view(image: np.ndarray, faces, max_side: int = DRAW_MAX_SIDE):
+    """(image, faces) downscaled together so the longer side is at most ``max_side`` (a huge
+    photo is drawn on a small copy, never on a full-size RGB copy); unchanged when smaller."""
+    from dataclasses import replace
+
+    h, w = image.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1.0:
+        return image, faces
+    small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    scaled = [replace(f, box=f.box * s, landmarks=f.landmarks * s, landmarks68=f.landmarks68 * s,
+                      crop_box=f.crop_box * s) for f in faces]
+    return small, scaled
 
 
 def axis_directions(pose) -> np.ndarray:
@@ -88,9 +110,11 @@ def draw_axes(image: np.ndarray, origin: np.ndarray, pose, length: float, thickn
         cv2.arrowedLine(image, p0, p1, color, thickness, cv2.LINE_AA, SHIFT, 0.15)
 
 
-def _dots(image: np.ndarray, points: np.ndarray, color, radius: int) -> None:
+def _dots(image: np.ndarray, points: np.ndarray, color, radius: float) -> None:
+    """Filled dots of ``radius`` pixels (sub-pixel radii allowed)."""
+    rad = max(1, int(round(radius * _ONE)))
     for x, y in _fixed(np.asarray(points)[:, :2], image):
-        cv2.circle(image, (int(x), int(y)), radius * _ONE, color, -1, cv2.LINE_AA, SHIFT)
+        cv2.circle(image, (int(x), int(y)), rad, color, -1, cv2.LINE_AA, SHIFT)
 
 
 def _fixed(points: np.ndarray, image: np.ndarray) -> np.ndarray:

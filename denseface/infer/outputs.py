@@ -1,4 +1,5 @@
-"""Writing predictions: safe unique output names, atomic files, JSON / npy / csv, PLY / OBJ.
+"""Writing predictions: safe unique output names, JSON / npy / csv, PLY / OBJ (files are written
+with denseface.io.files.atomic_write).
 
 Output names are built from the input's file stem only (never its folders), with every
 character outside letters, digits, ``.``, ``_`` and ``-`` replaced by ``_`` and no leading dot,
@@ -10,24 +11,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OutputError
+from ..geometry.meshes import to_export_frame
+from ..io.files import MAX_NAME_BYTES, truncate_utf8
 
 FORMATS = ("json", "npy", "csv")
 MESH_FORMATS = ("ply", "obj")
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
-MAX_NAME = 100
+#: Longest output stem in UTF-8 bytes: room is left for the longest suffix
+#: ("_face99.ply", "_draw.mp4", a "_N" de-duplication) and the atomic writer's temp name.
+MAX_STEM_BYTES = MAX_NAME_BYTES - 64
 
 
 def safe_stem(name: str) -> str:
     """A file-name stem that is safe as a single path component (no separators, no leading
-    dot, at most MAX_NAME characters; "image" when nothing is left)."""
-    stem = _UNSAFE.sub("_", Path(str(name)).stem).lstrip(".")[:MAX_NAME]
+    dot, at most MAX_STEM_BYTES bytes of UTF-8; "image" when nothing is left)."""
+    stem = truncate_utf8(_UNSAFE.sub("_", Path(str(name)).stem).lstrip("."), MAX_STEM_BYTES)
     return stem or "image"
 
 
@@ -47,46 +51,12 @@ class OutputNamer:
         return name
 
     def path(self, stem: str, suffix: str) -> Path:
-        """out_dir / (stem + suffix); checked to stay inside out_dir."""
+        """out_dir / (stem + suffix); checked to stay inside out_dir (the name itself is never
+        resolved: a planted symlink there is replaced by the atomic writer, not followed)."""
         p = self.out_dir / f"{stem}{suffix}"
-        if p.resolve().parent != self.out_dir.resolve():
+        if "/" in p.name or p.name in (".", "..") or p.parent.resolve() != self.out_dir.resolve():
             raise OutputError("output name would leave the output folder", path=p)
         return p
-
-
-def ensure_out_dir(out_dir: str | Path) -> Path:
-    """Create the output folder and check it is writable; OutputError otherwise."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create the output folder ({e.strerror or e})", path=out) from None
-    if not out.is_dir():
-        raise OutputError("output path exists and is not a folder", path=out)
-    probe = out / f".denseface_write_test_{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise OutputError(f"cannot write in the output folder ({e.strerror or e})", path=out) from None
-    return out
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write bytes to a temporary file beside ``path`` and rename it into place, so a crash
-    never leaves a half-written file and an earlier good file is only replaced whole."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise OutputError(f"cannot write ({e.strerror or e})", path=path) from None
-    return path
 
 
 def image_record(image_name: str, width: int, height: int, faces) -> dict:
@@ -132,24 +102,17 @@ def prediction_bytes(fmt: str, record: dict, faces, n_points: int) -> tuple[str,
 
 
 def mesh_bytes(fmt: str, points: np.ndarray, triangles: np.ndarray) -> bytes:
-    """ASCII PLY or OBJ of points (N, 3) image pixels (x right, y down, z towards the viewer)
-    and triangles (T, 3) 0-based indices."""
-    p = np.asarray(points, np.float64)
-    t = np.asarray(triangles, np.int64)
-    lines: list[str]
-    if fmt == "ply":
-        lines = ["ply", "format ascii 1.0", "comment denseface landmarks, image pixels, y down",
-                 f"element vertex {len(p)}", "property float x", "property float y", "property float z",
-                 f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]
-        lines += [f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in p]
-        lines += [f"3 {a} {b} {c}" for a, b, c in t]
-    elif fmt == "obj":
-        lines = ["# denseface landmarks, image pixels (x right, y down, z towards the viewer)"]
-        lines += [f"v {x:.4f} {y:.4f} {z:.4f}" for x, y, z in p]
-        lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in t]
-    else:
+    """PLY (binary) or OBJ of a face mesh, written by trimesh in the export frame of
+    denseface.geometry.meshes (image pixels with y flipped up: x right, y up, z towards the
+    viewer; right-handed). ``points`` (N, 3) image pixels; ``triangles`` (T, 3) 0-based, wound
+    outward (geometry.meshes.outward_triangles), so normals point out of the face."""
+    import trimesh
+
+    if fmt not in MESH_FORMATS:
         raise OutputError(f"unknown mesh format '{fmt}' (expected one of {MESH_FORMATS})")
-    return ("\n".join(lines) + "\n").encode()
+    mesh = trimesh.Trimesh(to_export_frame(points), np.asarray(triangles, np.int64), process=False)
+    data = mesh.export(file_type=fmt)
+    return data.encode() if isinstance(data, str) else data
 
 
 def encode_image(image_rgb: np.ndarray, suffix: str = ".jpg") -> bytes:

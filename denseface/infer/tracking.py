@@ -1,10 +1,14 @@
-"""Video: One Euro smoothing per coordinate, and landmark tracking that re-detects only on loss.
+"""Video: motion-compensated One Euro smoothing, and tracking that re-detects only on loss.
 
-One Euro filter (Casiez, Roussel & Vogel, CHI 2012), applied independently to every coordinate
-(x, y, z of each landmark, in image pixels): a first-order low-pass whose cutoff rises with the
-signal's speed, ``cutoff = min_cutoff + beta * |dx/dt|`` (Hz; speed in px/s), with the speed
-itself low-passed at ``d_cutoff`` Hz. Low min_cutoff = less jitter at rest; higher beta =
-less lag in fast motion.
+Smoothing (:class:`FaceSmoother`). Each frame's landmarks are split into the face's rigid
+motion, the least-squares similarity from the landmark set's mean shape (translation, scale,
+rotation; denseface.geometry.rotations), and its shape in the face's own frame (the landmarks
+with that similarity undone, in face heights). The two are filtered apart with One Euro filters
+(Casiez, Roussel & Vogel, CHI 2012: a first-order low-pass whose cutoff rises with the signal's
+speed, ``cutoff = min_cutoff + beta * |dx/dt|``, Hz, the speed itself low-passed at
+``d_cutoff`` Hz): the shape strongly (the per-frame jitter of a landmark regressor lives there),
+the motion lightly (so a moving head is followed without lag). Speeds are in face heights per
+second for the shape and translation, radians per second for rotation, and log-scale per second.
 
 Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (3DDFA's
 crop policy, one network pass), and the detector runs on the whole frame only when no face is
@@ -18,13 +22,14 @@ detection (two passes), keeping its smoothing state.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..geometry.boxes import box_iou
+from ..geometry.rotations import similarity_fit
 from .api import DenseFace, Face, Timings
-from .detectors import box_iou
-from .pose import estimate_pose
+from .pose import Y_FLIP, estimate_pose
 
 
 @dataclass
@@ -70,6 +75,42 @@ class OneEuroFilter:
 
 
 @dataclass
+class SmoothingConfig:
+    """Video smoothing (see the module docstring): ``shape`` filters the face's shape in its own
+    frame, ``motion`` its rigid motion. Lower min_cutoff = steadier; higher beta = less lag."""
+
+    shape: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.0, beta=5.0))
+    motion: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=6.0, beta=20.0))
+
+
+class FaceSmoother:
+    """Motion-compensated smoothing of one face's landmarks over time."""
+
+    def __init__(self, mean_shape: np.ndarray, config: SmoothingConfig | None = None):
+        from scipy.spatial.transform import Rotation
+
+        self._rot = Rotation
+        self.config = config or SmoothingConfig()
+        self.mean = np.asarray(mean_shape, np.float64)
+        self.height = float(np.ptp(self.mean[:, 1]))   # model units per face height
+        self.shape = OneEuroFilter(self.config.shape)
+        self.motion = OneEuroFilter(self.config.motion)
+
+    def __call__(self, landmarks: np.ndarray, t: float) -> np.ndarray:
+        """Smoothed (N, 3) image-pixel landmarks of the frame at time ``t`` seconds."""
+        p = np.asarray(landmarks, np.float64) @ Y_FLIP            # image px, y up
+        s, R, tr = similarity_fit(self.mean, p)                    # p ~ s * mean @ R.T + tr
+        size = s * self.height                                     # face height in pixels
+        shape = ((p - tr) @ R / s) / self.height                   # own frame, face heights
+        motion = np.concatenate([tr / size, [np.log(s)], self._rot.from_matrix(R).as_rotvec()])
+        shape = self.shape(shape, t) * self.height
+        m = self.motion(motion, t)
+        s_f, R_f = float(np.exp(m[3])), self._rot.from_rotvec(m[4:]).as_matrix()
+        tr_f = m[:3] * s_f * self.height
+        return (s_f * shape @ R_f.T + tr_f) @ Y_FLIP
+
+
+@dataclass
 class TrackerConfig:
     """See the module docstring. max_faces: most faces tracked (None: all detected).
 
@@ -95,7 +136,7 @@ class TrackerConfig:
 @dataclass
 class Track:
     face: Face                  # last raw (unsmoothed) prediction: the next crop comes from it
-    smoother: OneEuroFilter | None
+    smoother: FaceSmoother | None
     misses: int = 0             # drift checks in a row that found no face
 
 
@@ -103,7 +144,7 @@ class FaceTracker:
     """Per-frame faces for a video: ``update(frame, t)`` -> smoothed faces of this frame."""
 
     def __init__(self, model: DenseFace, config: TrackerConfig | None = None,
-                 smoothing: OneEuroConfig | None = OneEuroConfig(), boxes=None):
+                 smoothing: SmoothingConfig | None = SmoothingConfig(), boxes=None):
         self.model = model
         self.config = config or TrackerConfig()
         self.smoothing = smoothing
@@ -144,7 +185,7 @@ class FaceTracker:
             if old is not None and box_iou(old.face.crop_box, f.crop_box) >= self.config.match_iou:
                 smoother = old.smoother
             else:
-                smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
+                smoother = FaceSmoother(self.model.mean_shape, self.smoothing) if self.smoothing else None
             tracks.append(Track(f, smoother))
         return tracks
 

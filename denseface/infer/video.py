@@ -3,29 +3,36 @@
 Per-frame JSON Lines: one object per frame, ``{"frame": i, "time": seconds, "width": W,
 "height": H, "detected": bool, "faces": [face, ...]}`` with faces as in the per-image JSON
 (smoothed landmarks and the pose of the smoothed landmarks). ``detected`` says whether the
-detector ran on this frame. Lines are flushed as they are written, so a video that fails
-half-way keeps every frame done before.
+detector ran on this frame. The JSON Lines and the annotated video are written to temporary
+files and renamed into place when the video ends (denseface.io.files), so an earlier complete
+result is only ever replaced whole. A video that decodes fewer frames than its container
+declares (damaged or truncated) is an error: its partial outputs are written when there is no
+earlier output, and an earlier (complete) output is kept otherwise. FFmpeg's own log lines are
+kept off the terminal.
 """
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from ..errors import DenseFaceError, OutputError
+from ..errors import EXIT_PARTIAL, DenseFaceError, OutputError
+from ..io.files import atomic_output
+from ..io.images import normalise_array, quiet_stderr
 from .api import DenseFace, Timings
 from .draw import DrawStyle, draw_faces
-from .images import normalise_array
-from .tracking import FaceTracker, OneEuroConfig, TrackerConfig
+from .tracking import FaceTracker, SmoothingConfig, TrackerConfig
 
 
 @dataclass
 class VideoResult:
     frames: int = 0
+    expected_frames: int | None = None   # the container's frame count, when it states one
     frames_with_face: int = 0
+    faces: int = 0                       # faces summed over frames
     detector_frames: int = 0
     drift_checks: int = 0
     restarts: int = 0
@@ -35,12 +42,18 @@ class VideoResult:
 
 def open_video(path: str | Path) -> cv2.VideoCapture:
     """An opened VideoCapture whose first frame can be read; DenseFaceError otherwise."""
+    import stat
+
     path = Path(path)
     if not path.exists():
         raise DenseFaceError("file does not exist", path=path)
-    if path.stat().st_size == 0:
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise DenseFaceError("not a regular file", path=path)
+    if st.st_size == 0:
         raise DenseFaceError("empty file (0 bytes)", path=path)
-    cap = cv2.VideoCapture(str(path))
+    with quiet_stderr():
+        cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise DenseFaceError("not a readable video (corrupt or unsupported format)", path=path)
     return cap
@@ -53,7 +66,7 @@ def video_fps(cap: cv2.VideoCapture) -> float:
 
 def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
                   video_out: Path | None = None, tracker_config: TrackerConfig | None = None,
-                  smoothing: OneEuroConfig | None = OneEuroConfig(), boxes=None,
+                  smoothing: SmoothingConfig | None = SmoothingConfig(), boxes=None,
                   style: DrawStyle | None = None, progress=None, timings: Timings | None = None,
                   max_frames: int | None = None) -> VideoResult:
     """Track faces through a video; write per-frame JSON Lines and (optionally) an annotated
@@ -62,29 +75,29 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
 
     path = Path(path)
     cap = open_video(path)
-    ok, frame = cap.read()
+    with quiet_stderr():
+        ok, frame = cap.read()
     if not ok or frame is None:
         cap.release()
         raise DenseFaceError("not a readable video (no frame could be decoded)", path=path)
     fps = video_fps(cap)
+    n_declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     h, w = frame.shape[:2]
     tracker = FaceTracker(model, tracker_config, smoothing, boxes)
-    result = VideoResult()
-    writer = None
-    jsonl = None
+    result = VideoResult(expected_frames=n_declared if n_declared > 0 and max_frames is None else None)
     t_start = time.perf_counter()
-    try:
+    with ExitStack() as stack:
+        stack.callback(cap.release)
+        jsonl = writer = None
         if jsonl_path is not None:
-            try:
-                jsonl = open(jsonl_path, "w", encoding="utf-8")
-            except OSError as e:
-                raise OutputError(f"cannot write ({e.strerror})", path=jsonl_path) from None
-            result.outputs.append(jsonl_path)
+            tmp_jsonl = stack.enter_context(atomic_output(jsonl_path))
+            jsonl = stack.enter_context(open(tmp_jsonl, "w", encoding="utf-8"))
         if video_out is not None:
-            writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            tmp_video = stack.enter_context(atomic_output(video_out, keep_suffix=True))
+            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h), True)
             if not writer.isOpened():
                 raise OutputError("cannot write the annotated video", path=video_out)
-            result.outputs.append(video_out)
+            stack.callback(writer.release)
         i = 0
         while ok and frame is not None and (max_frames is None or i < max_frames):
             rgb = normalise_array(frame, "bgr")
@@ -92,46 +105,36 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
             faces = tracker.update(rgb, i / fps, timings)
             result.frames += 1
             result.frames_with_face += bool(faces)
+            result.faces += len(faces)
             if jsonl is not None:
                 rec = {"frame": i, "time": round(i / fps, 4), "width": w, "height": h,
                        "detected": tracker.detections > before, "faces": [f.to_dict() for f in faces]}
                 jsonl.write(json.dumps(rec, allow_nan=False, separators=(",", ":")) + "\n")
-                jsonl.flush()
             if writer is not None:
                 drawn = draw_faces(rgb, faces, model.landmark_set.triangles, style)
                 writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
             if progress is not None:
                 progress(1)
             i += 1
-            ok, frame = cap.read()
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-        if jsonl is not None:
-            jsonl.close()
+            with quiet_stderr():
+                ok, frame = cap.read()
         result.detector_frames = tracker.detections
         result.drift_checks, result.restarts = tracker.checks, tracker.restarts
         result.seconds = time.perf_counter() - t_start
+        earlier = [p for p in (jsonl_path, video_out) if p is not None and p.exists()]
+        if result.expected_frames and result.frames < result.expected_frames and earlier:
+            # a damaged or since-truncated video never replaces an earlier complete result
+            raise DenseFaceError(f"decoded {result.frames} of the {result.expected_frames} frames the "
+                                 f"file declares (damaged or truncated video); kept the earlier "
+                                 f"{', '.join(p.name for p in earlier)}", path=path, exit_code=EXIT_PARTIAL)
+    result.outputs = [p for p in (jsonl_path, video_out) if p is not None]
     return result
 
 
 def frame_count(path: str | Path) -> int | None:
     """The container's frame count, if it states one (for progress bars)."""
-    cap = cv2.VideoCapture(str(path))
+    with quiet_stderr():
+        cap = cv2.VideoCapture(str(path))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     cap.release()
     return n if n > 0 else None
-
-
-def write_test_video(path: str | Path, frames: np.ndarray, fps: float = 25.0) -> Path:
-    """Write RGB frames (T, H, W, 3) uint8 as an mp4 (mp4v); used by tests and benchmarks."""
-    path = Path(path)
-    t, h, w = frames.shape[:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise OutputError("cannot write video", path=path)
-    for f in frames:
-        writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path

@@ -162,7 +162,8 @@ def build_landmark_set(bfm: BFM, n_points: int = 520, rounds: int = 3,
         "bfm": Path(bfm.source).name or "unknown",
         "region": "PRNet UV face mask" if face_mask is not None else f"mesh minus {border_mm} mm border",
     }
-    return LandmarkSet(name or f"dense{n_points}", ids, idx68, flip, triangles, region, info)
+    return LandmarkSet(name or f"dense{n_points}", ids, idx68, flip, triangles, region, info,
+                       bfm.mean[ids].astype(np.float32).astype(np.float64))
 
 
 def _flip_permutation(p: np.ndarray, cx: float, idx68: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,13 +6,13 @@ camera maps them to image pixels (y down).
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DenseFaceError
+from ..io.safe_pickle import load_arrays_pickle
 from .fit import Fit
 
 
@@ -159,8 +159,9 @@ def load_bfm_3ddfa(folder: str | Path) -> BFM:
         _check(uv.shape == (V, 2), f"UV is {uv.shape}, expected ({V}, 2)", folder / "BFM_UV.mat")
     shape_std = exp_std = None
     if (folder / "param_whitening.pkl").exists():
-        with open(folder / "param_whitening.pkl", "rb") as f:
-            wh = pickle.load(f)
+        wh = load_arrays_pickle(folder / "param_whitening.pkl")
+        _check(isinstance(wh, dict) and "param_std" in wh, "no 'param_std' array",
+               folder / "param_whitening.pkl")
         std = np.asarray(wh["param_std"], np.float64).reshape(-1)
         if std.size == 12 + w_shp.shape[1] + w_exp.shape[1]:
             shape_std, exp_std = std[12:12 + w_shp.shape[1]], std[12 + w_shp.shape[1]:]
@@ -172,6 +173,26 @@ def load_bfm_3ddfa(folder: str | Path) -> BFM:
         keypoints68=(kp[::3] // 3).astype(np.int64),
         uv=uv, shape_std=shape_std, exp_std=exp_std, source=str(folder),
     )
+
+
+def mesh_min_z(bfm: "BFM", linear_z: np.ndarray, shapes: np.ndarray, exps: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Smallest z over the whole mesh per fit: min over vertices of ``linear_z[i] @ vertex``,
+    (N,) from the cameras' (N, 3) z rows and the fits' coefficients (N, ks), (N, ke). Used to
+    put min z at 0, the aflw_pl convention."""
+    ks, ke = shapes.shape[1], exps.shape[1]
+    V = bfm.n_vertices
+    basis = np.concatenate([bfm.shape_basis[..., :ks], bfm.exp_basis[..., :ke]], -1)   # (V,3,D)
+    flat = basis.reshape(V, -1).astype(np.float32)                                       # (V, 3D)
+    mean = bfm.mean.astype(np.float32)
+    out = np.empty(len(linear_z))
+    coef = np.concatenate([shapes, exps], 1)
+    for i in range(0, len(linear_z), chunk):
+        l = np.asarray(linear_z[i:i + chunk], np.float64)
+        c = coef[i:i + chunk]
+        outer = (l[:, :, None] * c[:, None, :]).reshape(len(l), -1).astype(np.float32)     # (n, 3D)
+        z = mean @ l.T.astype(np.float32) + flat @ outer.T                                  # (V, n)
+        out[i:i + chunk] = z.min(0)
+    return out
 
 
 def load_bfm_face3d(path: str | Path) -> BFM:

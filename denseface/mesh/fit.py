@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry.rotations import euler_3ddfa, rotation_3ddfa
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -45,15 +47,6 @@ class Fit:
                     and np.isfinite(self.expression).all())
 
 
-def rotation_3ddfa(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    """Rotation of 3DDFA/face3d's ``angle2matrix_3ddfa`` (radians): R = Rx @ Ry @ Rz."""
-    cx, sx, cy, sy, cz, sz = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
-    Rx = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
-    Ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
-    Rz = np.array([[cz, sz, 0], [-sz, cz, 0], [0, 0, 1]])
-    return Rx @ Ry @ Rz
-
-
 def fit_from_pose_para(pose_para: np.ndarray, shape: np.ndarray, expression: np.ndarray,
                        image_height: int) -> Fit:
     """300W-LP / AFLW2000-3D convention: Pose_Para = [pitch, yaw, roll, tx, ty, tz, s].
@@ -72,21 +65,12 @@ def fit_from_pose_para(pose_para: np.ndarray, shape: np.ndarray, expression: np.
 def pose_from_camera(camera: np.ndarray) -> tuple[float, float, float]:
     """Head pose (yaw, pitch, roll) in degrees from an affine camera.
 
-    Convention: the rotation R (model y-up frame) is taken from the camera's first two
-    rows (y un-flipped), orthonormalised; angles follow 3DDFA's R = Rx(pitch) Ry(yaw) Rz(roll).
-    Positive yaw: the face turns towards image left (the subject's right);
-    positive pitch: the face looks up; positive roll: in-plane clockwise in the image."""
-    M = np.asarray(camera, np.float64)[:, :3].copy()
-    r1, r2 = M[0], -M[1]
-    s = 0.5 * (np.linalg.norm(r1) + np.linalg.norm(r2))
-    r1, r2 = r1 / np.linalg.norm(r1), r2 / np.linalg.norm(r2)
-    r2 = r2 - r1 * (r1 @ r2)
-    r2 /= np.linalg.norm(r2)
-    r3 = np.cross(r1, r2)
-    R = np.stack([r1, r2, r3])
-    # R = Rx Ry Rz: R[0,2] = -sin(yaw); R[1,2] = sin(p)cos(y); R[2,2] = cos(p)cos(y)
-    yaw = np.arcsin(np.clip(-R[0, 2], -1, 1))
-    pitch = np.arctan2(R[1, 2], R[2, 2])
-    roll = np.arctan2(R[0, 1], R[0, 0])
-    del s
+    Convention (denseface.geometry.rotations): the rotation R (model y-up frame) is the
+    nearest rotation to the camera's first two rows (y un-flipped, normalised) and their cross
+    product; angles follow 3DDFA's R = Rx(pitch) Ry(yaw) Rz(roll). Positive yaw: the face
+    turns towards image left (the subject's right); positive pitch: the face looks up;
+    positive roll: in-plane clockwise in the image."""
+    M = np.asarray(camera, np.float64)[:, :3]
+    r1, r2 = M[0] / np.linalg.norm(M[0]), -M[1] / np.linalg.norm(M[1])
+    pitch, yaw, roll = euler_3ddfa(np.stack([r1, r2, np.cross(r1, r2)]))
     return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))

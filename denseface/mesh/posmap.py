@@ -152,18 +152,3 @@ def read_face_ind(path: str | Path, size: int = PRNET_SIZE) -> np.ndarray:
     if a.max() >= size * size or np.any(np.diff(a) <= 0):
         raise DenseFaceError(f"face_ind must be sorted unique pixel indices < {size * size}", path=path)
     return a
-
-
-def similarity_align(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity (Umeyama, with scale) taking ``src`` (N, 3) onto ``dst``:
-    returns (s, R, t) with ``dst ~ s * src @ R.T + t``; no reflection."""
-    from scipy.spatial.transform import Rotation
-
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    rot, _ = Rotation.align_vectors(b, a)  # rotation taking a onto b, least squares
-    R = rot.as_matrix()
-    s = float(np.sum(b * (a @ R.T)) / np.sum(a * a))
-    return s, R, mu_d - s * mu_s @ R.T

@@ -81,8 +81,7 @@ class FitTable:
 
     def save(self, path: str | Path, **extra: np.ndarray) -> None:
         """Write atomically in the aflw_pl labels.npz layout (plus any extra arrays)."""
-        import os
-        import tempfile
+        from ..io.files import atomic_output
 
         path = Path(path)
         arrays = {k: v for k, v in dict(
@@ -90,10 +89,8 @@ class FitTable:
             shape=self.shape.astype(np.float32), expression=self.expression.astype(np.float32),
             pts21=self.pts21, yaw=self.yaw, roi_box=self.roi_box).items() if v is not None}
         arrays.update(extra)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
 
 def read_fit_table(path: str | Path) -> FitTable:

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, DenseFaceError
+from .checkpoints import read_torch_file
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,17 @@ def packaged_file(spec: PackagedWeights) -> Path:
 def _load_state(path: Path) -> dict:
     if not path.exists():
         raise DenseFaceError("pretrained weights file does not exist", path=path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return load_file(str(path))
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DenseFaceError(f"cannot read weights ({type(e).__name__})", path=path) from None
-    sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
-    if not isinstance(sd, dict):
-        raise DenseFaceError("not a state dict", path=path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        try:
+            sd = load_file(str(path))
+        except Exception as e:
+            raise DenseFaceError(f"cannot read weights ({type(e).__name__})", path=path) from None
+    else:
+        sd = read_torch_file(path, "weights")
+    sd = sd.get("state_dict", sd)
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DenseFaceError("not a state dict of tensors", path=path)
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 

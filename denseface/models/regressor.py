@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import DenseFaceError
+from .checkpoints import read_torch_file
 from .codec import ModelConfig
 from .pretrained import TEACHER_BACKBONE, load_backbone_weights
 
@@ -73,27 +74,26 @@ def create_model(backbone: str = "mobilenetv2_100", num_points: int = 520, input
 def save_checkpoint(model: DenseRegressor, path: str | Path, half: bool = False, **meta) -> None:
     """Atomic save of weights plus the preprocessing config (loadable with weights_only);
     ``half`` stores floating-point tensors in fp16 (load_model casts them back to float32)."""
-    import os
+    from ..io.files import atomic_output
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
-    torch.save({"config": model.config.to_json(), "state_dict": state, "meta": meta}, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save({"config": model.config.to_json(), "state_dict": state, "meta": meta}, tmp)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> DenseRegressor:
     """Load a checkpoint written by save_checkpoint (or a trainer checkpoint)."""
     import json
     path = Path(path)
-    if not path.exists():
-        raise DenseFaceError("model file does not exist", path=path)
+    ck = read_torch_file(path, "model")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
         cfg = ModelConfig.from_dict(json.loads(ck["config"]))
-        sd = ck.get("state_dict") or ck["model"]
+        sd = ck["state_dict"]
+        model = DenseRegressor(cfg)
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+    except DenseFaceError:
+        raise
     except Exception as e:
-        raise DenseFaceError(f"not a denseface checkpoint ({type(e).__name__}: {e})", path=path) from None
-    model = DenseRegressor(cfg)
-    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+        raise DenseFaceError(f"not a denseface checkpoint ({type(e).__name__})", path=path) from None
     return model.eval()

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics import YAW_BIN_NAMES, bin_means, yaw_bin
 from ..mesh.readers import FitTable
-from .refine import Refiner
+from .refiner import Refiner
 
 
 @dataclass
@@ -32,10 +33,10 @@ class HoldoutResult:
                "refined_better_frac": float((self.err_refined < self.err_init).mean()),
                "seconds": round(self.seconds, 1)}
         if yaw is not None:
-            ay = np.abs(np.asarray(yaw)[self.rows])
-            for name, m in (("yaw<=30", ay <= 30), ("yaw30-60", (ay > 30) & (ay <= 60)), ("yaw>60", ay > 60)):
-                out[f"init_mean_px[{name}]"] = float(self.err_init[m].mean()) if m.any() else float("nan")
-                out[f"refined_mean_px[{name}]"] = float(self.err_refined[m].mean()) if m.any() else float("nan")
+            bins = yaw_bin(np.asarray(yaw)[self.rows])
+            for name, e0, e1 in zip(YAW_BIN_NAMES, bin_means(self.err_init, bins),
+                                    bin_means(self.err_refined, bins)):
+                out[f"init_mean_px[{name}]"], out[f"refined_mean_px[{name}]"] = e0, e1
         return out
 
     def per_point(self, n_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

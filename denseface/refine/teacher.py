@@ -11,7 +11,6 @@ uses the 3DDFA-V2 one and shifts z so that the mesh's min z is 0.
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import cv2
 import numpy as np
 
 from ..errors import DenseFaceError
+from ..io.safe_pickle import load_arrays_pickle
+from ..models.checkpoints import read_torch_file
 
 TEACHER_INPUT_SIZE = 120
 
@@ -45,16 +46,12 @@ class Teacher:
 
 def load_teacher(folder: str | Path) -> Teacher:
     """Load ``mb05_120x120.pth`` and ``param_mean_std_62d_120x120.pkl`` from ``folder``."""
-    torch = _torch()
     folder = Path(folder)
     wpath, ppath = folder / "mb05_120x120.pth", folder / "param_mean_std_62d_120x120.pkl"
     for p in (wpath, ppath):
         if not p.exists():
             raise DenseFaceError("missing teacher file", path=p)
-    try:
-        ckpt = torch.load(wpath, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DenseFaceError(f"cannot read weights ({type(e).__name__})", path=wpath) from None
+    ckpt = read_torch_file(wpath, "teacher weights")
     state = ckpt.get("state_dict", ckpt)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     net = build_mobilenet_v1()
@@ -63,8 +60,9 @@ def load_teacher(folder: str | Path) -> Teacher:
     except RuntimeError as e:
         raise DenseFaceError(f"weights do not match MobileNetV1-0.5 ({str(e)[:200]})", path=wpath) from None
     net.eval()
-    with open(ppath, "rb") as f:
-        ms = pickle.load(f)
+    ms = load_arrays_pickle(ppath)
+    if not (isinstance(ms, dict) and "mean" in ms and "std" in ms):
+        raise DenseFaceError("expected a dict with 'mean' and 'std' arrays", path=ppath)
     mean, std = np.asarray(ms["mean"], np.float64), np.asarray(ms["std"], np.float64)
     if mean.shape != (62,) or std.shape != (62,):
         raise DenseFaceError(f"mean/std are {mean.shape}/{std.shape}, expected (62,)", path=ppath)

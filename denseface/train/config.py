@@ -1,13 +1,27 @@
-"""Training configuration: one dataclass, read from YAML. Unknown keys are errors."""
+"""Training configuration: one dataclass tree, read from YAML and validated by pydantic.
+
+Types are strict (``epochs: true`` or ``epochs: 2.9`` are errors, not 1 and 2), ranges are
+checked, unknown keys, duplicate keys and YAML aliases are refused, each with one line naming
+the key. The dataclasses stay plain dataclasses for the code that uses them.
+"""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt
 
 from ..data.augment import AugmentConfig
 from ..errors import ConfigError
 from ..losses import LossConfig
+
+STRICT = {"extra": "forbid", "strict": True}
+NonNegInt = Annotated[int, Ge(0)]
+PosInt = Annotated[int, Ge(1)]
+NonNegFloat = Annotated[float, Ge(0)]
 
 
 @dataclass
@@ -15,51 +29,54 @@ class DataConfig:
     """Split folders in the aflw_pl layout; ``train_labels`` overrides train/labels.npz
     (e.g. refined labels). Paths default to the shared aflw_pl set."""
 
+    __pydantic_config__ = STRICT
     train_dir: str = ""
     val_dir: str = ""
     train_labels: str = ""
     val_labels: str = ""
     bfm: str = ""
     landmark_set: str = "dense520"
-    limit_train: int = 0      # 0 = all
-    limit_val: int = 0
+    limit_train: NonNegInt = 0      # 0 = all
+    limit_val: NonNegInt = 0
     flip_double: bool = True  # every sample twice per epoch, once flipped
-    workers: int = 1
+    workers: NonNegInt = 1
     on_device: bool = False   # keep decoded crops on the device and augment there (GPU)
 
 
 @dataclass
 class OptimConfig:
-    optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    schedule: str = "cosine"  # cosine | poly
-    poly_power: float = 0.9
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.01
+    __pydantic_config__ = STRICT
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: Annotated[float, Gt(0)] = 2e-3
+    weight_decay: NonNegFloat = 1e-4
+    momentum: NonNegFloat = 0.9
+    schedule: Literal["cosine", "poly"] = "cosine"
+    poly_power: Annotated[float, Gt(0)] = 0.9
+    warmup_epochs: NonNegFloat = 1.0
+    min_lr_ratio: NonNegFloat = 0.01
 
 
 @dataclass
 class TrainConfig:
+    __pydantic_config__ = STRICT
     out_dir: str = "runs/default"
     backbone: str = "mobilenetv2_100"
-    input_size: int = 120
+    input_size: Annotated[int, Ge(32)] = 120
     pretrained: str = ""      # backbone weights: "imagenet" (installed package), "teacher" (3DDFA-V2
                               # mb05 from teacher_dir), or a timm-layout state dict path
     teacher_dir: str = ""     # folder of mb05_120x120.pth; "" = shared models/3ddfa_v2_mb05
-    head_init: str = "random"  # random | ridge (closed form on the train split's frozen features)
-    ridge_lambda: float = 0.01
+    head_init: Literal["random", "ridge"] = "random"   # ridge: closed form on the frozen features
+    ridge_lambda: Annotated[float, Gt(0)] = 0.01
     freeze_bn: bool = False   # keep BatchNorm statistics of the initialisation (BN layers in eval mode)
     init_from: str = ""       # a denseface checkpoint (best.pt) to start from, head included (fine-tuning)
-    epochs: int = 30
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"      # auto | cpu | cuda
-    amp: str = "auto"         # auto | off | bf16 | fp16 ; auto = bf16 on CUDA, off on CPU
-    select_metric: str = "nme21"   # val metric choosing best.pt: nme21 (human points) | nme68 (labels)
-    threads: int = 0          # torch CPU threads, 0 = default
-    max_steps_per_epoch: int = 0   # 0 = full epoch (for smoke tests)
+    epochs: PosInt = 30
+    batch_size: PosInt = 64
+    seed: NonNegInt = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"   # auto = bf16 on CUDA, off on CPU
+    select_metric: Literal["nme21", "nme68"] = "nme21"   # val metric choosing best.pt
+    threads: NonNegInt = 0          # torch CPU threads, 0 = default
+    max_steps_per_epoch: NonNegInt = 0   # 0 = full epoch (for smoke tests)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -69,67 +86,91 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, values: dict, prefix: str):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, val in values.items():
-        name = f"{prefix}{key}"
-        if key not in fields:
-            raise ConfigError(f"unknown config key '{name}' (known: {', '.join(fields)})")
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), val, name + ".")
-            continue
-        try:
-            if isinstance(default, bool):
-                if not isinstance(val, bool):
-                    raise TypeError
-            elif isinstance(default, tuple):
-                val = tuple(float(v) for v in val)
-                if len(val) != len(default):
-                    raise TypeError
-            elif isinstance(default, (int, float)) and not isinstance(default, bool):
-                val = type(default)(val)
-            elif isinstance(default, str):
-                val = "" if val is None else str(val)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config key '{name}': invalid value {val!r} "
-                              f"(expected {type(default).__name__})") from None
-        kwargs[key] = val
-    return cls(**kwargs)
+def _known_keys(loc: tuple) -> list[str]:
+    cls = TrainConfig
+    for part in loc:
+        f = {f.name: f for f in dataclasses.fields(cls)}.get(part)
+        if f is None or not dataclasses.is_dataclass(f.default_factory if f.default_factory is not
+                                                         dataclasses.MISSING else None):
+            break
+        cls = f.default_factory
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def config_from_dict(d: dict) -> TrainConfig:
-    cfg = _build(TrainConfig, d or {}, "")
-    if cfg.optim.optimizer not in ("adamw", "sgd"):
-        raise ConfigError(f"config key 'optim.optimizer': unknown '{cfg.optim.optimizer}' (adamw|sgd)")
-    if cfg.optim.schedule not in ("cosine", "poly"):
-        raise ConfigError(f"config key 'optim.schedule': unknown '{cfg.optim.schedule}' (cosine|poly)")
-    if cfg.select_metric not in ("nme21", "nme68"):
-        raise ConfigError(f"config key 'select_metric': unknown '{cfg.select_metric}' (nme21|nme68)")
-    if cfg.head_init not in ("random", "ridge"):
-        raise ConfigError(f"config key 'head_init': unknown '{cfg.head_init}' (random|ridge)")
-    if cfg.amp not in ("auto", "off", "bf16", "fp16"):
-        raise ConfigError(f"config key 'amp': unknown '{cfg.amp}' (auto|off|bf16|fp16)")
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.input_size < 32:
-        raise ConfigError("config keys 'epochs', 'batch_size' must be >= 1 and 'input_size' >= 32")
-    return cfg
+    """Validate a mapping (as read from YAML) into a TrainConfig; ConfigError names the key."""
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(d, dict):
+        raise ConfigError(f"config: expected a mapping, got {type(d).__name__}")
+    try:
+        text = json.dumps(d, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"config holds a value that is not a plain number, string, list or "
+                          f"mapping ({e})") from None
+    try:
+        return TypeAdapter(TrainConfig).validate_json(text)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            known = ", ".join(_known_keys(err["loc"][:-1]))
+            raise ConfigError(f"unknown config key '{key}' (known: {known})") from None
+        raise ConfigError(f"config key '{key}': invalid value {err.get('input')!r} "
+                          f"({err['msg'][0].lower() + err['msg'][1:]})") from None
+
+
+def _strict_yaml_loader():
+    """A SafeLoader that refuses duplicate keys and aliases (no billion-laughs expansion)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, "YAML aliases (*name) are not allowed", event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}'", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
+
+
+def parse_yaml(text: str, where: str | Path | None = None):
+    """YAML text -> Python data with the strict loader; ConfigError with the line on failure."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_strict_yaml_loader())  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"invalid YAML{line}: {problem}", path=where) from None
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    import yaml
-
     path = Path(path)
     if not path.exists():
         raise ConfigError("config file does not exist", path=path)
+    if not path.is_file():
+        raise ConfigError("config path is not a file", path=path)
     try:
-        d = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML{where}", path=path) from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config ({e.strerror})", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config is not UTF-8 text", path=path) from None
+    d = parse_yaml(text, path) or {}
     if not isinstance(d, dict):
         raise ConfigError("config must be a YAML mapping", path=path)
     for k, v in (overrides or {}).items():
@@ -137,6 +178,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         *parents, last = k.split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {k}: '{p}' is not a section", path=path)
         node[last] = v
     try:
         return config_from_dict(d)

@@ -1,7 +1,7 @@
 """The training loop: plain PyTorch, DDP through torchrun (gloo on CPU, NCCL on GPU).
 
 Run ``denseface train --config FILE`` (one process) or
-``torchrun --nproc_per_node K -m denseface.train --config FILE`` (K processes, any number of
+``torchrun --nproc_per_node K -m denseface train --config FILE`` (K processes, any number of
 nodes). Every epoch: validation on the val split (rank 0), ``last.pt`` written atomically
 (model, optimiser, schedule, RNG, history), ``best.pt`` when the chosen val metric improves,
 and a row in ``log.csv``. ``--resume`` continues after the last completed epoch.
@@ -20,10 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..data.dataset import LandmarkDataset, load_split
+from ..data.dataset import LandmarkDataset, load_split, split_scores
 from ..errors import ConfigError, DenseFaceError
-from ..eval.metrics import bbox_size, nme_2d, nme_visible
-from ..landmarks import aflw21_from_68, load_landmark_set
+from ..io.files import atomic_output
+from ..models.checkpoints import read_torch_file
+from ..landmarks import load_landmark_set
 from ..losses import build_loss
 from ..mesh.bfm import load_bfm
 from ..models.codec import decode_points
@@ -95,15 +96,7 @@ def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device
         preds.append(model(x).float().cpu().numpy())
     in_size = val.images.shape[1]
     pred = decode_points(np.concatenate(preds), S) * (in_size / S)
-    lab68 = val.points[:, idx68]
-    p68 = pred[:, idx68]
-    out = {"nme68": float(nme_2d(p68, lab68).mean())}
-    if val.table.pts21 is not None:
-        pts21 = val.table.pts21
-        visible = np.isfinite(pts21).all(-1)
-        n21 = nme_visible(aflw21_from_68(p68[..., :2]), np.nan_to_num(pts21), visible, bbox_size(lab68))
-        out["nme21"] = float(np.nanmean(n21))
-    return out
+    return split_scores(pred[:, idx68], val.points[:, idx68], val.table.pts21)
 
 
 class Trainer:
@@ -189,15 +182,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         state = {
             "config": self.model.config.to_json(),
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": epoch, "best": self.best,
             "history": json.dumps(self.history), "train_config": json.dumps(self.cfg.to_dict()),
             "torch_rng": torch.get_rng_state(),
         }
-        tmp = self.out / "last.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / "last.pt")
+        with atomic_output(self.out / "last.pt") as tmp:
+            torch.save(state, tmp)
         if self.history and self.history[-1].get("is_best"):
             save_checkpoint(self.model, self.out / "best.pt", epoch=epoch, val=self.history[-1],
                             train_config=self.cfg.to_dict())
@@ -207,12 +199,10 @@ class Trainer:
         if not self.history:
             return
         keys = list(self.history[0].keys())
-        tmp = self.out / "log.csv.tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_output(self.out / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(self.history)
-        os.replace(tmp, self.out / "log.csv")
 
     def resume(self) -> None:
         path = self.out / "last.pt"
@@ -220,17 +210,28 @@ class Trainer:
             if self.rank == 0:
                 print(f"denseface: no checkpoint at {path}; starting fresh", file=sys.stderr)
             return
+        st = read_torch_file(path, "training checkpoint")
+        missing = [k for k in RESUME_KEYS if k not in st]
+        if missing:
+            raise DenseFaceError(f"cannot resume: the checkpoint lacks {', '.join(missing)} (is it "
+                                 "a trainer's last.pt? use init_from to start from a model)", path=path)
         try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-            self.model.load_state_dict(st["model"])
+            self.model.load_state_dict(st["state_dict"])
+            self.opt.load_state_dict(st["optimizer"])
+            self.sched.load_state_dict(st["scheduler"])
+            self.scaler.load_state_dict(st["scaler"])
+            torch.set_rng_state(st["torch_rng"])
+            self.start_epoch, self.best = int(st["epoch"]) + 1, float(st["best"])
+            self.history = json.loads(st["history"])
+            saved_cfg = json.loads(st["train_config"])
         except Exception as e:
-            raise DenseFaceError(f"cannot resume from checkpoint ({type(e).__name__}: {e})", path=path) from None
-        self.opt.load_state_dict(st["optimizer"])
-        self.sched.load_state_dict(st["scheduler"])
-        self.scaler.load_state_dict(st["scaler"])
-        torch.set_rng_state(st["torch_rng"])
-        self.start_epoch, self.best = int(st["epoch"]) + 1, float(st["best"])
-        self.history = json.loads(st["history"])
+            raise DenseFaceError(f"cannot resume: the checkpoint does not fit this config "
+                                 f"({type(e).__name__})", path=path) from None
+        changed = changed_keys(saved_cfg, self.cfg.to_dict())
+        if changed and self.rank == 0:
+            print(f"denseface: resuming {path} with changed config keys (the run goes on with the new "
+                  f"values, so it is no longer an exact continuation): {'; '.join(changed)}",
+                  file=sys.stderr)
 
     def _fit_head(self) -> None:
         """Closed-form head (every rank computes the same fit); its val scores are history row
@@ -324,6 +325,23 @@ class Trainer:
             if _is_dist():
                 dist.barrier()
         return self.out
+
+
+#: What a trainer checkpoint (last.pt) must hold to be resumed.
+RESUME_KEYS = ("state_dict", "optimizer", "scheduler", "scaler", "torch_rng", "epoch", "best",
+               "history", "train_config")
+
+
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key old -> new' for every config value that differs (nested keys dotted)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_keys(a, b, f"{prefix}{k}.")
+        elif (list(a) if isinstance(a, (list, tuple)) else a) != (list(b) if isinstance(b, (list, tuple)) else b):
+            out.append(f"{prefix}{k} {a!r} -> {b!r}")
+    return out
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:

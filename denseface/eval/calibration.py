@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry.boxes import BoxToCrop, box_iou, roi_box_from_landmarks
-from ..geometry.boxes import fit_box_to_crop as fit_crop_mapping
 from ..errors import DenseFaceError
-from .detectors import Detection
+from ..geometry.boxes import BoxToCrop, box_iou, fit_box_to_crop, roi_box_from_landmarks
+from ..infer.detectors.base import Detection
 
 
 @dataclass
@@ -154,10 +153,34 @@ def match_detection(detections: list[Detection], points68: np.ndarray,
     return best
 
 
-def fit_box_to_crop(boxes: np.ndarray, points68: list[np.ndarray]) -> BoxToCrop:
-    """Robust (median) fit of a BoxToCrop from detector boxes (K, 4) to the crops
-    roi_box_from_landmarks(points68[k])."""
+def fit_mapping_to_landmarks(boxes: np.ndarray, points68: list[np.ndarray]) -> BoxToCrop:
+    """Robust (median) fit of a BoxToCrop from detector boxes (K, 4) to the training crops
+    roi_box_from_landmarks(points68[k]) (geometry.boxes.fit_box_to_crop on those crops)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes) == 0:
         raise DenseFaceError("no matched detections to calibrate from")
-    return fit_crop_mapping(boxes, np.array([roi_box_from_landmarks(p) for p in points68]))
+    return fit_box_to_crop(boxes, np.array([roi_box_from_landmarks(p) for p in points68]))
+
+
+#: COCO-style keypoint files of face_landmark_samples with other point schemes than the 68.
+OTHER_SCHEMES = {"aflw": "aflw19", "cofw": "cofw29", "wflw": "wflw98", "lapa": "lapa106"}
+
+
+def sample_faces(shared: str | Path) -> list[tuple[Path, np.ndarray, str]]:
+    """Every annotated face of shared/data/face_landmark_samples as (image, points (K, 2),
+    scheme): the 68-point ones of :func:`calibration_images` ("ibug68") and the faces of the
+    mmpose test files with other schemes (AFLW 19, COFW 29, WFLW 98, LaPa 106 points)."""
+    shared = Path(shared)
+    fls = shared / "data" / "face_landmark_samples"
+    out = [(a.path, p, "ibug68") for a in calibration_images(shared)
+           if fls in a.path.parents for p in a.faces68]
+    for folder, scheme in OTHER_SCHEMES.items():
+        for js in sorted((fls / "mmpose_testdata" / folder).glob("*.json")):
+            d = json.loads(js.read_text())
+            files = {im["id"]: im["file_name"] for im in d["images"]}
+            for a in d["annotations"]:
+                kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
+                image = js.parent / files[a["image_id"]]
+                if image.exists():
+                    out.append((image, kp[:, :2], scheme))
+    return out

@@ -1,29 +1,30 @@
-"""Run a landmark predictor over a list of images: threaded decoding, batched inference, and
-the two face-box sources of the benchmarks (ground-truth boxes or a face detector).
+"""Batch prediction for the benchmarks: a landmark predictor over a list of images, with
+threaded decoding, batched inference, and the two face-box sources (ground-truth boxes or a
+face detector).
 
-Detector mode. A detector box is mapped to the crop policy the models were trained with by a
-``BoxToCrop`` (a scale and a centre offset relative to the box size; by default the detector's
-own calibrated ``crop_mapping``, see docs/detectors.md), the model runs once, then a second pass
-re-crops from the predicted 68 points with :func:`roi_box_from_landmarks` (sqrt(2) x the longer
-side of their box) and the model runs again. The detection that belongs to the annotated face is
-the highest-scoring one whose centre lies inside the ground-truth 68-point box; an image without
-such a detection counts as undetected.
+Detector mode runs the code ``denseface predict`` runs: :class:`denseface.infer.api.FaceCropper`
+(detection on the image downscaled to ``detect_max_side``, ``min_face_px``, the detector's
+calibrated ``crop_mapping`` or a given ``BoxToCrop``), the model's first pass, then the second
+pass from the predicted 68 points with the same cropper (``PredictConfig.passes``). The
+detection that belongs to the annotated face is the highest-scoring one whose centre lies inside
+the ground-truth 68-point box; an image without such a detection counts as undetected.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
-import cv2
 import numpy as np
 
-from ..geometry.boxes import roi_box_from_landmarks
 from ..errors import DenseFaceError
-from ..infer.detectors import BoxToCrop, crop_mapping_of
+from ..geometry.boxes import BoxToCrop
+from ..infer.api import FaceCropper, PredictConfig
+from ..infer.detectors import crop_mapping_of
+from ..io.images import read_image, to_rgb
 
 
 class FaceDetector(Protocol):
@@ -48,22 +49,22 @@ def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DenseFaceError("cannot decode image (missing, corrupt or not an image)", path=path)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """Decode an image file to RGB uint8 (H, W, 3) (denseface.io.images.read_image)."""
+    return to_rgb(read_image(path))
 
 
 @dataclass
 class RunConfig:
     """batch: images per model call; workers: decoding threads; box_policy: detector mode only,
-    None = the detector's calibrated ``crop_mapping`` (denseface.infer.detectors.crop_mapping_of)."""
+    None = the detector's calibrated ``crop_mapping`` (denseface.infer.detectors.crop_mapping_of);
+    predict: detector mode's PredictConfig (detect_max_side, passes, min_face_px: predict's
+    defaults)."""
 
     batch: int = 64
     workers: int = 2
     progress: bool = True
     box_policy: BoxToCrop | None = None
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 @dataclass
@@ -96,6 +97,7 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
     if detector is not None and face_boxes is None:
         raise ValueError("detector mode needs face_boxes to match detections")
     n = len(paths)
+    cropper = _cropper(cfg, detector) if detector is not None else None
     out = Predictions(np.full((n, 68, 3), np.nan), np.full((n, 4), np.nan), np.zeros(n, bool),
                       np.full((n, 4), np.nan), np.full(n, np.nan), {}, 0.0)
     t0 = time.perf_counter()
@@ -120,17 +122,17 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
                     idx.append(i)
                 except DenseFaceError as e:
                     out.failed[i] = str(e)
-            if detector is None:
+            if cropper is None:
                 crop = boxes[idx] if idx else np.zeros((0, 4))
                 keep = list(range(len(idx)))
             else:
-                crop, keep = _detect(detector, images, idx, face_boxes, box_policy_for(cfg, detector), out)
+                crop, keep = _detect(cropper, images, idx, face_boxes, out)
             if keep:
                 sel = [images[j] for j in keep]
                 ids = [idx[j] for j in keep]
                 pred = predictor.predict(sel, crop)
-                if detector is not None:   # second pass from the first pass's landmarks
-                    crop = np.stack([roi_box_from_landmarks(p[:, :2]) for p in pred])
+                for _ in range(cropper.config.passes - 1 if cropper is not None else 0):
+                    crop = np.stack([cropper.crop_from_landmarks(p) for p in pred])
                     pred = predictor.predict(sel, crop)
                 out.pred68[ids] = pred
                 out.crop_boxes[ids] = crop
@@ -145,13 +147,31 @@ def box_policy_for(cfg: RunConfig, detector) -> BoxToCrop:
     return cfg.box_policy if cfg.box_policy is not None else crop_mapping_of(detector)
 
 
-def _detect(detector: FaceDetector, images: list[np.ndarray], idx: list[int], face_boxes: np.ndarray,
-            policy: BoxToCrop, out: Predictions) -> tuple[np.ndarray, list[int]]:
+class _WithMapping:
+    """A detector whose box-to-crop mapping is replaced (calibration experiments)."""
+
+    def __init__(self, detector, mapping: BoxToCrop):
+        self.detector, self.crop_mapping = detector, mapping
+        self.name = getattr(detector, "name", type(detector).__name__)
+
+    def detect(self, image_rgb: np.ndarray) -> list:
+        return self.detector.detect(image_rgb)
+
+
+def _cropper(cfg: RunConfig, detector) -> FaceCropper:
+    """predict's FaceCropper for ``detector`` (68-point predictions: identity subset)."""
+    det = detector if cfg.box_policy is None else _WithMapping(detector, cfg.box_policy)
+    roi = cfg.predict.roi_factor or float(np.sqrt(2.0))
+    return FaceCropper(det, cfg.predict, np.arange(68), roi)
+
+
+def _detect(cropper: FaceCropper, images: list[np.ndarray], idx: list[int], face_boxes: np.ndarray,
+            out: Predictions) -> tuple[np.ndarray, list[int]]:
     """First-pass crop boxes (K, 4) for the images whose face was detected, and their positions."""
     crops, keep = [], []
     for j, (i, image) in enumerate(zip(idx, images)):
         try:
-            dets = detector.detect(image)
+            dets = cropper.detect(image)
         except DenseFaceError as e:
             out.failed[i] = str(e)
             continue
@@ -159,6 +179,6 @@ def _detect(detector: FaceDetector, images: list[np.ndarray], idx: list[int], fa
         if hit is None:
             continue
         out.detector_boxes[i], out.detector_scores[i] = hit
-        crops.append(policy(hit[0]))
+        crops.append(crop_mapping_of(cropper.detector)(hit[0]))
         keep.append(j)
     return (np.stack(crops) if crops else np.zeros((0, 4))), keep

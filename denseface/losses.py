@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError
+from annotated_types import Ge, Gt
+
+from .errors import ConfigError
 
 
 class WingLoss(nn.Module):
@@ -62,21 +65,22 @@ class WeightedSum(nn.Module):
         return sum(self.weights[k] * m(pred, target) for k, m in self.terms.items())
 
 
+LOSS_NAMES = ("hybrid", "wing", "l1", "l2", "wing+l2")
+
+
 @dataclass
 class LossConfig:
     """name: "hybrid" (wing_weight x Wing on all points + mse_weight x MSE on the 68 subset,
     the paper's 1.5/0.5), "wing", "l1", "l2" (MSE on all points), "wing+l2" (hybrid with MSE
     on all points)."""
 
-    name: str = "hybrid"
-    wing_w: float = 15.0
-    wing_epsilon: float = 3.0
-    ref_size: float = 256.0
-    wing_weight: float = 1.5
-    mse_weight: float = 0.5
-
-
-LOSS_NAMES = ("hybrid", "wing", "l1", "l2", "wing+l2")
+    __pydantic_config__ = {"extra": "forbid", "strict": True}
+    name: Literal["hybrid", "wing", "l1", "l2", "wing+l2"] = "hybrid"
+    wing_w: Annotated[float, Gt(0)] = 15.0
+    wing_epsilon: Annotated[float, Gt(0)] = 3.0
+    ref_size: Annotated[float, Gt(0)] = 256.0
+    wing_weight: Annotated[float, Ge(0)] = 1.5
+    mse_weight: Annotated[float, Ge(0)] = 0.5
 
 
 def build_loss(cfg: LossConfig, idx68) -> nn.Module:

@@ -16,9 +16,9 @@ from ..errors import DenseFaceError, OutputError
 
 
 def register(dsub) -> None:
-    from .fitter import CAMERA_MODES, FitWeights
-    from .mapping import MAPPINGS
-    from .refine import RefineConfig
+    from ..refine.fitter import CAMERA_MODES, FitWeights
+    from ..refine.mapping import MAPPINGS
+    from ..refine.refiner import RefineConfig
 
     d, w = RefineConfig(), FitWeights()
     p = dsub.add_parser(
@@ -53,8 +53,8 @@ def register(dsub) -> None:
 def run_cli(args) -> int:
     from ..mesh import load_bfm
     from ..mesh.readers import read_fit_table
-    from .fitter import FitWeights
-    from .refine import RefineConfig, Refiner
+    from ..refine.fitter import FitWeights
+    from ..refine.refiner import RefineConfig, Refiner
 
     weights = FitWeights(huber_px=args.huber_px, anchor_weight=args.anchor_weight,
                          prior_weight=args.prior_weight, init_weight=args.init_weight,
@@ -81,10 +81,15 @@ def run_cli(args) -> int:
     if points.shape != (len(table), refiner.mapping.n_points, 2):
         raise DenseFaceError(f"'{args.points_key}' is {points.shape}, mapping {refiner.mapping.name} needs "
                              f"({len(table)}, {refiner.mapping.n_points}, 2)", path=labels)
+    usable = int((np.isfinite(np.asarray(points, np.float64)).all(-1).sum(-1) >= config.min_points).sum())
+    if usable == 0:
+        raise DenseFaceError(f"no image has {config.min_points} or more usable human points in "
+                             f"'{args.points_key}' (all {len(table)} are missing them; `denseface data "
+                             "build` output carries no human landmarks), so there is nothing to refine",
+                             path=labels)
     result = refiner.run(table, points=points, progress=sys.stderr.isatty())
     try:
         result.table.save(out, **result.extras())
-        out.chmod(0o644)            # FitTable.save writes through mkstemp (0600)
     except OSError as e:
         raise OutputError(f"cannot write ({e.strerror})", path=out) from None
     summary = result.summary() | {"config": config.as_dict(), "data": str(labels), "out": str(out)}

@@ -24,7 +24,7 @@ def register(dsub) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from ..mesh import load_bfm
-    from .build300wlp import BuildConfig, build_300wlp
+    from ..data.build300wlp import BuildConfig, build_300wlp
 
     if args.size < 8:
         raise DenseFaceError(f"--size {args.size} is too small", exit_code=EXIT_USAGE)

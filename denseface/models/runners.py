@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DenseFaceError
-from ..models.codec import ModelConfig, decode_points
+from .codec import ModelConfig, decode_points
 
 ONNX_CONFIG_KEY = "denseface_config"
 
@@ -62,7 +62,7 @@ class TorchRunner:
     def __init__(self, model, device: str = "cpu"):
         import torch
 
-        from ..models.regressor import load_model
+        from .regressor import load_model
 
         if isinstance(model, (str, Path)):
             model = load_model(model)
@@ -97,14 +97,15 @@ def onnx_providers(device: str = "cpu") -> list[str]:
 
 def open_runner(model: str | Path | object | None = None, threads: int | None = None,
                 device: str = "cpu"):
-    """A runner for a path (.onnx -> ONNX Runtime, .pt/.pth -> torch), a torch module, an
-    existing runner, or None (the shipped default model). ``device``: "cpu" or "cuda"."""
-    if model is None:
-        from ..weights import default_onnx_path
-
-        model = default_onnx_path()
+    """A runner for a registry name (denseface.models.registry, e.g. "dense520_mbv1_050"), a
+    path (.onnx -> ONNX Runtime, .pt/.pth -> torch), a torch module, an existing runner, or None
+    (the package default model). ``device``: "cpu" or "cuda"."""
     if hasattr(model, "predict_crops"):
         return model
+    if model is None or isinstance(model, str):
+        from .registry import resolve_model_path
+
+        model = resolve_model_path(model)
     if isinstance(model, (str, Path)):
         p = Path(model)
         if p.suffix == ".onnx":

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, DenseFaceError
+from ..mesh.bfm import mesh_min_z
 from ..mesh.readers import FitTable
 from .fitter import CAMERA_MODES, FitWeights, VertexData, fit_batch
 from .mapping import LandmarkMapping, get_mapping
@@ -105,24 +106,6 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     if n[np.argmax(v[:, 2]), 2] < 0:                 # the nose tip must face +z (the viewer)
         n = -n
     return n
-
-
-def mesh_min_z(bfm, linear_z: np.ndarray, shapes: np.ndarray, exps: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """min over the whole mesh of ``linear_z @ vertex`` per image: (N,) from (N, 3) z rows."""
-    ks, ke = shapes.shape[1], exps.shape[1]
-    V = bfm.n_vertices
-    basis = np.concatenate([bfm.shape_basis[..., :ks], bfm.exp_basis[..., :ke]], -1)   # (V,3,D)
-    flat = basis.reshape(V, -1).astype(np.float32)                                       # (V, 3D)
-    mean = bfm.mean.astype(np.float32)
-    out = np.empty(len(linear_z))
-    coef = np.concatenate([shapes, exps], 1)
-    for i in range(0, len(linear_z), chunk):
-        l = np.asarray(linear_z[i:i + chunk], np.float64)
-        c = coef[i:i + chunk]
-        outer = (l[:, :, None] * c[:, None, :]).reshape(len(l), -1).astype(np.float32)     # (n, 3D)
-        z = mean @ l.T.astype(np.float32) + flat @ outer.T                                  # (V, n)
-        out[i:i + chunk] = z.min(0)
-    return out
 
 
 def _project(V: VertexData, linear: np.ndarray, translation: np.ndarray, z: np.ndarray) -> np.ndarray:

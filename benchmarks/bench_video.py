@@ -1,0 +1,255 @@
+"""Video tracking benchmark with ground truth: synthetic clips made from annotated photos.
+
+Each clip moves one annotated photo (shared/data/face_landmark_samples, 68-point ground truth)
+through a 640x480 frame under a known smooth motion: shift (+-40 px, +-25 px), in-plane rotation
+(+-8 deg) and scale (+-10 %), plus a few-frame occlusion of the lower face. Each frame's ground
+truth is the annotation moved by that frame's matrix. For every clip it measures
+
+- tracked NME: ``denseface predict`` on the video (denseface.infer.tracking.FaceTracker with its
+  defaults, smoothing on), 68 points against the moved ground truth, normalised by sqrt(w*h)
+  of the ground truth's box (the AFLW2000-3D normaliser), in percent;
+- still NME: every frame predicted on its own (detector + two passes, ``DenseFace.predict``);
+- jitter: the landmarks mapped back through the inverse of the known motion into the photo's
+  frame, where a perfect tracker stands still; the mean frame-to-frame displacement of those
+  points, in percent of the normaliser (tracked vs still);
+- fps of the tracker for one 640x480 face (wall time of ``FaceTracker.update`` per frame).
+
+Frames under the occluder and the two frames after it are left out of the NME and jitter
+figures and reported apart.
+
+    python benchmarks/bench_video.py                      # all clips, the default model
+    python benchmarks/bench_video.py --model dense520_mbv2_100 --frames 60
+
+Writes benchmarks/results/video.json and the results section of docs/video.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from denseface.metrics import bbox_size  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "video.json"
+DOC = ROOT / "docs" / "video.md"
+BEGIN, END = "<!-- bench_video:begin -->", "<!-- bench_video:end -->"
+FRAME_W, FRAME_H, FPS = 640, 480, 25.0
+OCCLUDED = range(50, 55)          # frames whose lower face is covered
+AFTER_OCCLUSION = 2               # frames after the occluder also left out of the NME figures
+TARGETS = {"nme_margin": 0.3, "frame_ratio": 1.5, "fps": 100.0}
+
+
+@dataclass
+class Clip:
+    name: str
+    frames: np.ndarray    # (T, H, W, 3) RGB uint8
+    gt68: np.ndarray      # (T, 68, 2) image pixels
+    motion: np.ndarray    # (T, 2, 3) photo pixels -> frame pixels
+
+
+def clip_sources(shared: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(name, image, 68 points) of the annotated photos with a face of at least 80 px."""
+    from denseface.eval.calibration import calibration_images
+
+    fls = shared / "data" / "face_landmark_samples"
+    out, seen = [], set()
+    for a in calibration_images(shared):
+        if fls not in a.path.parents or "dlib_examples" in str(a.path):
+            continue
+        face = max(a.faces68, key=lambda p: float(np.ptp(p, 0).prod()))
+        if np.ptp(face, 0).max() < 80:
+            continue
+        name = a.path.parent.name + "/" + a.path.stem
+        if "300vw" in str(a.path):
+            if "300vw" in seen:
+                continue
+            seen.add("300vw")
+        out.append((name, a.path, face))
+    return out
+
+
+def motion_matrix(t: int, n: int, centre: np.ndarray, base_scale: float) -> np.ndarray:
+    """The known motion of frame t: about the face centre, scale, rotate, then shift."""
+    ph = 2 * np.pi * t / n
+    angle = 8.0 * np.sin(1.3 * ph)
+    scale = base_scale * (1.0 + 0.10 * np.sin(0.9 * ph + 0.5))
+    shift = np.array([40.0 * np.sin(ph), 25.0 * np.sin(1.7 * ph + 1.0)])
+    M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    M[:, 2] += np.array([FRAME_W / 2, FRAME_H / 2]) - centre + shift
+    return M
+
+
+def make_clip(name: str, image_path: Path, face68: np.ndarray, n: int) -> Clip:
+    from denseface.io.images import read_image, to_rgb
+
+    photo = to_rgb(read_image(image_path))
+    centre = 0.5 * (face68.min(0) + face68.max(0))
+    base = 200.0 / float(np.ptp(face68, 0).max())     # the face about 200 px in the frame
+    frames, gts, mats = [], [], []
+    for t in range(n):
+        M = motion_matrix(t, n, centre, base)
+        f = cv2.warpAffine(photo, M, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(40, 40, 40))
+        gt = face68 @ M[:, :2].T + M[:, 2]
+        if t in OCCLUDED:   # a bar over the mouth and jaw
+            lo, hi = gt.min(0), gt.max(0)
+            y0 = int(lo[1] + 0.55 * (hi[1] - lo[1]))
+            cv2.rectangle(f, (int(lo[0] - 10), y0), (int(hi[0] + 10), int(hi[1] + 10)), (90, 90, 90), -1)
+        frames.append(f)
+        gts.append(gt)
+        mats.append(M)
+    return Clip(name, np.stack(frames), np.stack(gts), np.stack(mats))
+
+
+def _nearest_face(faces, gt68: np.ndarray):
+    """The predicted face whose 68 points are closest to the ground truth, or None."""
+    if not faces:
+        return None
+    return min(faces, key=lambda f: float(np.linalg.norm(f.landmarks68[:, :2] - gt68, axis=1).mean()))
+
+
+def _back_to_photo(points: np.ndarray, M: np.ndarray) -> np.ndarray:
+    A = np.vstack([M, [0, 0, 1]])
+    inv = np.linalg.inv(A)[:2]
+    return points @ inv[:, :2].T + inv[:, 2]
+
+
+def score_track(clip: Clip, preds: list[np.ndarray | None]) -> dict:
+    """Per-frame NME (%), and jitter (%) of predictions (T entries of (68, 2) or None)."""
+    n = len(clip.frames)
+    norm = bbox_size(clip.gt68)
+    nme = np.full(n, np.nan)
+    back = np.full((n, 68, 2), np.nan)
+    for t, p in enumerate(preds):
+        if p is not None:
+            nme[t] = 100.0 * np.linalg.norm(p - clip.gt68[t], axis=1).mean() / norm[t]
+            back[t] = _back_to_photo(p, clip.motion[t])
+    photo_norm = float(np.median(norm / np.sqrt(np.abs(np.linalg.det(clip.motion[:, :, :2])))))
+    step = 100.0 * np.linalg.norm(np.diff(back, axis=0), axis=2).mean(1) / photo_norm   # (T-1,)
+    return {"nme": nme, "jitter_steps": step}
+
+
+def evaluate_clip(model, clip: Clip, tracker_config, smoothing) -> dict:
+    from denseface.infer.api import Timings
+    from denseface.infer.tracking import FaceTracker
+
+    n = len(clip.frames)
+    tracker = FaceTracker(model, tracker_config, smoothing)
+    tracked, still = [], []
+    t0 = time.perf_counter()
+    for t, frame in enumerate(clip.frames):
+        f = _nearest_face(tracker.update(frame, t / FPS, Timings()), clip.gt68[t])
+        tracked.append(None if f is None else f.landmarks68[:, :2])
+    track_seconds = time.perf_counter() - t0
+    for t, frame in enumerate(clip.frames):
+        f = _nearest_face(model.predict_array(frame), clip.gt68[t])
+        still.append(None if f is None else f.landmarks68[:, :2])
+    a, b = score_track(clip, tracked), score_track(clip, still)
+    keep = np.ones(n, bool)
+    keep[[t for t in OCCLUDED if t < n]] = False
+    keep[[t for t in range(OCCLUDED.stop, OCCLUDED.stop + AFTER_OCCLUSION) if t < n]] = False
+    step_keep = keep[1:] & keep[:-1]
+    both = keep & np.isfinite(a["nme"]) & np.isfinite(b["nme"])
+    ratio = a["nme"][both] / b["nme"][both]
+    return {
+        "clip": clip.name, "frames": n,
+        "tracked_nme": float(np.nanmean(a["nme"][keep])), "still_nme": float(np.nanmean(b["nme"][keep])),
+        "tracked_nme_max": float(np.nanmax(a["nme"][keep])), "still_nme_max": float(np.nanmax(b["nme"][keep])),
+        "worst_frame_ratio": float(ratio.max()) if ratio.size else float("nan"),
+        "tracked_jitter": float(np.nanmean(a["jitter_steps"][step_keep])),
+        "still_jitter": float(np.nanmean(b["jitter_steps"][step_keep])),
+        "tracked_missing": int((~np.isfinite(a["nme"][keep])).sum()),
+        "still_missing": int((~np.isfinite(b["nme"][keep])).sum()),
+        "occluded_tracked_nme": float(np.nanmean(a["nme"][~keep])) if (~keep).any() else float("nan"),
+        "occluded_still_nme": float(np.nanmean(b["nme"][~keep])) if (~keep).any() else float("nan"),
+        "detector_frames": tracker.detections, "drift_checks": tracker.checks, "restarts": tracker.restarts,
+        "fps": n / track_seconds,
+    }
+
+
+def passes(row: dict) -> dict:
+    return {"nme": row["tracked_nme"] <= row["still_nme"] + TARGETS["nme_margin"],
+            "frame_ratio": row["worst_frame_ratio"] <= TARGETS["frame_ratio"],
+            "jitter": row["tracked_jitter"] < row["still_jitter"]}
+
+
+def render(result: dict) -> str:
+    rows = result["clips"]
+    lines = [BEGIN, "", f"_Generated by `python benchmarks/bench_video.py` ({result['model']}, "
+             f"{result['frames']} frames per clip, {result['threads']} thread(s))._", "",
+             "| clip | tracked NME | still NME | worst frame tracked/still | tracked jitter | still jitter "
+             "| occluded frames tracked / still NME | detector frames | fps | targets met |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ok = passes(r)
+        lines.append(
+            f"| {r['clip']} | {r['tracked_nme']:.2f} | {r['still_nme']:.2f} | {r['worst_frame_ratio']:.2f} | "
+            f"{r['tracked_jitter']:.3f} | {r['still_jitter']:.3f} | {r['occluded_tracked_nme']:.2f} / "
+            f"{r['occluded_still_nme']:.2f} | {r['detector_frames']} | {r['fps']:.0f} | "
+            + ("all" if all(ok.values()) else "missed: " + ", ".join(k for k, v in ok.items() if not v)) + " |")
+    m = result["mean"]
+    lines += ["", f"Mean over clips: tracked NME {m['tracked_nme']:.2f} vs still {m['still_nme']:.2f}; "
+              f"jitter {m['tracked_jitter']:.3f} vs {m['still_jitter']:.3f}; tracker {m['fps']:.0f} fps "
+              f"(one 640x480 face, {result['threads']} thread(s), on a shared 2-core machine).", "",
+              f"Targets: tracked NME <= still NME + {TARGETS['nme_margin']} on every clip, no frame above "
+              f"{TARGETS['frame_ratio']}x the still NME, jitter below the still predictions', >= "
+              f"{TARGETS['fps']:.0f} fps. NME in %, jitter in % of the face size per frame.", "", END]
+    return "\n".join(lines)
+
+
+def update_doc(text: str) -> None:
+    doc = DOC.read_text() if DOC.exists() else ""
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip() + "\n\n" + text + "\n"
+    DOC.write_text(doc)
+
+
+def main() -> None:
+    from denseface.infer.api import DenseFace
+    from denseface.infer.tracking import SmoothingConfig, TrackerConfig
+    from denseface.paths import shared_root
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="registry name or model file (default: the package default)")
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clips", nargs="*", default=None, help="only clips whose name contains one of these")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    shared = shared_root()
+    if shared is None:
+        sys.exit("needs ../shared (or DENSEFACE_SHARED)")
+    cv2.setNumThreads(args.threads)
+    model = DenseFace(args.model, threads=args.threads)
+    rows = []
+    for name, path, face in clip_sources(shared):
+        if args.clips and not any(c in name for c in args.clips):
+            continue
+        clip = make_clip(name, path, face, args.frames)
+        row = evaluate_clip(model, clip, TrackerConfig(), SmoothingConfig())
+        rows.append(row)
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+    keys = ("tracked_nme", "still_nme", "tracked_jitter", "still_jitter", "fps")
+    result = {"model": str(args.model or "default"), "frames": args.frames, "threads": args.threads,
+              "clips": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+              "targets": TARGETS, "all_met": all(all(passes(r).values()) for r in rows)}
+    print(render(result))
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        update_doc(render(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The detector interface, the registry and the helpers every backend shares.
+
+Frames: a detector takes an ``(H, W, 3)`` uint8 **RGB** image and returns boxes
+``[x0, y0, x1, y1]`` as float64 pixels of that image (x right, y down; x1/y1 are the right
+and bottom edges), best score first. Keypoints, when a backend gives them, are (5, 2) pixels of
+the same image: right eye, left eye, nose tip, right and left mouth corner (the person's right
+and left).
+
+A backend is a class with a ``name`` (the registry key, carried by every instance), a calibrated
+``crop_mapping`` (:class:`~denseface.geometry.boxes.BoxToCrop`, detector box -> training crop), a
+config dataclass in its ``Config`` attribute with at least ``score_threshold`` and ``threads``,
+and ``detect(image_rgb) -> list[Detection]``. :func:`create_detector` builds one from its name
+and options; ``"default"`` walks :data:`DEFAULT_CHAIN` and returns the first backend that loads.
+Other packages can add backends with :func:`register_detector`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.metadata
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from ...errors import EXIT_USAGE, ConfigError, DenseFaceError
+from ...geometry.boxes import BoxToCrop, roi_box
+
+#: Built-in backends, best first (yunet needs a file from the user, so it is last).
+DETECTORS = ("libfacedetection", "ssd", "haar", "yunet")
+#: The name that means "the best backend that is installed and loads".
+DEFAULT_DETECTOR = "default"
+#: What "default" tries, in order. Haar is only built when both others are unavailable.
+DEFAULT_CHAIN = ("libfacedetection", "ssd", "haar")
+#: Options that every built-in backend takes (so they may be given to "default" too).
+COMMON_OPTIONS = ("score_threshold", "threads")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box [x0, y0, x1, y1] (float pixels), a score (higher = surer) and, when the
+    backend gives them, 5 keypoints (5, 2): eyes, nose tip, mouth corners."""
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray | None = None
+    label: str = ""
+
+    def scaled(self, factor: float) -> "Detection":
+        """The same detection with coordinates multiplied by ``factor``."""
+        kp = None if self.keypoints is None else self.keypoints * factor
+        return Detection(np.asarray(self.box, np.float64) * factor, self.score, kp, self.label)
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """What DenseFace needs from a detector. ``crop_mapping`` may be None (then the training
+    policy :func:`~denseface.geometry.boxes.roi_box` is applied to its boxes)."""
+
+    name: str
+    crop_mapping: BoxToCrop | None
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """(H, W, 3) uint8 RGB -> detections in its pixels, best score first."""
+        ...
+
+
+class DetectorUnavailable(DenseFaceError):
+    """A backend cannot run here: its package, a file or a CPU feature is missing, a file's
+    sha256 is wrong, or its library does not load. ``"default"`` then tries the next one."""
+
+    exit_code = EXIT_USAGE
+
+
+def nms(detections: list[Detection], iou: float) -> list[Detection]:
+    """Non-maximum suppression (OpenCV's NMSBoxes); returns detections sorted by score."""
+    if not detections:
+        return []
+    xywh = [[float(d.box[0]), float(d.box[1]), float(d.box[2] - d.box[0]), float(d.box[3] - d.box[1])]
+            for d in detections]
+    keep = cv2.dnn.NMSBoxes(xywh, [float(d.score) for d in detections], 0.0, iou)
+    kept = [detections[int(i)] for i in np.asarray(keep).reshape(-1)]
+    return sorted(kept, key=lambda d: -d.score)
+
+
+def crop_mapping_of(detector) -> Callable[[np.ndarray], np.ndarray]:
+    """The detector's calibrated box -> crop mapping (the landmark-box policy, roi_box, for a
+    user detector that has none)."""
+    return getattr(detector, "crop_mapping", None) or roi_box
+
+
+def _check_rgb(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise DenseFaceError(f"detectors take (H, W, 3) uint8 RGB images, got {a.shape} {a.dtype}")
+    return np.ascontiguousarray(a)
+
+
+def sorted_by_score(detections: list[Detection], threshold: float) -> list[Detection]:
+    """Detections with ``score >= threshold``, best first."""
+    return sorted((d for d in detections if d.score >= threshold), key=lambda d: -d.score)
+
+
+# --------------------------------------------------------------------- files of installed packages
+def package_file(backend: str, package: str, relpath: str, hint: str) -> Path:
+    """A file inside the installed distribution ``package``, found through its metadata (the
+    package is never imported). DetectorUnavailable when the package or the file is missing."""
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise DetectorUnavailable(f"the '{backend}' detector needs the {package} package ({hint})") from None
+    path = Path(str(dist.locate_file(relpath)))
+    if not path.is_file():
+        raise DetectorUnavailable(f"the installed {package} {dist.version} has no {relpath} "
+                                  f"needed by the '{backend}' detector ({hint})", path=path)
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_sha256(backend: str, path: Path, expected: str | tuple[str, ...], hint: str) -> None:
+    """DetectorUnavailable unless the file's sha256 is one of ``expected``."""
+    allowed = (expected,) if isinstance(expected, str) else tuple(expected)
+    got = sha256_of(path)
+    if got not in allowed:
+        raise DetectorUnavailable(f"sha256 mismatch of the '{backend}' detector's file (got {got[:12]}..., "
+                                  f"expected {' or '.join(a[:12] + '...' for a in allowed)}; {hint})",
+                                  path=path)
+
+
+# ---------------------------------------------------------------------------------- threads
+_OPENCV_THREADS = threading.RLock()
+
+
+@contextmanager
+def opencv_threads(n: int | None):
+    """Run a block with ``cv2.setNumThreads(n)`` and put the previous value back afterwards
+    (OpenCV's thread count is global to the process). ``None`` leaves OpenCV alone."""
+    if n is None:
+        yield
+        return
+    with _OPENCV_THREADS:
+        before = cv2.getNumThreads()
+        cv2.setNumThreads(int(n))
+        try:
+            yield
+        finally:
+            cv2.setNumThreads(before)
+
+
+# ---------------------------------------------------------------------------------- options
+def make_config(name: str, config_cls, config=None, options: dict | None = None):
+    """The backend's config from a ready ``config`` or from keyword ``options``; a ConfigError
+    that names the backend and its options for an unknown option or a bad common value."""
+    options = dict(options or {})
+    if config is not None:
+        if options:
+            raise ConfigError(f"the '{name}' detector takes either a config or options, not both")
+        cfg = config
+    else:
+        fields = [f.name for f in dataclasses.fields(config_cls)]
+        for key in options:
+            if key not in fields:
+                raise ConfigError(f"the '{name}' detector has no option '{key}' "
+                                  f"(options: {', '.join(fields)})")
+        cfg = config_cls(**options)
+    check_common_options(name, getattr(cfg, "score_threshold", None), getattr(cfg, "threads", None))
+    return cfg
+
+
+def check_common_options(name: str, score_threshold, threads) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ConfigError(f"the '{name}' detector's threads must be a whole number >= 1 or None "
+                          f"(library default), got {threads!r}")
+    if score_threshold is not None:
+        try:
+            ok = 0.0 <= float(score_threshold) <= 1.0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"the '{name}' detector's score_threshold must be a number in [0, 1], "
+                              f"got {score_threshold!r}")
+
+
+# --------------------------------------------------------------------------------- registry
+#: name -> the backend class, or "module:attribute" of it (imported on first use).
+REGISTRY: dict[str, object] = {
+    "libfacedetection": "denseface.infer.detectors.libfacedetection:LibFaceDetectionDetector",
+    "ssd": "denseface.infer.detectors.ssd:SSDDetector",
+    "haar": "denseface.infer.detectors.haar:HaarDetector",
+    "yunet": "denseface.infer.detectors.yunet:YuNetDetector",
+}
+
+
+def register_detector(name: str, factory) -> None:
+    """Add (or replace) a backend: ``factory(**options)`` returns an object with ``name``,
+    ``crop_mapping`` and ``detect``; give it a ``Config`` dataclass attribute to get the
+    option checks and messages of the built-in backends. ``factory`` may be a
+    ``"module:attribute"`` string, imported when the backend is first created."""
+    key = str(name).lower()
+    if key == DEFAULT_DETECTOR:
+        raise ConfigError(f"'{DEFAULT_DETECTOR}' is reserved for the fallback chain")
+    REGISTRY[key] = factory
+
+
+def backend_class(name: str):
+    """The registered factory of a backend (its module is imported now)."""
+    key = str(name).lower()
+    if key not in REGISTRY:
+        raise ConfigError(f"unknown detector '{name}' (known: {DEFAULT_DETECTOR}, {', '.join(REGISTRY)})")
+    entry = REGISTRY[key]
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+        REGISTRY[key] = entry
+    return entry
+
+
+def create_detector(name="default", **options) -> FaceDetector:
+    """A detector by name (``"default"`` or one of :data:`REGISTRY`, any case); ``options`` go to
+    its config (e.g. ``model_path=`` for yunet, ``score_threshold=``, ``threads=``). An object
+    with ``.detect`` is returned as is.
+
+    ``"default"``: the first of :data:`DEFAULT_CHAIN` whose package is installed and loads
+    (libfacedetection, then ssd, then haar); it takes only the common options
+    (``score_threshold``, ``threads``), applied to whichever backend runs. When that is not the
+    first choice, one line on stderr says which backend runs and why the better ones did not."""
+    if hasattr(name, "detect"):
+        return name
+    key = DEFAULT_DETECTOR if name is None else str(name).lower()
+    if key == DEFAULT_DETECTOR:
+        return _create_default(options)
+    factory = backend_class(key)
+    config_cls = getattr(factory, "Config", None)
+    if config_cls is not None:
+        return factory(make_config(key, config_cls, None, options))
+    try:  # a plug-in without a Config dataclass
+        return factory(**options)
+    except TypeError:
+        raise ConfigError(f"the '{key}' detector does not take the options "
+                          f"{', '.join(sorted(options)) or '(none)'}") from None
+
+
+def _create_default(options: dict) -> FaceDetector:
+    for key in options:
+        if key not in COMMON_OPTIONS:
+            raise ConfigError(f"the '{DEFAULT_DETECTOR}' detector has no option '{key}' "
+                              f"(options: {', '.join(COMMON_OPTIONS)}; pick a backend with "
+                              f"--detector for its own options)")
+    check_common_options(DEFAULT_DETECTOR, options.get("score_threshold"), options.get("threads"))
+    skipped: list[str] = []
+    for key in DEFAULT_CHAIN:
+        try:
+            detector = create_detector(key, **options)
+        except DetectorUnavailable as e:
+            skipped.append(f"{key}: {_one_line(str(e))}")
+            continue
+        if skipped:
+            print(f"denseface: face detector '{key}' (" + "; ".join(skipped) + ")", file=sys.stderr)
+        return detector
+    raise DetectorUnavailable("no face detector could be loaded (" + "; ".join(skipped) + ")")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

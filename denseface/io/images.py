@@ -1,0 +1,278 @@
+"""Reading and normalising input images (numpy + OpenCV; Pillow reads headers and PIL images).
+
+Every image handed to the pipeline is a uint8 array in *image pixels* (x right, y down):
+``(H, W)`` grey or ``(H, W, 3)`` RGB. Grey images stay one channel so a huge grey picture
+is never tripled in memory; crops and detector inputs are converted to RGB (cheap, small).
+Conversions: RGBA/LA -> alpha dropped; 16-bit -> 8-bit (files: by the decoder, which never
+holds the 16-bit image; arrays: value / 257); palette -> expanded to RGB by the decoder; float
+arrays in 0..1 -> x 255.
+
+Hostile files are refused before decoding, each with one line: anything but a regular file
+(FIFO, device, socket: reading one could block forever), files over ``ReadLimits.max_file_bytes``,
+and images whose header declares more than ``ReadLimits.max_decoded_bytes`` of 8-bit pixels.
+The decoders' own messages (libpng, libjpeg) are kept off the terminal.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DenseFaceError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                  ".pbm", ".jp2", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+COLOR_ORDERS = ("rgb", "bgr")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Refuse files larger than ``max_file_bytes`` and images whose pixels would take more than
+    ``max_decoded_bytes`` while decoding (width x height x channels x bytes per sample, from the
+    header). The defaults admit a 20000 x 20000 8-bit RGB photo and keep the peak memory of
+    one image under 2 GB."""
+
+    max_file_bytes: int = 1 << 30
+    max_decoded_bytes: int = 1_250_000_000
+
+
+DEFAULT_LIMITS = ReadLimits()
+
+
+def read_file_bytes(path: str | Path, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> bytes:
+    """The content of a regular file of at most ``max_bytes``; DenseFaceError for a missing
+    path, a folder, a FIFO/device/socket (checked on the opened descriptor, never blocking) or
+    a file that is too large."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        raise DenseFaceError("file does not exist", path=path)
+    if path.is_dir():
+        raise DenseFaceError("is a folder, not an image", path=path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise DenseFaceError("file does not exist (broken link?)", path=path) from None
+    except OSError as e:
+        raise DenseFaceError(f"cannot read file ({e.strerror})", path=path) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DenseFaceError(f"not a regular file ({_file_kind(st.st_mode)})", path=path)
+        if st.st_size == 0:
+            raise DenseFaceError("empty file (0 bytes)", path=path)
+        if st.st_size > max_bytes:
+            raise DenseFaceError(f"file too large ({st.st_size / 2**20:.0f} MiB; limit "
+                                 f"{max_bytes / 2**20:.0f} MiB)", path=path)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(max_bytes + 1)
+    except OSError as e:
+        raise DenseFaceError(f"cannot read file ({e.strerror})", path=path) from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+_PIL_LOCK = threading.Lock()
+
+
+def header_size(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, bytes per pixel while decoding) from an image file's header, without
+    decoding its pixels (Pillow; PNG bit depth from IHDR, since OpenCV decodes 16-bit PNGs at 16
+    bits before converting); None when Pillow does not know the format (OpenCV may still)."""
+    from PIL import Image
+
+    with _PIL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None   # our own limit applies
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                bands = 3 if im.mode in ("P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB",
+                                         "HSV") else 1
+                depth = 4 if im.mode in ("I", "F") else 2 if im.mode.startswith("I;16") else 1
+                if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16:
+                    depth = 2
+                return int(w), int(h), bands * depth
+        except Exception:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+@contextmanager
+def quiet_stderr():
+    """Keep C libraries' messages (libpng, libjpeg, FFmpeg) off the terminal for the block:
+    file descriptor 2 points at /dev/null meanwhile. Python-level writes are unaffected after."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def read_image(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS,
+               complete_jpeg: bool = False) -> np.ndarray:
+    """Decode an image file into (H, W) grey or (H, W, 3) RGB uint8, EXIF orientation applied.
+
+    The file's content decides the format, not its extension. Raises DenseFaceError for a
+    missing, empty, truncated, undecodable, oversized or non-regular file. ``complete_jpeg``:
+    also refuse a JPEG without its end-of-image marker, which OpenCV would decode partially
+    without an error (for building training sets; photos with trailing data stay readable
+    otherwise)."""
+    path = Path(path)
+    data = read_file_bytes(path, limits.max_file_bytes)
+    if complete_jpeg and data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+        raise DenseFaceError("corrupt image (truncated JPEG: no end marker)", path=path)
+    size = header_size(data)
+    if size is not None:
+        w, h, per_pixel = size
+        if w * h * per_pixel > limits.max_decoded_bytes:
+            raise DenseFaceError(f"image too large to decode ({w} x {h} pixels, {per_pixel} bytes "
+                                 f"each while decoding; limit {limits.max_decoded_bytes / 1e6:.0f} MB)",
+                                 path=path)
+    # ANYCOLOR keeps grey as grey (no 3x memory) and decodes 16-bit straight to 8-bit; alpha is
+    # dropped and palettes are expanded by the decoder.
+    try:
+        with quiet_stderr():
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise DenseFaceError("not a readable image (corrupt, truncated, too large or unsupported "
+                             "format)", path=path)
+    return normalise_array(image, color="bgr", path=path)
+
+
+def normalise_array(image: np.ndarray, color: str = "rgb", path: str | Path | None = None) -> np.ndarray:
+    """Any numeric array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) in colour order ``color``
+    -> uint8 (H, W) grey or (H, W, 3) RGB."""
+    if color not in COLOR_ORDERS:
+        raise DenseFaceError(f"unknown colour order '{color}' (expected one of {COLOR_ORDERS})")
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
+        raise DenseFaceError(f"unsupported image array shape {a.shape} (expected HxW, HxWx3 "
+                             "or HxWx4)", path=path)
+    a = _to_uint8(a, path)
+    if a.ndim == 3:
+        a = a[:, :, :3]
+        if color == "bgr":
+            a = a[:, :, ::-1]
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _by_rows(a: np.ndarray, convert, block_bytes: int = 1 << 24) -> np.ndarray:
+    """uint8 array of ``convert(rows)`` applied to blocks of rows, so a conversion of a huge
+    image never holds more than one block of temporaries."""
+    out = np.empty(a.shape, np.uint8)
+    rows = max(1, block_bytes // max(1, a[:1].nbytes * 4))
+    for i in range(0, a.shape[0], rows):
+        out[i:i + rows] = convert(a[i:i + rows])
+    return out
+
+
+def _to_uint8(a: np.ndarray, path) -> np.ndarray:
+    """Any numeric array -> uint8: 16-bit values (also in wider integer types) / 257, other
+    integers above 255 scaled from their bit range, floats in 0..1 x 255 (else clipped)."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return _by_rows(a, lambda r: r.astype(np.uint8) * 255)
+    if np.issubdtype(a.dtype, np.floating):
+        if not all(np.isfinite(a[i:i + 256]).all() for i in range(0, a.shape[0], 256)):
+            raise DenseFaceError("image holds NaN or inf values", path=path)
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        return _by_rows(a, lambda r: np.clip(r * scale + 0.5, 0, 255))
+    if np.issubdtype(a.dtype, np.integer):
+        hi = int(a.max(initial=0))
+        if hi <= 255:
+            return _by_rows(a, lambda r: np.clip(r, 0, 255))
+        bits = 16 if hi <= 65535 else int(hi).bit_length()
+        div = ((1 << bits) - 1) / 255.0       # 257 for 16-bit values
+        return _by_rows(a, lambda r: np.clip(np.floor(r.astype(np.float64) / div + 0.5), 0, 255))
+    raise DenseFaceError(f"unsupported image dtype {a.dtype}", path=path)
+
+
+def as_image(image, color: str = "rgb") -> tuple[np.ndarray, str | None]:
+    """A path, numpy array (colour order ``color``) or PIL image -> (normalised array, path or None)."""
+    if isinstance(image, (str, Path)):
+        if str(image) == "":
+            raise DenseFaceError("empty path: give an image file")
+        return read_image(image), str(image)
+    if hasattr(image, "mode") and hasattr(image, "convert") and not isinstance(image, np.ndarray):
+        return pil_to_array(image), None
+    if isinstance(image, np.ndarray):
+        return normalise_array(image, color), None
+    raise DenseFaceError(f"unsupported image type {type(image).__name__} (expected a path, a numpy "
+                         "array or a PIL image)")
+
+
+def pil_to_array(pil_image) -> np.ndarray:
+    """A PIL image in any mode (L, LA, RGB, RGBA, P, I;16, I, F, ...) -> normalised array.
+    A lazily opened image that cannot be decoded (truncated, corrupt) is a DenseFaceError."""
+    try:
+        pil_image.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        name = getattr(pil_image, "filename", "") or None
+        raise DenseFaceError(f"cannot decode the PIL image ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else 'no detail'})", path=name) from None
+    mode = pil_image.mode
+    if mode in ("RGB", "L"):
+        return normalise_array(np.asarray(pil_image), "rgb")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return normalise_array(np.asarray(pil_image).astype(np.uint16), "rgb")
+    if mode in ("I", "F"):
+        a = np.asarray(pil_image).astype(np.float64)
+        hi = a.max(initial=0)
+        a = a / 65535.0 if hi > 255 else a / 255.0
+        return normalise_array(a, "rgb")
+    if mode in ("LA", "La", "1"):
+        return normalise_array(np.asarray(pil_image.convert("L")), "rgb")
+    return normalise_array(np.asarray(pil_image.convert("RGB")), "rgb")
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W) grey or (H, W, 3) RGB uint8 -> (H, W, 3) RGB uint8."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+
+
+def detection_view(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale for detection so the longer side is at most ``max_side`` pixels.
+
+    Returns (RGB uint8 image, scale) with ``scale = small / original`` (<= 1); boxes found on
+    the small image are divided by ``scale`` to get original pixels."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w)) if max_side and max_side > 0 else 1.0
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return to_rgb(image), scale
