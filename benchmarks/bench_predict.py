@@ -250,7 +250,9 @@ def figure(model: Path, photo: Path, out: Path, detector: str, detector_model: P
 def main(argv=None) -> int:
     from compare_detectors import update_section
 
-    from denseface.weights import DEFAULT_ONNX
+    from denseface.models.registry import get_model
+
+    DEFAULT_ONNX = get_model().onnx_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None)

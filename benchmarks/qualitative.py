@@ -1,6 +1,6 @@
 """Qualitative pictures for the README and the model card.
 
-    python benchmarks/qualitative.py [--model M] [--report docs/eval/default/per_image.csv]
+    python benchmarks/qualitative.py [--model M] [--report docs/eval/dense520_mbv1_050/per_image.csv]
 
 Writes docs/img/qualitative_photos.jpg (real photos from ../shared/data/face_landmark_samples,
 detector boxes, 520 points, 68 subset, mesh and pose axes), docs/img/qualitative_profiles.jpg

@@ -393,7 +393,7 @@ def test_macs_of_a_known_layer_and_cost_table():
 
 def test_ablation_runs_share_one_budget():
     from denseface.errors import ConfigError
-    from denseface.eval.ablation import AblationConfig, train_config_for
+    from denseface.cli.loss_ablation import AblationConfig, train_config_for
 
     cfg = AblationConfig(out_dir="runs/x", epochs=2, limit_train=100, limit_val=10)
     runs = [train_config_for(cfg, loss) for loss in cfg.losses]

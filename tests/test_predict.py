@@ -360,3 +360,22 @@ def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models):
     # the face is found on frame 0; later frames are tracked, not re-detected
     assert lines[0]["detected"] and not any(r["detected"] for r in lines[1:])
     assert all(len(r["faces"]) == 1 for r in lines)
+
+
+def test_tracking_on_a_moving_clip_holds_on_with_the_shipped_model():
+    """The video benchmark's moving clip of one annotated photo (benchmarks/bench_video.py):
+    tracked NME within 0.3 of per-frame still predictions, no frame above 1.5x, and less jitter
+    (the old tracker drifted to twice the still error on such a clip)."""
+    from benchmarks.bench_video import clip_sources, evaluate_clip, make_clip
+    from denseface import DenseFace
+    from denseface.infer.tracking import SmoothingConfig, TrackerConfig
+    from denseface.paths import shared_root
+
+    need_shared("data", "face_landmark_samples")
+    name, path, face = next(s for s in clip_sources(shared_root()) if "lenna" in s[0])
+    row = evaluate_clip(DenseFace(threads=1), make_clip(name, path, face, 60), TrackerConfig(),
+                        SmoothingConfig())
+    assert row["tracked_nme"] <= row["still_nme"] + 0.3
+    assert row["worst_frame_ratio"] <= 1.5
+    assert row["tracked_jitter"] < row["still_jitter"]
+    assert row["detector_frames"] <= 2

@@ -17,12 +17,17 @@ from ..errors import EXIT_PARTIAL, ConfigError
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
+    from ..eval.batch_predict import RunConfig
+
+    run = RunConfig()
     p.add_argument("--model", default=None,
-                   help="model file: .onnx (ONNX Runtime) or .pt checkpoint; default: the shipped model")
+                   help="registry name (denseface models), .onnx (ONNX Runtime) or .pt checkpoint; "
+                        "default: the package default model")
     p.add_argument("--out", required=True, help="output folder (report.json, per_image.csv, report.md)")
     p.add_argument("--configs", default="", help="3DDFA test.configs folder (default: shared copy)")
-    p.add_argument("--batch", type=int, default=64, help="images per model call (default 64)")
-    p.add_argument("--workers", type=int, default=2, help="image decoding threads (default 2)")
+    p.add_argument("--batch", type=int, default=run.batch, help=f"images per model call (default {run.batch})")
+    p.add_argument("--workers", type=int, default=run.workers,
+                   help=f"image decoding threads (default {run.workers})")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--limit", type=int, default=0,
                    help="evaluate this many evenly spaced images only (default 0 = all)")
@@ -102,9 +107,10 @@ def cmd_cost(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from ..eval.ablation import AblationConfig, run_ablation
+    from .loss_ablation import AblationConfig, run_ablation
 
-    cfg = AblationConfig(out_dir=args.out, losses=tuple(args.losses.split(",")), base_config=args.config,
+    cfg = AblationConfig(out_dir=args.out, report_dir=args.report, losses=tuple(args.losses.split(",")),
+                         base_config=args.config,
                          epochs=args.epochs, limit_train=args.limit_train, limit_val=args.limit_val,
                          max_steps_per_epoch=args.max_steps, eval_limit=args.eval_limit,
                          device=args.device)
@@ -177,7 +183,8 @@ def register(sub) -> None:
                                               "(default: shared data/aflw2000_3d)")
     _add_run_args(a)
     a.add_argument("--detector", default="", help="crop from this face detector's boxes instead of "
-                                                  "the ground truth: haar, yunet, mediapipe, default")
+                                                  "the ground truth: default, libfacedetection, ssd, haar, yunet "
+                                                  "(the code denseface predict runs: docs/evaluation.md)")
     a.add_argument("--detector-model", default="", help="detector weights file (yunet's ONNX)")
     a.add_argument("--box-scale", type=float, default=None,
                    help="detector mode: crop side = scale x mean side of the detector box "
@@ -204,24 +211,32 @@ def register(sub) -> None:
     c.add_argument("--max-nme", type=float, default=10.0, help="x-axis limit in NME %% (10)")
     c.set_defaults(func=cmd_ced)
 
+    from .loss_ablation import AblationConfig
+    from ..eval.cost import CostConfig
+
+    cost, abl = CostConfig(), AblationConfig()
     d = esub.add_parser("cost", help="[train] parameters, MACs and CPU latency (paper Table 3)")
     d.add_argument("--out", default="docs/eval/cost_table.md", help="markdown output")
-    d.add_argument("--backbones", default="mobilenetv2_100,resnet18")
-    d.add_argument("--sizes", default="120,128,256")
-    d.add_argument("--repeats", type=int, default=30, help="timed passes per measurement")
+    d.add_argument("--backbones", default=",".join(cost.backbones))
+    d.add_argument("--sizes", default=",".join(map(str, cost.sizes)))
+    d.add_argument("--repeats", type=int, default=cost.repeats, help="timed passes per measurement")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_cost)
 
     e = esub.add_parser("ablation", help="[train] train Wing, L2, Wing+L2 on one budget; CED plots")
-    e.add_argument("--out", default="runs/ablation", help="output folder (one run per loss)")
-    e.add_argument("--losses", default="wing,l2,wing+l2", help="comma-separated loss names")
-    e.add_argument("--config", default="", help="base training YAML (default: TrainConfig defaults)")
-    e.add_argument("--epochs", type=int, default=3)
-    e.add_argument("--limit-train", type=int, default=2000, help="training images (0 = all)")
-    e.add_argument("--limit-val", type=int, default=200, help="validation images (0 = all)")
-    e.add_argument("--max-steps", type=int, default=0, help="steps per epoch cap (0 = full epochs)")
-    e.add_argument("--eval-limit", type=int, default=0, help="AFLW2000-3D images to score (0 = all)")
-    e.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    e.add_argument("--out", default=abl.out_dir, help="output folder (one run per loss)")
+    e.add_argument("--report", default=abl.report_dir,
+                   help="folder for ablation.md and the CED plots (default: --out)")
+    e.add_argument("--losses", default=",".join(abl.losses), help="comma-separated loss names")
+    e.add_argument("--config", default=abl.base_config,
+                   help="base training YAML (default: TrainConfig defaults)")
+    e.add_argument("--epochs", type=int, default=abl.epochs)
+    e.add_argument("--limit-train", type=int, default=abl.limit_train, help="training images (0 = all)")
+    e.add_argument("--limit-val", type=int, default=abl.limit_val, help="validation images (0 = all)")
+    e.add_argument("--max-steps", type=int, default=abl.max_steps_per_epoch,
+                   help="steps per epoch cap (0 = full epochs)")
+    e.add_argument("--eval-limit", type=int, default=abl.eval_limit, help="AFLW2000-3D images to score (0 = all)")
+    e.add_argument("--device", default=abl.device, help="auto | cpu | cuda")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_ablation)
 

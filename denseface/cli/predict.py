@@ -21,7 +21,7 @@ def register(sub) -> None:
                    help="image files, folders (searched recursively) or videos (mp4/avi/...)")
     p.add_argument("--out", type=Path, default=Path("denseface_out"),
                    help="output folder (default: ./denseface_out)")
-    p.add_argument("--format", default="json", metavar="FMT[,FMT]",
+    p.add_argument("--format", default=None, metavar="FMT[,FMT]",
                    help="per-image output formats, comma-separated: json (default; box, score, 520 "
                         "and 68 points, pose), npy (the (faces, 520, 3) landmarks only), csv (one "
                         "row per landmark: face, point, x, y, z; landmarks only). Videos always "
@@ -64,6 +64,16 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime and face detector threads (default: all)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    many = p.add_argument_group("many images (docs/scale.md)")
+    many.add_argument("--workers", type=int, default=1, metavar="N",
+                      help="predict the images in N processes, each with its own model and 1 "
+                           "thread (or --threads); default 1: this process. Videos stay here")
+    many.add_argument("--skip-existing", action="store_true",
+                      help="skip inputs whose outputs all exist in --out (resume a killed run); "
+                           "counted as skipped in the summary")
+    many.add_argument("--table", choices=("parquet", "jsonl"), default=None,
+                      help="write one OUT/predictions.parquet or .jsonl with a row per image (the "
+                           "JSON's fields plus error) instead of a file per image")
     sm, tk = SmoothingConfig(), TrackerConfig()
     v = p.add_argument_group("video (smoothing: docs/video.md)")
     v.add_argument("--smooth-min-cutoff", type=float, default=sm.shape.min_cutoff, metavar="HZ",
@@ -114,7 +124,7 @@ def draw_style(parts: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..infer.api import DenseFace, PredictConfig
-    from ..infer.batch import BatchOptions, run_batch
+    from ..infer.batch import BatchOptions, ModelSpec, run_batch
     from ..io.files import ensure_out_dir
     from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
 
@@ -127,14 +137,21 @@ def run(args: argparse.Namespace) -> int:
         cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
     if args.max_faces is not None and args.max_faces < 1:
         raise ConfigError("--max-faces must be at least 1")
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if args.table and args.format is not None:
+        raise ConfigError("--table writes one table instead of the per-image files: drop --format")
     boxes = [parse_box(b) for b in args.box] if args.box else None
     ensure_out_dir(args.out)  # fail before loading anything when the folder is unusable
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
-    model = DenseFace(args.model, detector=args.detector, device=args.device,
-                      config=PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes),
+    config = PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes)
+    model = DenseFace(args.model, detector=args.detector, device=args.device, config=config,
                       threads=args.threads, detector_options=det_opts, bfm=args.bfm)
+    # what each worker process builds its own model from (--workers N)
+    spec = ModelSpec(args.model, args.detector, args.device, config, args.threads or 1, det_opts,
+                     args.bfm)
     if args.export_mesh and args.mesh == "full":
         _ = model.mesh_fitter  # a missing BFM stops here, once
     if boxes is None:
@@ -145,13 +162,15 @@ def run(args: argparse.Namespace) -> int:
     for name in ("smooth_min_cutoff", "smooth_motion_cutoff"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
-    options = BatchOptions(out_dir=args.out, formats=tuple(f.strip() for f in args.format.split(",")),
+    options = BatchOptions(out_dir=args.out,
+                           formats=tuple(f.strip() for f in (args.format or "json").split(",")),
                            draw=args.draw, style=draw_style(args.draw_parts),
                            max_faces=args.max_faces, boxes=boxes, export_mesh=args.export_mesh,
                            mesh=args.mesh,
                            smoothing=smoothing, tracker=TrackerConfig(redetect_every=args.redetect_every),
-                           progress=not args.quiet and sys.stderr.isatty())
-    summary = run_batch(model, args.paths, options)
+                           progress=not args.quiet and sys.stderr.isatty(),
+                           workers=args.workers, skip_existing=args.skip_existing, table=args.table)
+    summary = run_batch(model, args.paths, options, spec=spec)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return summary.exit_code

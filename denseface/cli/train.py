@@ -19,7 +19,7 @@ def _parse_overrides(items: list[str]) -> dict:
 def register(sub) -> None:
     p = sub.add_parser(
         "train", help="[train] train a dense landmark regressor",
-        description="Train from a YAML config (see configs/default.yaml). Multi-GPU / multi-node: "
+        description="Train from a YAML config (see configs/dense520_mbv1_050.yaml). Multi-GPU / multi-node: "
                     "torchrun --nproc_per_node K -m denseface train --config FILE.")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")

@@ -595,21 +595,7 @@ def dense_markdown(report: dict) -> str:
 def write_dense(result: DenseResult, out_dir: str | Path, predictions: bool = True) -> Path:
     """report.json, report.md, per_image.csv and (``predictions``) predictions.npz into
     ``out_dir`` (predictions.npz holds every model's 520 points, ~11 MB for 2000 images)."""
-    import json
+    from .report import write_report_files
 
-    from ..errors import OutputError
-    from ..io.files import atomic_output, atomic_write
-    from .report import clean, write_columns_csv
-
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "report.json", json.dumps(clean(result.report), indent=2) + "\n")
-        atomic_write(out / "report.md", result.markdown)
-        write_columns_csv(out / "per_image.csv", result.columns)
-        if predictions:
-            with atomic_output(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
-                np.savez_compressed(f, **result.arrays)
-    except OSError as e:
-        raise OutputError(f"cannot write the report ({e.strerror})", path=out) from None
-    return out
+    return write_report_files(out_dir, result.report, result.markdown, result.columns,
+                              result.arrays if predictions else None)

@@ -248,18 +248,6 @@ def pose_markdown(report: dict) -> str:
 
 def write_pose(result: PoseResult, out_dir: str | Path) -> Path:
     """report.json, report.md and per_image.csv into ``out_dir``."""
-    import json
+    from .report import write_report_files
 
-    from ..errors import OutputError
-    from ..io.files import atomic_write
-    from .report import clean, write_columns_csv
-
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "report.json", json.dumps(clean(result.report), indent=2) + "\n")
-        atomic_write(out / "report.md", result.markdown)
-        write_columns_csv(out / "per_image.csv", result.columns)
-    except OSError as e:
-        raise OutputError(f"cannot write the report ({e.strerror})", path=out) from None
-    return out
+    return write_report_files(out_dir, result.report, result.markdown, result.columns)

@@ -27,6 +27,8 @@ PAPER_TABLE1 = (
     ("PRNet (Feng et al. 2018)", 2.75, 3.51, 4.61, 3.62),
     ("2DASL (Tu et al. 2020)", 2.75, 3.46, 4.45, 3.55),
     ("3DDFA-V2 (Guo et al. 2020)", 2.63, 3.42, 4.48, 3.51),
+    ("SynergyNet (Wu et al. 2021, its table in github choyingw/SynergyNet demo/alignment.png)",
+     2.65, 3.30, 4.27, 3.41),
     ("Paper: denseface MobileNetV2 (Basak et al. 2023)", 2.86, 3.68, 4.76, 3.77),
 )
 #: The aflw_pl teacher (3DDFA-V2 MobileNetV1-0.5) as measured in data/aflw_pl/README.md.
@@ -76,17 +78,25 @@ class EvalResult:
 
 def write_result(result: EvalResult, out_dir: str | Path) -> Path:
     """Write report.json, per_image.csv, details.json, report.md and predictions.npz."""
+    return write_report_files(out_dir, {k: result.report[k] for k in REPORT_KEYS}, result.markdown,
+                              result.columns, result.arrays, details=result.details)
+
+
+def write_report_files(out_dir: str | Path, report: dict, markdown: str, columns: dict,
+                       arrays: dict | None = None, details: dict | None = None) -> Path:
+    """The files of one benchmark run, each written atomically into ``out_dir``: report.json,
+    report.md, per_image.csv, and details.json / predictions.npz when given."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        report = {k: clean(result.report[k]) for k in REPORT_KEYS}
-        atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")
-        atomic_write(out / "details.json", json.dumps(clean(result.details), indent=2) + "\n")
-        atomic_write(out / "report.md", result.markdown)
-        write_columns_csv(out / PER_IMAGE_CSV, result.columns)
-        if result.arrays:
+        atomic_write(out / "report.json", json.dumps(clean(report), indent=2) + "\n")
+        if details is not None:
+            atomic_write(out / "details.json", json.dumps(clean(details), indent=2) + "\n")
+        atomic_write(out / "report.md", markdown)
+        write_columns_csv(out / PER_IMAGE_CSV, columns)
+        if arrays:
             with atomic_output(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
-                np.savez_compressed(f, **result.arrays)
+                np.savez_compressed(f, **arrays)
     except OSError as e:
         raise OutputError(f"cannot write the report ({e.strerror})", path=out) from None
     return out

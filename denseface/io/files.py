@@ -96,6 +96,17 @@ def ensure_out_dir(out_dir: str | Path) -> Path:
     return out
 
 
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file (read in 1 MiB chunks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def truncate_utf8(text: str, max_bytes: int) -> str:
     """The longest prefix of ``text`` whose UTF-8 encoding fits in ``max_bytes``."""
     raw = text.encode("utf-8")

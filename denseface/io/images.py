@@ -147,16 +147,28 @@ def read_image(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS,
     without an error (for building training sets; photos with trailing data stay readable
     otherwise)."""
     path = Path(path)
-    data = read_file_bytes(path, limits.max_file_bytes)
+    return decode_image(read_file_bytes(path, limits.max_file_bytes), path, limits, complete_jpeg)
+
+
+def decode_image(data: bytes, name: str | Path | None = None, limits: ReadLimits = DEFAULT_LIMITS,
+                 complete_jpeg: bool = False) -> np.ndarray:
+    """An image file's content (bytes) -> (H, W) grey or (H, W, 3) RGB uint8, with the limits
+    and messages of :func:`read_image` (``name`` names the source in them)."""
+    data = bytes(data)
+    if not data:
+        raise DenseFaceError("empty file (0 bytes)", path=name)
+    if len(data) > limits.max_file_bytes:
+        raise DenseFaceError(f"file too large ({len(data) / 2**20:.0f} MiB; limit "
+                             f"{limits.max_file_bytes / 2**20:.0f} MiB)", path=name)
     if complete_jpeg and data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        raise DenseFaceError("corrupt image (truncated JPEG: no end marker)", path=path)
+        raise DenseFaceError("corrupt image (truncated JPEG: no end marker)", path=name)
     size = header_size(data)
     if size is not None:
         w, h, per_pixel = size
         if w * h * per_pixel > limits.max_decoded_bytes:
             raise DenseFaceError(f"image too large to decode ({w} x {h} pixels, {per_pixel} bytes "
                                  f"each while decoding; limit {limits.max_decoded_bytes / 1e6:.0f} MB)",
-                                 path=path)
+                                 path=name)
     # ANYCOLOR keeps grey as grey (no 3x memory) and decodes 16-bit straight to 8-bit; alpha is
     # dropped and palettes are expanded by the decoder.
     try:
@@ -166,8 +178,8 @@ def read_image(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS,
         image = None
     if image is None:
         raise DenseFaceError("not a readable image (corrupt, truncated, too large or unsupported "
-                             "format)", path=path)
-    return normalise_array(image, color="bgr", path=path)
+                             "format)", path=name)
+    return normalise_array(image, color="bgr", path=name)
 
 
 def normalise_array(image: np.ndarray, color: str = "rgb", path: str | Path | None = None) -> np.ndarray:

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, DenseFaceError
+from ..io.files import sha256_of
 from .checkpoints import read_torch_file
 
 
@@ -42,14 +42,6 @@ IMAGENET_MOBILENETV2 = PackagedWeights(
 
 TEACHER_BACKBONE = "3ddfa_mobilenetv1_050"
 TEACHER_WEIGHTS = "mb05_120x120.pth"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def packaged_file(spec: PackagedWeights) -> Path:

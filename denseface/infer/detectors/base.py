@@ -16,7 +16,6 @@ Other packages can add backends with :func:`register_detector`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import importlib.metadata
 import sys
@@ -31,6 +30,7 @@ import numpy as np
 
 from ...errors import EXIT_USAGE, ConfigError, DenseFaceError
 from ...geometry.boxes import BoxToCrop, roi_box
+from ...io.files import sha256_of
 
 #: Built-in backends, best first (yunet needs a file from the user, so it is last).
 DETECTORS = ("libfacedetection", "ssd", "haar", "yunet")
@@ -120,14 +120,6 @@ def package_file(backend: str, package: str, relpath: str, hint: str) -> Path:
         raise DetectorUnavailable(f"the installed {package} {dist.version} has no {relpath} "
                                   f"needed by the '{backend}' detector ({hint})", path=path)
     return path
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_sha256(backend: str, path: Path, expected: str | tuple[str, ...], hint: str) -> None:
