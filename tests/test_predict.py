@@ -345,12 +345,43 @@ def test_cli_predict_folder_formats_draw_mesh(tmp_path, small_models, capsys):
             assert rows[0] == "face,point,x,y,z" and len(rows) == 521
 
 
-def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models):
+def test_cli_writes_several_formats_at_once_and_draws_only_the_parts_asked(tmp_path, small_models):
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), cv2.imread(str(face_photo())))
+    out = tmp_path / "out"
+    rc = main(["predict", str(photo), "--out", str(out), "--format", "json,npy,csv", "--draw",
+               "--draw-parts", "points", "--model", str(small_models.mean_onnx),
+               "--box", "220,200,380,390", "--quiet"])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["face.csv", "face.json", "face.npy", "face_draw.jpg"]
+    drawn = cv2.imread(str(out / "face_draw.jpg")).astype(int)
+    base = cv2.imread(str(photo)).astype(int)
+    green = (drawn[..., 1] - drawn[..., [0, 2]].max(-1) > 120).sum()   # no box drawn (box is green)
+    assert green < 50 and (np.abs(drawn - base).sum(-1) > 60).sum() > 200   # but the points are
+    assert main(["predict", str(photo), "--out", str(out), "--draw-parts", "nose",
+                 "--model", str(small_models.mean_onnx), "--quiet"]) == 2
+
+
+def test_drawing_a_huge_image_uses_a_small_copy():
+    from denseface.infer.api import Face
+    from denseface.infer.draw import DRAW_MAX_SIDE, drawing_view
+    from denseface.infer.pose import Pose
+
+    box = np.array([100.0, 100.0, 2100.0, 2100.0])
+    lm = np.full((520, 3), 1000.0)
+    face = Face(box, 0.9, lm, lm[:68], Pose(0.0, 0.0, 0.0), box)
+    view, faces = drawing_view(np.zeros((6000, 4000), np.uint8), [face])
+    assert max(view.shape) == DRAW_MAX_SIDE and view.shape[0] > view.shape[1]
+    np.testing.assert_allclose(faces[0].landmarks, 1000.0 * DRAW_MAX_SIDE / 6000)
+
+
+def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models, capsys):
     video = _lenna_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"
     rc = main(["predict", str(video), "--out", str(out), "--model", str(small_models.mean_onnx),
                "--draw", "--quiet", "--smooth-min-cutoff", "0.5", "--smooth-beta", "0.1"])
     assert rc == 0
+    assert "1 video(s), 8 frame(s), 8 with a face, 8 face detection(s)" in capsys.readouterr().err
     lines = [json.loads(ln) for ln in (out / "clip.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(8))
     assert (lines[0]["width"], lines[0]["height"]) == (320, 240)

@@ -26,7 +26,7 @@ PAPER_TABLE3 = (("resnet18", 256, 16.03, 5.13, 2.56), ("mobilenetv2_100", 256, 4
 
 @dataclass
 class CostConfig:
-    backbones: tuple[str, ...] = ("mobilenetv2_100", "resnet18")
+    backbones: tuple[str, ...] = ("3ddfa_mobilenetv1_050", "mobilenetv2_100", "resnet18")
     sizes: tuple[int, ...] = (120, 128, 256)
     threads: tuple[int, ...] = (1, 2)
     num_points: int = 520
@@ -132,8 +132,8 @@ def cost_markdown(rows: list[CostRow], cfg: CostConfig, note: str = "") -> str:
     head = " | ".join(f"{k.split('/')[0].replace('onnxruntime', 'ORT')} {k.split('/')[1]}T" for k in keys)
     lines = [
         "# Cost table (paper Table 3)", "",
-        f"Models: `create_model(backbone, num_points={cfg.num_points}, input_size=S)` (a timm backbone "
-        f"with a {cfg.num_points}x3 regression head). MACs from torch.utils.flop_counter "
+        f"Models: `create_model(backbone, num_points={cfg.num_points}, input_size=S)` (a timm "
+        f"backbone or 3DDFA-V2's MobileNetV1-0.5 with a {cfg.num_points}x3 regression head). MACs from torch.utils.flop_counter "
         "(MACs = FLOPs / 2). Latency per face in ms, **min / median** of "
         f"{cfg.repeats} forward passes of one face (batch 1) after {cfg.warmup} warm-up passes, "
         "on the CPU, without decoding or cropping; nT = n threads. On a shared CPU the minimum "

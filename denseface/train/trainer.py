@@ -110,12 +110,7 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
         self.lset = load_landmark_set(cfg.data.landmark_set)
-        bfm = load_bfm(cfg.data.bfm or None)
-        tr, va = _data_paths(cfg)
-        self.train_split = load_split(tr, bfm, self.lset, cfg.data.train_labels or None,
-                                      cfg.data.limit_train or None)
-        self.val_split = load_split(va, bfm, self.lset, cfg.data.val_labels or None,
-                                    cfg.data.limit_val or None)
+        # the model first: a bad initialisation fails before minutes of data loading
         self.model: DenseRegressor = create_model(cfg.backbone, self.lset.n_points, cfg.input_size,
                                                   self.lset.name, cfg.pretrained or None,
                                                   teacher_dir=cfg.teacher_dir or None).to(self.device)
@@ -129,6 +124,12 @@ class Trainer:
                                   f"with {src.config.num_points} points, the config asks for "
                                   f"{cfg.backbone} with {self.lset.n_points}")
             self.model.load_state_dict(src.state_dict())
+        bfm = load_bfm(cfg.data.bfm or None)
+        tr, va = _data_paths(cfg)
+        self.train_split = load_split(tr, bfm, self.lset, cfg.data.train_labels or None,
+                                      cfg.data.limit_train or None)
+        self.val_split = load_split(va, bfm, self.lset, cfg.data.val_labels or None,
+                                    cfg.data.limit_val or None)
         self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
         self._make_loader()
         params = [p for p in self.model.parameters() if p.requires_grad]
