@@ -183,7 +183,7 @@ def _table_rows(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("kind", ["parquet", "jsonl"])
 def test_table_rows_equal_the_json_files(photo_dir, one_process, tmp_path, kind):
-    from denseface.infer.batch import table_schema
+    from denseface.infer.tables import table_schema
 
     out1 = one_process[0]
     out = tmp_path / kind
@@ -246,7 +246,7 @@ def _write_table(path: Path, rows: list[dict], kind: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from denseface.infer.batch import table_schema
+    from denseface.infer.tables import table_schema
 
     pq.write_table(pa.Table.from_pylist(rows, schema=table_schema()), path)
 

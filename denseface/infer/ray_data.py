@@ -39,7 +39,8 @@ import numpy as np
 from ..errors import ConfigError, DenseFaceError
 from ..io.images import decode_image
 from .api import PredictConfig
-from .batch import ModelSpec, error_row, item_error, table_schema
+from .batch import ModelSpec, item_error
+from .tables import error_row, table_schema
 from .outputs import image_record
 
 RAY_HINT = "pip install -e '.[ray]' (from the denseface checkout)"
