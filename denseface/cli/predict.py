@@ -11,7 +11,10 @@ from ..errors import ConfigError
 
 
 def register(sub) -> None:
+    from ..infer.api import PredictConfig
     from ..infer.tracking import SmoothingConfig, TrackerConfig
+
+    pc = PredictConfig()
 
     p = sub.add_parser(
         "predict", help="predict dense 3D landmarks for images, folders and videos",
@@ -34,7 +37,8 @@ def register(sub) -> None:
                    help="face box in image pixels (the face's landmark box); skips detection; "
                         "repeat for several faces")
     p.add_argument("--model", default=None, metavar="M",
-                   help="model file (.onnx for ONNX Runtime, .pt for torch); default: the shipped model")
+                   help="a shipped model by name (denseface models) or a model file (.onnx for ONNX "
+                        "Runtime, .pt for torch); default: the package default model")
     p.add_argument("--detector", default="default",
                    help="face detector: default (= libfacedetection, else ssd, else haar: the first "
                         "installed one that loads), libfacedetection, ssd, haar, yunet (needs "
@@ -57,10 +61,12 @@ def register(sub) -> None:
     p.add_argument("--draw-parts", default="mesh,points,68,box,axes", metavar="PARTS",
                    help="what --draw draws, comma-separated from mesh, points, 68, box, axes "
                         "(default: all)")
-    p.add_argument("--passes", type=int, choices=(1, 2), default=2,
-                   help="2 (default): re-crop from the first prediction's landmarks and predict again")
-    p.add_argument("--detect-max-side", type=int, default=640, metavar="PX",
-                   help="images are downscaled to this longer side for detection only (default 640)")
+    p.add_argument("--passes", type=int, choices=(1, 2), default=pc.passes,
+                   help=f"{pc.passes} (default): re-crop from the first prediction's landmarks and "
+                        "predict again; 1: the detector's crop only (half the network time)")
+    p.add_argument("--detect-max-side", type=int, default=pc.detect_max_side, metavar="PX",
+                   help="images are downscaled to this longer side for detection only (default "
+                        f"{pc.detect_max_side})")
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime and face detector threads (default: all)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")

