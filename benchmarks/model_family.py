@@ -150,6 +150,24 @@ def time_side_by_side(paths: dict[str, Path], rounds: int = 30, per_round: int =
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
+def measure_speed(names: list[str]) -> None:
+    """Re-time every model and the teacher in one interleaved run; update their JSON files."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        speed = time_side_by_side({"teacher": teacher_onnx(Path(tmp)),
+                                   **{n: MODELS[n].onnx_path for n in names}})
+    for name in names:
+        path = WEIGHTS_DIR / f"{name}.json"
+        r = json.loads(path.read_text()) if path.exists() else {"name": name}
+        r |= {"network_ms": speed[name], "teacher_network_ms": speed["teacher"],
+              "network_ratio_to_teacher": speed[name] / speed["teacher"]}
+        path.write_text(json.dumps(r, indent=1) + "\n")
+        print(name, {k: round(v, 3) for k, v in r.items() if k.startswith(("network", "teacher"))})
+    t = json.loads(TEACHER_JSON.read_text()) if TEACHER_JSON.exists() else {}
+    TEACHER_JSON.write_text(json.dumps(t | {"network_ms": speed["teacher"]}, indent=1) + "\n")
+
+
 def measure(names: list[str], skip_detector: bool) -> None:
     import tempfile
 
@@ -278,12 +296,18 @@ def main() -> None:
     m = sub.add_parser("measure")
     m.add_argument("names", nargs="*", default=None)
     m.add_argument("--skip-detector", action="store_true")
+    m.add_argument("--speed-only", action="store_true",
+                   help="only re-time all the models beside the teacher in one run")
     sub.add_parser("render")
     args = ap.parse_args()
     if args.cmd == "ship":
         ship(args.name, args.checkpoint, args.weights_fp16)
     elif args.cmd == "measure":
-        measure(args.names or [n for n, e in MODELS.items() if e.onnx_path.exists()], args.skip_detector)
+        names = args.names or [n for n, e in MODELS.items() if e.onnx_path.exists()]
+        if args.speed_only:
+            measure_speed(names)
+        else:
+            measure(names, args.skip_detector)
     else:
         render()
 
