@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from conftest import need_shared
 from denseface.errors import DenseFaceError
 from denseface.metrics import (align_z_mean, balanced_mean, bbox_size, bin_means, ced_auc,
                                     ced_curve, nme_2d, nme_3d, nme_visible, yaw_bin)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SUBSET = 40
 
@@ -403,3 +406,25 @@ def test_ablation_runs_share_one_budget():
         assert (r.epochs, r.data.limit_train, r.data.limit_val, r.seed) == (2, 100, 10, runs[0].seed)
     with pytest.raises(ConfigError):
         train_config_for(cfg, "nonsense")
+
+
+def test_ablation_end_to_end_writes_report_logs_and_skips_finished_losses(tmp_path):
+    need_shared("data", "aflw_pl", "train")
+    need_shared("data", "aflw2000_3d")
+    from denseface.cli.loss_ablation import AblationConfig, run_ablation
+
+    cfg = AblationConfig(out_dir=str(tmp_path / "runs"), report_dir=str(tmp_path / "report"),
+                         losses=("l2", "hybrid"), base_config=str(ROOT / "configs" / "tiny.yaml"),
+                         epochs=1, limit_train=64, limit_val=32, max_steps_per_epoch=2, eval_limit=30,
+                         device="cpu")
+    md = run_ablation(cfg, progress=False)
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| L2 (`l2`)") or line.startswith("| WL+L2(68)")]
+    assert len(rows) == 2 and all("nan" not in r for r in rows)
+    assert "Best on val:" in text
+    for name in ("ced_aflw2000.png", "ced_aflw21.png", "log_l2.csv", "log_hybrid.csv"):
+        assert (tmp_path / "report" / name).stat().st_size > 0, name
+    log = tmp_path / "runs" / "l2" / "log.csv"
+    stamp = log.stat().st_mtime_ns
+    run_ablation(cfg, progress=False)                 # finished losses are not trained again
+    assert log.stat().st_mtime_ns == stamp

@@ -95,17 +95,33 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
              f"images, {cfg.limit_val or 'all'} validation images"
              + (f", at most {cfg.max_steps_per_epoch} steps per epoch" if cfg.max_steps_per_epoch else "")
              + (f"; base config {cfg.base_config}" if cfg.base_config else "; TrainConfig defaults") + ".",
-             "", "The model of each loss is its best epoch on aflw_pl val by NME21 (the human points); "
-             "AFLW2000-3D (the test set) is only reported.", "",
+             "", ("The model of each loss is its best epoch on aflw_pl val by NME21 (the human points); "
+                  "AFLW2000-3D (the test set) is only reported."), "",
              "| loss | aflw_pl val NME21 | AFLW2000-3D 0–30 | 30–60 | 60–90 | balanced | AFLW-21 balanced |",
              "|---|---|---|---|---|---|---|"]
+    run_dirs = {loss: Path(train_config_for(cfg, loss).out_dir) for loss, _, _ in runs}
+    vals = {loss: _best_val_nme21(run_dirs[loss]) for loss in run_dirs}
     for (loss, r68, r21), label in zip(runs, labels):
         a, _ = read_report(r68)
         b, _ = read_report(r21)
         bins = " | ".join(fmt(v) for v in a["nme_bins"])
-        val = _best_val_nme21(Path(train_config_for(cfg, loss).out_dir))
-        lines.append(f"| {label} (`{loss}`) | {fmt(val)} | {bins} | {fmt(a['nme_balanced'])} | "
+        lines.append(f"| {label} (`{loss}`) | {fmt(vals[loss])} | {bins} | {fmt(a['nme_balanced'])} | "
                      f"{fmt(b['nme_balanced'])} |")
+    scored = {k: v for k, v in vals.items() if v is not None}
+    if len(scored) > 1:
+        best = min(scored, key=scored.get)
+        lines += ["", (f"Best on val: {LOSS_LABELS.get(best, best)} (`{best}`). The paper (Figure 3) finds "
+                      "Wing + MSE best on both benchmarks.")]
+    logs = []
+    for loss, run_dir in run_dirs.items():
+        log = run_dir / "log.csv"
+        if log.is_file() and out.resolve() != log.parent.resolve():
+            name = f"log_{loss.replace('+', '_')}.csv"
+            atomic_write(out / name, log.read_text())
+            logs.append(f"[{name}]({name})")
+    if logs:
+        lines += ["", ("Training logs (val NME68 against the labels and NME21 against the human points, "
+                       "every epoch; epoch 0 is the closed-form head): ") + ", ".join(logs) + "."]
     lines += ["", "![AFLW2000-3D CED](ced_aflw2000.png) ![AFLW-21 CED](ced_aflw21.png)", ""]
     md = atomic_write(out / "ablation.md", "\n".join(lines))
     atomic_write(out / "ablation_config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
