@@ -37,6 +37,17 @@ class AblationConfig:
     device: str = "auto"
 
 
+def describe_loss(lc) -> str:
+    """One line on what a LossConfig computes (its weights and Wing parameters)."""
+    wing = f"Wing (w {lc.wing_w:g}, epsilon {lc.wing_epsilon:g} px at a {lc.ref_size:g}-px crop)"
+    return {"wing": f"{wing} on all points",
+            "l1": "L1 on all points",
+            "l2": "MSE on all points",
+            "wing+l2": f"{lc.wing_weight:g} x {wing} + {lc.mse_weight:g} x MSE, both on all points",
+            "hybrid": f"{lc.wing_weight:g} x {wing} on all points + {lc.mse_weight:g} x MSE on the 68 "
+                      "subset (the paper's hybrid)"}[lc.name]
+
+
 def train_config_for(cfg: AblationConfig, loss: str):
     """The TrainConfig of one ablation run."""
     from ..losses import LOSS_NAMES
@@ -107,6 +118,8 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
         bins = " | ".join(fmt(v) for v in a["nme_bins"])
         lines.append(f"| {label} (`{loss}`) | {fmt(vals[loss])} | {bins} | {fmt(a['nme_balanced'])} | "
                      f"{fmt(b['nme_balanced'])} |")
+    lines += [""] + [f"- {LOSS_LABELS.get(loss, loss)}: {describe_loss(train_config_for(cfg, loss).loss)}"
+                     for loss in run_dirs]
     scored = {k: v for k, v in vals.items() if v is not None}
     if len(scored) > 1:
         best = min(scored, key=scored.get)
