@@ -109,3 +109,40 @@ def test_quantisers_accept_fp16_stored_weights(small_models, tmp_path):
     assert np.corrcoef(a.ravel(), OnnxRunner(q).predict_crops(x).ravel())[0, 1] > 0.9
     half = convert_fp16(src, tmp_path / "w16.fp16.onnx")
     assert np.corrcoef(a.ravel(), OnnxRunner(half).predict_crops(x).ravel())[0, 1] > 0.999
+
+
+def test_factored_head_round_trips_through_checkpoint_onnx_and_fine_tuning(tmp_path):
+    """factor_head at full rank is the same function; at a low rank it is the truncated SVD
+    (the closest weights of that rank); the rank travels in the checkpoint and the ONNX file,
+    and expand_head multiplies it back into one linear layer for the trainer."""
+    import torch
+
+    from denseface.export.onnx import export_onnx
+    from denseface.models import create_model, load_model, save_checkpoint
+    from denseface.models.regressor import LowRankHead, expand_head, factor_head
+
+    torch.manual_seed(0)
+    model = create_model("3ddfa_mobilenetv1_050", input_size=64).eval()
+    x = torch.rand(2, 3, 64, 64) * 255
+    W = model.head.weight.detach().double().numpy()
+    with torch.no_grad():
+        exact = factor_head(model, min(W.shape) - 1)         # 511 of 512: almost every direction kept
+        low = factor_head(model, 8)
+        assert (exact(x) - model(x)).abs().max() * 64 < 0.05
+        s = np.linalg.svd(W, compute_uv=False)
+        Wl = (low.head.up.weight @ low.head.down.weight).double().numpy()
+        assert np.linalg.norm(W - Wl) == pytest.approx(np.sqrt((s[8:] ** 2).sum()), rel=1e-4)
+        assert isinstance(low.head, LowRankHead) and low.config.head_rank == 8
+        save_checkpoint(low, tmp_path / "low.pt")
+        back = load_model(tmp_path / "low.pt")
+        assert back.config.head_rank == 8 and torch.equal(back(x), low(x))
+        full = expand_head(back)
+        assert isinstance(full.head, torch.nn.Linear) and full.config.head_rank == 0
+        assert (full(x) - low(x)).abs().max() * 64 < 1e-3
+    onnx_path = export_onnx(low, tmp_path / "low.onnx")
+    assert OnnxRunner(onnx_path).config.head_rank == 8
+    assert parity_max_abs_px(low, onnx_path, crops(3)) < 1e-3
+    with pytest.raises(DenseFaceError, match="head rank"):
+        factor_head(model, 0)
+    with pytest.raises(DenseFaceError, match="already factored"):
+        factor_head(low, 4)

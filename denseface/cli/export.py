@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("onnx",), default="onnx")
     p.add_argument("--out", required=True, type=Path, help="output .onnx file")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--head-rank", type=int, default=0, metavar="R",
+                   help="factor the linear head to rank R by truncated SVD first (0 = keep; the shipped "
+                        "fast model uses 128, docs/MODEL_CARD.md)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 copy (float32 I/O kept)")
     p.add_argument("--weights-fp16", action="store_true",
                    help="store OUT's weights in fp16 (half the size) while it still computes in "
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..export.onnx import export_onnx, parity_max_abs_px
     from ..export.quantize import convert_fp16, load_crops, quantize_int8, variant_path
-    from ..models.regressor import load_model
+    from ..models.regressor import factor_head, load_model
 
     if args.out.suffix != ".onnx":
         raise ConfigError(f"--out must end in .onnx, got '{args.out}'")
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and mode == "static" and args.calib_images is None:
         raise ConfigError("--int8-mode static needs --calib-images DIR")
     model = load_model(args.checkpoint)
+    if args.head_rank:
+        model = factor_head(model, args.head_rank)
     path = export_onnx(model, args.out, opset=args.opset, weights_fp16=args.weights_fp16)
     S = model.config.input_size
     crops = (np.random.default_rng(0).random((4, S, S, 3)) * 255).astype(np.uint8)

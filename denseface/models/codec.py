@@ -30,6 +30,7 @@ class ModelConfig:
     mean: tuple[float, float, float] = (0.485 * 255, 0.456 * 255, 0.406 * 255)
     std: tuple[float, float, float] = (0.229 * 255, 0.224 * 255, 0.225 * 255)
     roi_factor: float = ROI_FACTOR
+    head_rank: int = 0      # 0: a full linear head; r > 0: factored F -> r -> N x 3 (regressor.factor_head)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -1,9 +1,12 @@
 """The dense landmark regressor: a backbone (timm by name, or 3DDFA's MobileNetV1) with an
-N x 3 linear regression head."""
+N x 3 linear regression head, optionally factored to a low rank after training."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -29,6 +32,25 @@ def build_backbone(name: str, num_outputs: int) -> nn.Module:
         raise DenseFaceError(f"unknown backbone '{name}' ({e})") from None
 
 
+class LowRankHead(nn.Module):
+    """A linear F -> M head factored through rank r, ``up(down(x))`` with no activation
+    between: r * (F + M) multiply-adds instead of F * M (``factor_head`` builds one)."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__()
+        self.down = nn.Linear(in_features, rank, bias=False)
+        self.up = nn.Linear(rank, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.down(x))
+
+
+def _classifier_name(net: nn.Module) -> str:
+    """The attribute of ``net`` that holds its head (timm's ``classifier`` / ``fc``, ``fc_param``)."""
+    head = net.get_classifier()
+    return next(name for name, m in net.named_children() if m is head)
+
+
 class DenseRegressor(nn.Module):
     """(B, 3, S, S) RGB float 0..255 -> (B, N, 3) normalised crop coordinates (see codec)."""
 
@@ -41,12 +63,16 @@ class DenseRegressor(nn.Module):
         if pretrained:
             self.pretrained_note = load_backbone_weights(self.net, config.backbone, pretrained,
                                                          teacher_dir)
+        if config.head_rank:
+            full = self.head
+            setattr(self.net, _classifier_name(self.net),
+                    LowRankHead(full.in_features, full.out_features, config.head_rank))
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
-        return self.net(x).view(x.shape[0], self.config.num_points, 3)
+        return self.net(x).view(-1, self.config.num_points, 3)   # a constant shape in ONNX
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) RGB 0..255 -> (B, F) pooled features, the head's input."""
@@ -54,9 +80,47 @@ class DenseRegressor(nn.Module):
         return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
 
     @property
-    def head(self) -> nn.Linear:
-        """The final linear layer, F -> N * 3."""
+    def head(self) -> nn.Module:
+        """The head, F -> N * 3: an nn.Linear, or a LowRankHead when ``config.head_rank``."""
         return self.net.get_classifier()
+
+
+def factor_head(model: DenseRegressor, rank: int) -> DenseRegressor:
+    """A copy of ``model`` whose linear head is replaced by its closest rank-``rank`` weights
+    (truncated SVD, least squares in the weights), as a LowRankHead; ``config.head_rank``
+    records it so the checkpoint and the ONNX file rebuild the same network."""
+    head = model.head
+    if not isinstance(head, nn.Linear):
+        raise DenseFaceError("the model's head is already factored")
+    W = head.weight.detach().double().cpu().numpy()
+    if not 0 < rank < min(W.shape):
+        raise DenseFaceError(f"head rank must be between 1 and {min(W.shape) - 1}, got {rank}")
+    U, S, Vt = np.linalg.svd(W, full_matrices=False)
+    low = LowRankHead(W.shape[1], W.shape[0], rank)
+    with torch.no_grad():
+        low.down.weight.copy_(torch.from_numpy(Vt[:rank]))
+        low.up.weight.copy_(torch.from_numpy(U[:, :rank] * S[:rank]))
+        low.up.bias.copy_(head.bias.detach())
+    out = copy.deepcopy(model)
+    setattr(out.net, _classifier_name(out.net), low.to(head.weight.device))
+    out.config = dataclasses.replace(model.config, head_rank=rank)
+    return out
+
+
+def expand_head(model: DenseRegressor) -> DenseRegressor:
+    """A copy of ``model`` with a factored head multiplied out into one nn.Linear (the same
+    function; for fine-tuning a shipped model with the trainer's full head)."""
+    head = model.head
+    if not isinstance(head, LowRankHead):
+        return model
+    full = nn.Linear(head.down.in_features, head.up.out_features)
+    with torch.no_grad():
+        full.weight.copy_(head.up.weight @ head.down.weight)
+        full.bias.copy_(head.up.bias)
+    out = copy.deepcopy(model)
+    setattr(out.net, _classifier_name(out.net), full.to(head.up.weight.device))
+    out.config = dataclasses.replace(model.config, head_rank=0)
+    return out
 
 
 def create_model(backbone: str = "mobilenetv2_100", num_points: int = 520, input_size: int = 120,

@@ -117,8 +117,8 @@ class Trainer:
         if self.rank == 0 and self.model.pretrained_note:
             print(f"denseface: backbone from {self.model.pretrained_note}", file=sys.stderr)
         if cfg.init_from:
-            from ..models.regressor import load_model
-            src = load_model(cfg.init_from)
+            from ..models.regressor import expand_head, load_model
+            src = expand_head(load_model(cfg.init_from))     # a shipped model's factored head, multiplied out
             if (src.config.backbone, src.config.num_points) != (cfg.backbone, self.lset.n_points):
                 raise ConfigError(f"config key 'init_from': {cfg.init_from} is a {src.config.backbone} "
                                   f"with {src.config.num_points} points, the config asks for "
