@@ -21,6 +21,7 @@ denseface train --config configs/pilots/mbv1_3ep.yaml --resume
 
 # the shipped models
 denseface train --config configs/dense520_mbv1_050.yaml --resume
+denseface train --config configs/pilots/mbv1_wing_stage2.yaml --resume   # pilot: a Wing second stage (lost on val)
 denseface train --config configs/dense520_mbv2_100.yaml --resume
 denseface train --config configs/dense520_mbv2_100_stage2.yaml --resume   # Wing, from stage 1's best.pt
 python benchmarks/model_family.py head-ranks runs/dense520_mbv1_050/best.pt        # the rank, chosen on val
