@@ -104,7 +104,6 @@ class RssPoller:
 
 def run_local(paths, boxes, workers: int) -> dict:
     """1 process (workers=1) or the pool: run_batch writing the per-image JSON files."""
-    from denseface.infer.api import DenseFace
     from denseface.infer.batch import BatchOptions, ModelSpec, run_batch
 
     spec = ModelSpec(threads=1)
@@ -118,7 +117,6 @@ def run_local(paths, boxes, workers: int) -> dict:
         summary = run_batch(model, paths, options, log=lambda line: None, spec=spec,
                             on_result=lambda n: stamps.extend([time.perf_counter()] * n))
         wall = time.perf_counter() - t0
-    assert isinstance(model, DenseFace)
     if workers == 1:
         peaks = [_own_peak_rss()]
     else:

@@ -197,6 +197,12 @@ def time_side_by_side(paths: dict[str, Path], rounds: int = 30, per_round: int =
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
+def speed_fields(speed: dict[str, float], name: str) -> dict:
+    """A model's network time beside the teacher's, from one ``time_side_by_side`` run."""
+    return {"network_ms": speed[name], "teacher_network_ms": speed["teacher"],
+            "network_ratio_to_teacher": speed[name] / speed["teacher"]}
+
+
 def measure_speed(names: list[str]) -> None:
     """Re-time every model and the teacher in one interleaved run; update their JSON files."""
     import tempfile
@@ -207,8 +213,7 @@ def measure_speed(names: list[str]) -> None:
     for name in names:
         path = WEIGHTS_DIR / f"{name}.json"
         r = json.loads(path.read_text()) if path.exists() else {"name": name}
-        r |= {"network_ms": speed[name], "teacher_network_ms": speed["teacher"],
-              "network_ratio_to_teacher": speed[name] / speed["teacher"]}
+        r |= speed_fields(speed, name)
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(name, {k: round(v, 3) for k, v in r.items() if k.startswith(("network", "teacher"))})
     t = json.loads(TEACHER_JSON.read_text()) if TEACHER_JSON.exists() else {}
@@ -252,8 +257,7 @@ def measure(names: list[str], skip_detector: bool) -> None:
                "aflw2000_reannotated_balanced": gt.report["nme_reannotated_balanced"],
                "aflw2000_3d_balanced": gt.report["nme_3d_balanced"],
                "aflw21_bins": a21.report["nme_bins"], "aflw21_balanced": a21.report["nme_balanced"],
-               "network_ms": speed[name], "teacher_network_ms": speed["teacher"],
-               "network_ratio_to_teacher": speed[name] / speed["teacher"],
+               **speed_fields(speed, name),
                "onnx_mb": e.onnx_path.stat().st_size / 1e6,
                "checkpoint_mb": e.checkpoint_path.stat().st_size / 1e6 if e.checkpoint_path else 0.0,
                "speed_note": "ONNX Runtime 1 thread, batch 1, 120 px, median, interleaved with the teacher"}

@@ -32,6 +32,12 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, at most ``limit`` characters ("" when empty):
+    a library's multi-line message as part of one of ours."""
+    return (str(e).strip().splitlines() or [""])[0][:limit]
+
+
 class DenseFaceError(Exception):
     """A problem with user input, reported as ``"<path>: <problem>"`` on one line (control
     characters in either part are escaped, see :func:`printable`)."""

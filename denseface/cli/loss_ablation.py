@@ -78,9 +78,9 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
         raise ConfigError("no losses to compare")
     out = Path(cfg.report_dir or cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tcfgs = {loss: train_config_for(cfg, loss) for loss in cfg.losses}
     runs = []
-    for loss in cfg.losses:
-        tcfg = train_config_for(cfg, loss)
+    for loss, tcfg in tcfgs.items():
         run_dir = Path(tcfg.out_dir)
         e68, e21 = run_dir / "eval_aflw2000", run_dir / "eval_aflw21"
         if not (e68 / "report.json").is_file() or not (e21 / "report.json").is_file():
@@ -110,7 +110,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
                   "AFLW2000-3D (the test set) is only reported."), "",
              "| loss | aflw_pl val NME21 | AFLW2000-3D 0–30 | 30–60 | 60–90 | balanced | AFLW-21 balanced |",
              "|---|---|---|---|---|---|---|"]
-    run_dirs = {loss: Path(train_config_for(cfg, loss).out_dir) for loss, _, _ in runs}
+    run_dirs = {loss: Path(tcfg.out_dir) for loss, tcfg in tcfgs.items()}
     vals = {loss: _best_val_nme21(run_dirs[loss]) for loss in run_dirs}
     for (loss, r68, r21), label in zip(runs, labels):
         a, _ = read_report(r68)
@@ -118,8 +118,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
         bins = " | ".join(fmt(v) for v in a["nme_bins"])
         lines.append(f"| {label} (`{loss}`) | {fmt(vals[loss])} | {bins} | {fmt(a['nme_balanced'])} | "
                      f"{fmt(b['nme_balanced'])} |")
-    lines += [""] + [f"- {LOSS_LABELS.get(loss, loss)}: {describe_loss(train_config_for(cfg, loss).loss)}"
-                     for loss in run_dirs]
+    lines += [""] + [f"- {LOSS_LABELS.get(loss, loss)}: {describe_loss(tcfg.loss)}" for loss, tcfg in tcfgs.items()]
     scored = {k: v for k, v in vals.items() if v is not None}
     if len(scored) > 1:
         best = min(scored, key=scored.get)

@@ -134,13 +134,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.files import ensure_out_dir
     from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
 
-    import cv2
+    from ..io.images import silence_opencv_log
 
-    # OpenCV's own warnings (e.g. "PNG input buffer is incomplete") would add lines to our
-    # one-line-per-problem report; the problem is reported by denseface instead.
-    cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
-    if cv_log is not None:
-        cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
+    silence_opencv_log()
     if args.max_faces is not None and args.max_faces < 1:
         raise ConfigError("--max-faces must be at least 1")
     if args.workers < 1:

@@ -44,9 +44,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DenseFaceError, printable
+from ..errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DenseFaceError, first_line, printable
 from ..io.files import atomic_output, atomic_write, ensure_out_dir
-from ..io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
+from ..io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image, silence_opencv_log
 from .api import DenseFace, PredictConfig, Timings
 from .draw import DrawStyle, draw_faces, drawing_view
 from .outputs import FORMATS, OutputNamer, encode_image, image_record, mesh_bytes, prediction_bytes
@@ -227,7 +227,7 @@ def item_error(e: BaseException, path: Path) -> DenseFaceError:
         return e if e.path is not None else type(e)(e.problem, path=path, exit_code=e.exit_code)
     if isinstance(e, MemoryError):
         return DenseFaceError("out of memory while processing this input", path=path)
-    first = (str(e).strip().splitlines() or [""])[0][:200]
+    first = first_line(e)
     return DenseFaceError(f"unexpected error ({type(e).__name__}{': ' + first if first else ''})",
                           path=path)
 
@@ -324,8 +324,6 @@ def run_batch(model: DenseFace, paths, options: BatchOptions, log=None,
                     record(outcome, by_index[outcome.index])
                 rest = [it for it in todo if it.kind == "video"]   # videos stay here, after
             if rest and model is None:
-                if spec is None:
-                    raise ConfigError("run_batch needs a model (or a ModelSpec)")
                 model = spec.build()
             for item in rest:
                 try:
@@ -520,9 +518,7 @@ def _init_worker(spec: ModelSpec, options: BatchOptions, out_dir: str) -> None:
     try:
         import cv2
 
-        cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
-        if cv_log is not None:                     # as in the CLI: problems are our one line
-            cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
+        silence_opencv_log()                       # as in the CLI: problems are our one line
         cv2.setNumThreads(spec.threads or 1)
         model = spec.build()
         if options.export_mesh and options.mesh == "full":

@@ -26,7 +26,7 @@ Input columns (any one of these per batch, ``path`` names the row):
   boxes like ``--box``), else the detector runs.
 
 Output rows (a pyarrow table with the schema of ``denseface predict --table parquet``,
-:func:`denseface.infer.batch.table_schema`): image (the path), width, height, faces (box,
+:func:`denseface.infer.tables.table_schema`): image (the path), width, height, faces (box,
 score, landmarks 520x3, landmarks68, pose, rounded like the per-image JSON), error (null, or
 the one-line message of a failed row: a bad image never fails the job).
 
@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError, DenseFaceError
-from ..io.images import decode_image
+from ..errors import ConfigError, DenseFaceError, first_line
+from ..io.images import DEFAULT_LIMITS, decode_image, normalise_array, read_image
 from .api import PredictConfig
 from .batch import ModelSpec, item_error
 from .tables import error_row, table_schema
@@ -139,8 +139,6 @@ def _columns(batch) -> dict:
 
 def _image_of(columns: dict, i: int, name: str) -> np.ndarray:
     """Row i's normalised image: decoded from ``bytes``, taken from ``image`` or read from ``path``."""
-    from ..io.images import normalise_array, read_image
-
     if "bytes" in columns:
         return decode_image(columns["bytes"][i], name)
     if "image" in columns:
@@ -157,12 +155,9 @@ def _read_uri(uri: str) -> bytes:
     """The content of a file named by a URI (pyarrow.fs: s3://, gs://, hdfs://, file://)."""
     import pyarrow.fs as pafs
 
-    from ..io.images import DEFAULT_LIMITS
-
     try:
         fs, path = pafs.FileSystem.from_uri(uri)
         with fs.open_input_stream(path) as f:
             return f.read(DEFAULT_LIMITS.max_file_bytes + 1)
     except (OSError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise DenseFaceError(f"cannot read ({first})", path=uri) from None
+        raise DenseFaceError(f"cannot read ({first_line(e)})", path=uri) from None

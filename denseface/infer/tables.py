@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError, OutputError, first_line
 from .outputs import json_bytes
 
 
@@ -126,8 +126,7 @@ class PredictionTable:
                 self.rows += kept.num_rows
                 self.done.update((i, n) for i, n, m in zip(images, faces, mask) if m)
         except (pa.ArrowException, ValueError) as e:
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            raise OutputError(f"cannot read the existing table ({first})", path=old) from None
+            raise OutputError(f"cannot read the existing table ({first_line(e)})", path=old) from None
 
     def close(self) -> None:
         if self.kind == "jsonl":

@@ -116,6 +116,14 @@ def header_size(data: bytes) -> tuple[int, int, int] | None:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def silence_opencv_log() -> None:
+    """Turn OpenCV's own log lines off (e.g. "PNG input buffer is incomplete"): denseface reports
+    each problem itself, on one line."""
+    cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if cv_log is not None:
+        cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
+
+
 @contextmanager
 def quiet_stderr():
     """Keep C libraries' messages (libpng, libjpeg, FFmpeg) off the terminal for the block:
