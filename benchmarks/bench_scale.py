@@ -104,7 +104,8 @@ class RssPoller:
 
 def run_local(paths, boxes, workers: int) -> dict:
     """1 process (workers=1) or the pool: run_batch writing the per-image JSON files."""
-    from denseface.infer.batch import BatchOptions, ModelSpec, run_batch
+    from denseface.infer.api import ModelSpec
+    from denseface.infer.batch import BatchOptions, run_batch
 
     spec = ModelSpec(threads=1)
     model = spec.build()
@@ -264,7 +265,9 @@ def main() -> None:
     if not args.no_doc:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-        write_section(DOC, "scale", text)
+        from denseface.eval.report import write_doc_section
+
+        write_doc_section(DOC, "scale", text)
 
 
 def _model_name() -> str:
@@ -311,17 +314,6 @@ def report(meta: dict, results: list[dict]) -> str:
             "batch); speed-up against 1 process on the "
             "same measure; per added core = (speed-up - 1) / (cores - 1)."]
     return "\n".join(out)
-
-
-def write_section(doc: Path, name: str, text: str) -> None:
-    """Replace the text between <!-- name:start --> and <!-- name:end --> in doc."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    src = doc.read_text()
-    if start not in src or end not in src:
-        sys.exit(f"bench_scale: {doc} lacks the markers {start} ... {end}")
-    head, rest = src.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":

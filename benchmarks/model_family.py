@@ -1,7 +1,7 @@
 """The shipped model family: ship a trained checkpoint, measure every model, render the tables.
 
     python benchmarks/model_family.py head-ranks runs/dense520_mbv1_050/best.pt   # choose a head rank on val
-    python benchmarks/model_family.py ship dense520_mbv1_050 runs/dense520_mbv1_050/best.pt --head-rank 128
+    python benchmarks/model_family.py ship dense520_mbv1_050 runs/dense520_mbv1_050/best.pt --head-rank 128 --head-300w
     python benchmarks/model_family.py ship dense520_mbv2_100 runs/dense520_mbv2_100/best.pt --weights-fp16
     python benchmarks/model_family.py measure            # every registry model, plus the teacher
     python benchmarks/model_family.py render             # README / MODEL_CARD tables from the results
@@ -31,20 +31,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from denseface.eval.report import write_doc_section  # noqa: E402
 from denseface.models.registry import DEFAULT_MODEL, MODELS, WEIGHTS_DIR  # noqa: E402
 
 EVAL_DIR = ROOT / "docs" / "eval"
 TEACHER_JSON = ROOT / "benchmarks" / "results" / "teacher.json"
-BEGIN, END = "<!-- model_family:begin -->", "<!-- model_family:end -->"
-CARD_BEGIN, CARD_END = "<!-- model_family_card:begin -->", "<!-- model_family_card:end -->"
-RANK_BEGIN, RANK_END = "<!-- head_ranks:begin -->", "<!-- head_ranks:end -->"
 RANKS_JSON = ROOT / "benchmarks" / "results" / "head_ranks.json"
 
 
 # ------------------------------------------------------------------------------------ ship
-def ship(name: str, checkpoint: Path, weights_fp16: bool, head_rank: int = 0) -> None:
+def ship(name: str, checkpoint: Path, weights_fp16: bool, head_rank: int = 0, head_300w: bool = False) -> None:
     """Export ``checkpoint`` to the registry's ONNX file (and its fp16 torch checkpoint);
-    ``head_rank`` > 0 factors the linear head first (denseface.models.regressor.factor_head)."""
+    ``head_rank`` > 0 factors the linear head first (denseface.models.regressor.factor_head);
+    ``head_300w`` adds the 300-W map of the (factored) model's points
+    (denseface.train.points_map), its fit written to benchmarks/results/points_map_<name>.json."""
     from denseface.export.onnx import export_onnx, parity_max_abs_px
     from denseface.models.regressor import factor_head, load_model, save_checkpoint
 
@@ -52,6 +52,12 @@ def ship(name: str, checkpoint: Path, weights_fp16: bool, head_rank: int = 0) ->
     model = load_model(checkpoint)
     if head_rank:
         model = factor_head(model, head_rank)
+    if head_300w:
+        from denseface.train.points_map import with_points_map
+
+        model, fit = with_points_map(model)
+        (ROOT / "benchmarks" / "results" / f"points_map_{name}.json").write_text(json.dumps(fit, indent=1) + "\n")
+        print(f"300-W map: {fit}", flush=True)
     if (model.config.backbone, model.config.input_size) != (entry.backbone, entry.input_size):
         sys.exit(f"{checkpoint} is a {model.config.backbone} at {model.config.input_size} px; "
                  f"{name} is a {entry.backbone} at {entry.input_size} px")
@@ -117,11 +123,20 @@ def val_split():
     return load_split(shared_path("data", "aflw_pl", "val"), load_bfm(None), lset), lset
 
 
-def val_scores(runner, split, lset) -> dict:
+def val_scores(runner, split, lset, tta: str = "none") -> dict:
+    """aflw_pl val scores of a runner on the stored crops; ``tta="flip"`` averages each crop with
+    its mirror, mapped back with the crop's own scale (its source_scale, as the training flips)."""
     from denseface.data.dataset import split_scores
+    from denseface.models.codec import unmirror_crop_points
 
-    pred = np.concatenate([runner.predict_crops(split.images[i:i + 64])
-                           for i in range(0, len(split.names), 64)])
+    def run(images):
+        return np.concatenate([runner.predict_crops(images[i:i + 64]) for i in range(0, len(images), 64)])
+
+    pred = run(split.images)
+    if tta == "flip":
+        mirror = run(np.ascontiguousarray(split.images[:, :, ::-1]))
+        pred = 0.5 * (pred + unmirror_crop_points(mirror, lset.flip, runner.config.input_size,
+                                                  split.source_scale))
     return split_scores(pred[:, lset.idx68], split.points[:, lset.idx68], split.table.pts21)
 
 
@@ -148,6 +163,17 @@ def passes_on_val(model_path: Path, split, lset) -> dict:
         out[f"val_nme21_detector_passes{passes}"] = s["nme21"]
     out["val_detector_found"] = float(found.mean())
     return out
+
+
+def w300_fields(model_path: Path, name: str) -> dict:
+    """Both 68-point conventions on the held-out 300-W photos (denseface eval w300, predict's
+    default pipeline given the human-68 boxes); the report goes to docs/eval/<name>_w300/."""
+    from denseface.eval.human68 import evaluate_human68, write_human68
+
+    report = evaluate_human68(model_path)
+    report["model"] = name
+    write_human68(report, EVAL_DIR / f"{name}_w300")
+    return {f"w300_{c}": s for c, s in report["conventions"].items()} | {"w300_faces": report["n"]}
 
 
 def teacher_onnx(folder: Path) -> Path:
@@ -244,20 +270,25 @@ def measure(names: list[str], skip_detector: bool) -> None:
     for name in names:
         e = MODELS[name]
         runner = OnnxRunner(e.onnx_path, threads=2)
-        val = val_scores(runner, split, lset)
-        pred = open_predictor(e.onnx_path)
-        pred.name = name
-        gt = evaluate_aflw2000(pred, Aflw2000Config(run=run))
-        write_result(gt, EVAL_DIR / name)
-        a21 = evaluate_aflw(pred, AflwConfig(run=run))
-        write_result(a21, EVAL_DIR / f"{name}_aflw21")
-        out = {"name": name, "val_nme21": val["nme21"], "val_nme68_teacher_labels": val["nme68"],
-               "aflw2000_bins": gt.report["nme_bins"], "aflw2000_balanced": gt.report["nme_balanced"],
-               "aflw2000_all": gt.report["nme_all"],
-               "aflw2000_reannotated_balanced": gt.report["nme_reannotated_balanced"],
-               "aflw2000_3d_balanced": gt.report["nme_3d_balanced"],
-               "aflw21_bins": a21.report["nme_bins"], "aflw21_balanced": a21.report["nme_balanced"],
-               **speed_fields(speed, name),
+        out = {"name": name}
+        for tta, suffix in (("none", ""), ("flip", "_flip")):   # without, then with flip averaging
+            val = val_scores(runner, split, lset, tta)
+            pred = open_predictor(e.onnx_path, tta=tta)
+            pred.name = name
+            gt = evaluate_aflw2000(pred, Aflw2000Config(run=run))
+            write_result(gt, EVAL_DIR / f"{name}{suffix}")
+            a21 = evaluate_aflw(pred, AflwConfig(run=run))
+            write_result(a21, EVAL_DIR / f"{name}_aflw21{suffix}")
+            out |= {f"val_nme21{suffix}": val["nme21"], f"val_nme68_teacher_labels{suffix}": val["nme68"],
+                    f"aflw2000_bins{suffix}": gt.report["nme_bins"],
+                    f"aflw2000_balanced{suffix}": gt.report["nme_balanced"],
+                    f"aflw2000_all{suffix}": gt.report["nme_all"],
+                    f"aflw2000_reannotated_balanced{suffix}": gt.report["nme_reannotated_balanced"],
+                    f"aflw2000_3d_balanced{suffix}": gt.report["nme_3d_balanced"],
+                    f"aflw21_bins{suffix}": a21.report["nme_bins"],
+                    f"aflw21_balanced{suffix}": a21.report["nme_balanced"]}
+        out |= w300_fields(e.onnx_path, name)
+        out |= {**speed_fields(speed, name),
                "onnx_mb": e.onnx_path.stat().st_size / 1e6,
                "checkpoint_mb": e.checkpoint_path.stat().st_size / 1e6 if e.checkpoint_path else 0.0,
                "speed_note": "ONNX Runtime 1 thread, batch 1, 120 px, median, interleaved with the teacher"}
@@ -287,25 +318,82 @@ def _f(v, d=2) -> str:
 
 
 def table() -> str:
-    from denseface.eval.report import PAPER_TABLE1, TEACHER_ROW
+    from denseface.eval.published import PAPER_TABLE1, TEACHER_ROW
 
     teacher = json.loads(TEACHER_JSON.read_text()) if TEACHER_JSON.exists() else {}
-    rows = ["| AFLW2000-3D NME (%), ground-truth boxes | 0–30 | 30–60 | 60–90 | balanced | aflw_pl val NME21 | network ms (1 thread) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| AFLW2000-3D NME (%), ground-truth boxes | 0–30 | 30–60 | 60–90 | balanced | balanced, flip-averaged "
+            "(predict's default) | aflw_pl val NME21 (flip-averaged) | network ms (1 thread, 1 pass) |",
+            "|---|---|---|---|---|---|---|---|"]
     for name, e in MODELS.items():
         r = e.results()
         if not r:
             continue
         mark = " (default)" if name == DEFAULT_MODEL else ""
         rows.append(f"| **{name}**{mark}: {e.summary} | " + " | ".join(_f(v) for v in r["aflw2000_bins"])
-                    + f" | **{_f(r['aflw2000_balanced'])}** | {_f(r['val_nme21'], 3)} | {_f(r['network_ms'])} |")
+                    + f" | **{_f(r['aflw2000_balanced'])}** | **{_f(r.get('aflw2000_balanced_flip'))}** | "
+                    f"{_f(r['val_nme21'], 3)} ({_f(r.get('val_nme21_flip'), 3)}) | {_f(r['network_ms'])} |")
     for label, *bins, bal in PAPER_TABLE1:
         if "Basak" in label or "3DDFA-V2" in label or "SynergyNet" in label:
-            rows.append(f"| {label}, published | " + " | ".join(_f(v) for v in bins) + f" | {_f(bal)} | – | – |")
+            rows.append(f"| {label}, published | " + " | ".join(_f(v) for v in bins) + f" | {_f(bal)} | – | – | – |")
     label, *bins, bal, _ = TEACHER_ROW
     rows.append("| teacher 3DDFA-V2 mb05, measured (its fits are aflw_pl's labels) | "
-                + " | ".join(_f(v) for v in bins) + f" | {_f(bal)} | {_f(teacher.get('val_nme21_labels'), 3)} "
+                + " | ".join(_f(v) for v in bins) + f" | {_f(bal)} | – | {_f(teacher.get('val_nme21_labels'), 3)} "
                 f"| {_f(teacher.get('network_ms'))} |")
+    return "\n".join(rows)
+
+
+def peers_w300() -> dict[str, dict]:
+    """The peers' inter-ocular NME on the same held-out 300-W faces as ours, from the peers
+    benchmark's per-image predictions (benchmarks/peers.py -> results/peers_w300.npz)."""
+    from denseface.data.human68 import held_out_photos, read_labels
+    from denseface.eval.human68 import scores
+    from denseface.paths import shared_path
+
+    path = ROOT / "benchmarks" / "results" / "peers_w300.npz"
+    if not path.exists():
+        return {}
+    labels = read_labels(shared_path("data", "w300_afw_helen"))
+    held = held_out_photos(labels["source"])
+    with np.load(path, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    if not np.array_equal(arrays["names"], labels["names"]):
+        return {}
+    truth = labels["pts68"][held].astype(np.float64)
+    subsets = {k: np.array([str(n).startswith(f"{k}_") for n in labels["names"][held]]) for k in ("afw", "helen")}
+    out = {}
+    for key in arrays:
+        if key.endswith("_pred68"):
+            pred = arrays[key][held].astype(np.float64)
+            found = arrays[key.replace("_pred68", "_found")][held].astype(bool)
+            pred[~found] = np.nan
+            out[key[:-len("_pred68")]] = scores(pred, truth, subsets) | {"found": float(found.mean())}
+    return out
+
+
+W300_PEER_LABELS = {"mediapipe_own": "MediaPipe Face Mesh 0.10.21, its own detector (468 -> 68, docs/peers.md)",
+                    "mediapipe_crop": "MediaPipe Face Mesh 0.10.21, given the crop as its region",
+                    "dlib_own": "dlib 68-point predictor, its own detector (trained on these images: not a fair peer)"}
+
+
+def w300_table() -> str:
+    from denseface.landmarks.ibug68 import GROUPS_68
+
+    rows = ["| held-out 300-W photos, inter-ocular NME (%) | faces | NME | " + " | ".join(GROUPS_68)
+            + " | AFW | HELEN |", "|---|---|---|" + "---|" * (len(GROUPS_68) + 2)]
+
+    def row(label, s, bold=False):
+        nme = f"**{s['nme']:.2f}**" if bold else f"{s['nme']:.2f}"
+        return (f"| {label} | {s['n']} | {nme} | " + " | ".join(f"{s['parts'][k]:.2f}" for k in GROUPS_68)
+                + " | " + " | ".join(f"{s['subsets'][k]:.2f}" for k in ("afw", "helen")) + " |")
+
+    for name, e in MODELS.items():
+        r = e.results()
+        for conv in ("landmarks68_300w", "landmarks68"):
+            if f"w300_{conv}" in r:
+                what = "human convention" if conv.endswith("300w") else "3D convention"
+                rows.append(row(f"{name} `{conv}` ({what})", r[f"w300_{conv}"], conv.endswith("300w")))
+    for key, s in peers_w300().items():
+        rows.append(row(W300_PEER_LABELS.get(key, key), s))
     return "\n".join(rows)
 
 
@@ -322,20 +410,13 @@ def detector_table() -> str:
     return "\n".join(rows)
 
 
-def replace_between(path: Path, begin: str, end: str, text: str) -> None:
-    doc = path.read_text()
-    if begin not in doc or end not in doc:
-        sys.exit(f"{path} lacks the {begin} ... {end} markers")
-    path.write_text(doc[:doc.index(begin) + len(begin)] + "\n" + text + "\n" + doc[doc.index(end):])
-
-
 def render() -> None:
     generated = "_Generated by `python benchmarks/model_family.py render` from `denseface/weights/*.json`._"
-    body = "\n".join([generated, "", table(), "", detector_table()])
-    replace_between(ROOT / "README.md", BEGIN, END, body)
-    replace_between(ROOT / "docs" / "MODEL_CARD.md", CARD_BEGIN, CARD_END, body)
+    body = "\n".join([generated, "", table(), "", detector_table(), "", w300_table()])
+    write_doc_section(ROOT / "README.md", "model_family", body)
+    write_doc_section(ROOT / "docs" / "MODEL_CARD.md", "model_family_card", body)
     if RANKS_JSON.exists():
-        replace_between(ROOT / "docs" / "MODEL_CARD.md", RANK_BEGIN, RANK_END, ranks_table())
+        write_doc_section(ROOT / "docs" / "MODEL_CARD.md", "head_ranks", ranks_table())
     print(body)
 
 
@@ -347,6 +428,7 @@ def main() -> None:
     s.add_argument("checkpoint", type=Path)
     s.add_argument("--weights-fp16", action="store_true", help="store ONNX weights in fp16 (half the file)")
     s.add_argument("--head-rank", type=int, default=0, help="factor the linear head to this rank (0 = full)")
+    s.add_argument("--head-300w", action="store_true", help="add the 300-W map of the points (points_map)")
     h = sub.add_parser("head-ranks")
     h.add_argument("checkpoint", type=Path)
     h.add_argument("--ranks", type=int, nargs="+", default=[0, 32, 64, 128, 256])
@@ -358,7 +440,7 @@ def main() -> None:
     sub.add_parser("render")
     args = ap.parse_args()
     if args.cmd == "ship":
-        ship(args.name, args.checkpoint, args.weights_fp16, args.head_rank)
+        ship(args.name, args.checkpoint, args.weights_fp16, args.head_rank, args.head_300w)
     elif args.cmd == "head-ranks":
         head_ranks(args.checkpoint, args.ranks)
     elif args.cmd == "measure":

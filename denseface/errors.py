@@ -6,6 +6,7 @@ Anything a user can cause (a wrong path, a corrupt file, a broken config) raises
 """
 from __future__ import annotations
 
+import numbers
 import unicodedata
 from pathlib import Path
 
@@ -62,3 +63,15 @@ class OutputError(DenseFaceError):
     """The output folder or file cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+def check_whole_number(name: str, value, minimum: int, none: str | None = None) -> int | None:
+    """``value`` as an int when it is a whole number >= ``minimum`` (Python or numpy integers;
+    True/False refused), else a ConfigError naming ``name``. ``none``: None is allowed too and
+    means this (said in the message), e.g. ``"library default"``."""
+    if value is None and none is not None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        allowed = f" or None ({none})" if none is not None else ""
+        raise ConfigError(f"{name} must be a whole number >= {minimum}{allowed}, got {value!r}")
+    return int(value)

@@ -29,6 +29,21 @@ def nme_2d(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray | None = None) -> 
     return 100.0 * np.linalg.norm(pred - gt, axis=-1).mean(-1) / d
 
 
+def interocular(points68: np.ndarray) -> np.ndarray:
+    """(M,) distance between the outer eye corners (iBUG points 36 and 45, 0-based) of (M, 68,
+    >=2) points: the 300-W normaliser."""
+    p = np.asarray(points68, np.float64)
+    return np.linalg.norm(p[:, 36, :2] - p[:, 45, :2], axis=1)
+
+
+def point_errors(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Per-point 2D error (%) of (..., K, >=2) predictions: each point's distance to its ground
+    truth divided by ``norm`` (...,) pixels (e.g. :func:`interocular`); shape (..., K)."""
+    pred = np.asarray(pred, np.float64)[..., :2]
+    gt = np.asarray(gt, np.float64)[..., :2]
+    return 100.0 * np.linalg.norm(pred - gt, axis=-1) / np.asarray(norm, np.float64)[..., None]
+
+
 def align_z_mean(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Shift each prediction's z so that its mean z over the K points equals the ground truth's.
 

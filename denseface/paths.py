@@ -30,6 +30,10 @@ def shared_root() -> Path | None:
 def shared_path(*parts: str) -> Path:
     """A path inside the shared root; raises a clear error when it is missing."""
     root = shared_root()
+    env = os.environ.get("DENSEFACE_SHARED")
+    if root is None and env:
+        raise DenseFaceError("DENSEFACE_SHARED names a folder that does not exist: point it at "
+                             "the shared data folder or pass the path explicitly", path=env)
     if root is None:
         raise DenseFaceError(
             "no shared data folder: set DENSEFACE_SHARED or pass the path explicitly",

@@ -1,8 +1,10 @@
 """The package's layer order (docs/architecture.md), checked on the real import graph: every
-``import`` inside denseface points to its own layer or a lower one."""
+``import`` inside denseface points to its own layer or a lower one; and the benchmarks use the
+package's metrics and data readers instead of copies."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "denseface"
@@ -67,3 +69,51 @@ def test_imports_point_down():
             if dst in RANK and RANK[dst] > RANK[src]:
                 upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({src} -> {dst})")
     assert not upward, "imports pointing up the layers:\n" + "\n".join(upward)
+
+
+BENCHMARKS = PACKAGE.parent / "benchmarks"
+#: Scripts that run in a peer's own Python (MediaPipe, dlib), where denseface is not importable.
+PEER_ENV_SCRIPTS = ("peer_common.py", "peer_dlib.py", "peer_mediapipe.py")
+#: The package's homes of metrics and benchmark data readers.
+METRIC_AND_LOADER_MODULES = ("metrics.py", "eval/datasets.py", "eval/calibration.py")
+#: A metric by its name: an NME of any kind (nme, nme68, io_nme, nme_2d, ...).
+METRIC_NAME = re.compile(r"(^|_)nme(\d+|_2d|_3d)?$")
+
+
+def public_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+
+
+def test_benchmarks_define_no_metric_or_dataset_loader_of_their_own():
+    """benchmarks/ scores with denseface.metrics and reads benchmark data with
+    denseface.eval.datasets / eval.calibration: no script defines a function of theirs again (by
+    name) or a metric of its own (an NME)."""
+    package = set().union(*(public_functions(PACKAGE / m) for m in METRIC_AND_LOADER_MODULES))
+    own = []
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        if path.name in PEER_ENV_SCRIPTS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef) and (node.name in package or METRIC_NAME.search(node.name)):
+                own.append(f"benchmarks/{path.name}:{node.lineno} {node.name}")
+    assert not own, "benchmarks defining their own metric or loader (use the package's):\n" + "\n".join(own)
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 80
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 450 lines, no function over 80 (issue 22)."""
+    big = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = path.read_text()
+        rel = path.relative_to(PACKAGE.parent)
+        if len(src.splitlines()) > MAX_MODULE_LINES:
+            big.append(f"{rel}: {len(src.splitlines())} lines")
+        for node in ast.walk(ast.parse(src, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    big.append(f"{rel}:{node.lineno} {node.name}: {n} lines")
+    assert not big, "too big:\n" + "\n".join(big)

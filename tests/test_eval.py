@@ -1,5 +1,6 @@
-"""Evaluation harness: metrics with exact predictions, 3DDFA crop boxes, the AFLW2000-3D and
-AFLW-21 pipelines (small subsets), detector mode, reports, CED, cost, bad input."""
+"""Evaluation harness: 3DDFA crop boxes, the AFLW2000-3D and AFLW-21 pipelines (small subsets),
+detector mode, reports, CED, cost, the loss ablation, bad input (the metrics themselves:
+tests/test_metrics.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,89 +13,11 @@ import pytest
 
 from conftest import need_shared
 from denseface.errors import DenseFaceError
-from denseface.metrics import (align_z_mean, balanced_mean, bbox_size, bin_means, ced_auc,
-                                    ced_curve, nme_2d, nme_3d, nme_visible, yaw_bin)
+from denseface.metrics import bbox_size, nme_2d, yaw_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SUBSET = 40
-
-
-# -- metrics -----------------------------------------------------------------------------
-
-def _face(w=100.0, h=64.0, k=68, seed=0):
-    """k points whose 2D box is exactly w x h (sqrt(w*h) = 80 for the defaults), with z."""
-    rng = np.random.default_rng(seed)
-    p = np.column_stack([rng.uniform(0, w, k), rng.uniform(0, h, k), rng.uniform(-20, 20, k)])
-    p[0, :2], p[1, :2] = (0, 0), (w, h)
-    return p + np.array([50.0, 30.0, 100.0])
-
-
-def test_ground_truth_as_prediction_gives_zero():
-    gt = _face()
-    assert nme_2d(gt, gt) == 0.0
-    assert nme_3d(gt, gt) == 0.0
-    # 3D NME ignores the absolute depth: a constant z offset is aligned away
-    assert nme_3d(gt + np.array([0, 0, 37.0]), gt) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_known_perturbations_give_known_nme():
-    gt = _face()
-    assert bbox_size(gt) == pytest.approx(80.0)
-    # every point moved by (3, 4) px: error 5 px / 80 px = 6.25 %
-    assert nme_2d(gt + np.array([3.0, 4.0, 0.0]), gt) == pytest.approx(6.25)
-    # one point of 68 moved by 68 px: mean error 1 px -> 1.25 %
-    one = gt.copy()
-    one[10, 0] += 68.0
-    assert nme_2d(one, gt) == pytest.approx(1.25)
-    # explicit normaliser
-    assert nme_2d(gt + np.array([2.0, 0, 0]), gt, norm=np.float64(50.0)) == pytest.approx(4.0)
-    # 3D: half the points +8 px in z, half -8 (mean kept): 8 px / 80 = 10 %
-    z = gt.copy()
-    z[:34, 2] += 8.0
-    z[34:, 2] -= 8.0
-    assert nme_3d(z, gt) == pytest.approx(10.0)
-    assert nme_2d(z, gt) == 0.0
-    # batched shapes
-    batch = np.stack([gt, gt + np.array([3.0, 4.0, 0])])
-    np.testing.assert_allclose(nme_2d(batch, np.stack([gt, gt])), [0.0, 6.25])
-
-
-def test_z_alignment_matches_means():
-    gt, pred = _face(seed=1), _face(seed=2)
-    a = align_z_mean(pred, gt)
-    assert a[:, 2].mean() == pytest.approx(gt[:, 2].mean())
-    np.testing.assert_array_equal(a[:, :2], pred[:, :2])
-
-
-def test_visible_points_only():
-    gt = np.zeros((1, 21, 2))
-    gt[0, :, 0] = np.arange(21)
-    vis = np.ones((1, 21), bool)
-    vis[0, 5:] = False
-    gt[0, 5:] = np.nan
-    pred = gt.copy()
-    pred[0, :5, 1] += 2.0              # visible points off by 2 px
-    pred[0, 5:] = 1000.0               # invisible points are ignored
-    assert nme_visible(pred, gt, vis, np.array([10.0]))[0] == pytest.approx(20.0)
-    assert np.isnan(nme_visible(pred, gt, np.zeros((1, 21), bool), np.array([10.0]))[0])
-
-
-def test_yaw_bins_and_summaries():
-    np.testing.assert_array_equal(yaw_bin([0, 30, 30.01, -45, 60, -60.5, 351]), [0, 0, 1, 1, 1, 2, 2])
-    values = np.array([1.0, 3.0, 2.0, 6.0, np.nan])
-    bins = np.array([0, 0, 1, 2, 2])
-    means = bin_means(values, bins)
-    assert means == [2.0, 2.0, 6.0]
-    assert balanced_mean(means) == pytest.approx(10 / 3)
-    assert np.isnan(bin_means(values, np.array([0, 0, 0, 0, 0]))[1])
-
-
-def test_ced_counts_failures():
-    t, frac = ced_curve(np.array([1.0, 2.0, 3.0, np.nan]), max_nme=4.0, steps=5)
-    np.testing.assert_allclose(t, [0, 1, 2, 3, 4])
-    np.testing.assert_allclose(frac, [0, 0.25, 0.5, 0.75, 0.75])
-    assert ced_auc(np.zeros(3), 10.0) == pytest.approx(1.0)
 
 
 # -- 3DDFA protocol data --------------------------------------------------------------------
@@ -150,9 +73,9 @@ def _image_key(image: np.ndarray) -> str:
 
 def make_oracle(data):
     """A callable model that returns the ground truth of the image it is given (by content)."""
-    from denseface.eval.batch_predict import read_rgb
+    from denseface.io.images import read_image, to_rgb
 
-    table = {_image_key(read_rgb(p)): gt for p, gt in zip(data.image_paths, data.pts68)}
+    table = {_image_key(to_rgb(read_image(p))): gt for p, gt in zip(data.image_paths, data.pts68)}
     seen = []
 
     def oracle68(image, box):
@@ -216,23 +139,23 @@ def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_pa
     from denseface.geometry.crop import crop_image
     from denseface.eval.aflw2000 import evaluate_aflw2000
     from denseface.eval.ced import ced_from_reports
-    from denseface.eval.batch_predict import read_rgb
+    from denseface.io.images import read_image, to_rgb
     from denseface.eval.predictors import open_predictor
     from denseface.eval.report import write_result
     from denseface.models.runners import OnnxRunner
     from denseface.landmarks import load_landmark_set
     from denseface.models import crop_to_image
 
-    res = evaluate_aflw2000(open_predictor(small_onnx), _cfg())
+    res = evaluate_aflw2000(open_predictor(small_onnx, tta="none"), _cfg())
     assert res.report["model"] == "small.onnx" and np.isfinite(res.columns["nme"]).all()
-    # one image by hand: crop, run, take the 68 subset, map back, score
+    # one image by hand: crop, run, take the 68 subset, map back, score (one crop: no flip)
     i = 7
-    crop, M = crop_image(read_rgb(aflw2000.image_paths[i]), aflw2000.boxes[i], 64)
+    crop, M = crop_image(to_rgb(read_image(aflw2000.image_paths[i])), aflw2000.boxes[i], 64)
     pts = OnnxRunner(small_onnx).predict_crops(crop[None])[0, load_landmark_set().idx68]
     expect = nme_2d(crop_to_image(pts, M), aflw2000.pts68[i])
     assert res.columns["nme"][i] == pytest.approx(expect, rel=1e-4)
 
-    res_pt = evaluate_aflw2000(open_predictor(small_onnx.with_suffix(".pt")), _cfg())
+    res_pt = evaluate_aflw2000(open_predictor(small_onnx.with_suffix(".pt"), tta="none"), _cfg())
     np.testing.assert_allclose(res_pt.columns["nme"], res.columns["nme"], rtol=1e-3)
 
     write_result(res, tmp_path / "onnx")
@@ -396,7 +319,7 @@ def test_macs_of_a_known_layer_and_cost_table():
 
 def test_ablation_runs_share_one_budget():
     from denseface.errors import ConfigError
-    from denseface.cli.loss_ablation import AblationConfig, train_config_for
+    from denseface.eval.ablation import AblationConfig, train_config_for
 
     cfg = AblationConfig(out_dir="runs/x", epochs=2, limit_train=100, limit_val=10)
     runs = [train_config_for(cfg, loss) for loss in cfg.losses]
@@ -411,7 +334,7 @@ def test_ablation_runs_share_one_budget():
 def test_ablation_end_to_end_writes_report_logs_and_skips_finished_losses(tmp_path):
     need_shared("data", "aflw_pl", "train")
     need_shared("data", "aflw2000_3d")
-    from denseface.cli.loss_ablation import AblationConfig, run_ablation
+    from denseface.eval.ablation import AblationConfig, run_ablation
 
     cfg = AblationConfig(out_dir=str(tmp_path / "runs"), report_dir=str(tmp_path / "report"),
                          losses=("l2", "hybrid"), base_config=str(ROOT / "configs" / "tiny.yaml"),

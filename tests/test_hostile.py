@@ -345,3 +345,17 @@ def test_resume_edges(tmp_path, capsys):
     old = {"batch_size": 64, "optim": {"lr": 1e-3, "schedule": "cosine"}, "augment": {"scale": [0.9, 1.1]}}
     new = {"batch_size": 32, "optim": {"lr": 1e-3, "schedule": "cosine"}, "augment": {"scale": (0.9, 1.1)}}
     assert changed_keys(old, new) == ["batch_size 64 -> 32"]
+
+
+def test_stderr_survives_decoding_in_threads(tmp_path):
+    """Images decoded in several threads at once (training sets, evaluation) each keep the C
+    decoders quiet; afterwards stderr still works (the one-line messages must reach the user)."""
+    for k in range(8):
+        cv2.imwrite(str(tmp_path / f"{k}.png"), np.full((64, 64, 3), 30 * k, np.uint8))
+    code = ("import sys\nfrom concurrent.futures import ThreadPoolExecutor\n"
+            "from denseface.io.images import read_image\n"
+            f"paths = [{str(tmp_path)!r} + f'/{{k}}.png' for k in range(8)] * 200\n"
+            "with ThreadPoolExecutor(8) as ex:\n    list(ex.map(read_image, paths))\n"
+            "print('stderr works', file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "stderr works" in r.stderr, r.stderr

@@ -100,14 +100,16 @@ def test_workers_give_the_same_files_errors_and_summary(photo_dir, one_process, 
 def test_pool_isolates_a_worker_that_dies(photo_dir, tmp_path):
     """A worker killed while predicting one image fails that image only; the images it had in
     flight are run again one at a time in a fresh pool."""
-    from denseface.infer.batch import BatchOptions, ModelSpec, _Item, _pool_outcomes
+    from denseface.infer.api import ModelSpec
+    from denseface.infer.jobs import BatchOptions, Item
+    from denseface.infer.pool import pool_outcomes
 
     photos = sorted(photo_dir.glob("image*.jpg"))[:3]
-    items = [_Item(i, p, "image", p.stem) for i, p in enumerate(photos)]
-    items.insert(1, _Item(9, photo_dir / "die.jpg", "image", "die"))
+    items = [Item(i, p, "image", p.stem) for i, p in enumerate(photos)]
+    items.insert(1, Item(9, photo_dir / "die.jpg", "image", "die"))
     options = BatchOptions(out_dir=tmp_path, workers=2)
     seen = []
-    outs = list(_pool_outcomes(items, ModelSpec(), options, tmp_path, seen.append, task=_die_on))
+    outs = list(pool_outcomes(items, ModelSpec(), options, tmp_path, seen.append, task=_die_on))
     assert [o.index for o in outs] == [it.index for it in items] and sum(seen) == len(items)
     assert [o.error is None for o in outs] == [True, False, True, True]
     assert "worker process died" in str(outs[1].error)
@@ -118,11 +120,13 @@ def test_pool_isolates_a_worker_that_dies(photo_dir, tmp_path):
 def test_pool_stops_when_workers_keep_dying(photo_dir, tmp_path):
     """Workers that die before any result (3 pools in a row) stop the batch with one line,
     instead of trying every image alone."""
-    from denseface.infer.batch import BatchOptions, ModelSpec, WorkerStartError, _Item, _pool_outcomes
+    from denseface.infer.api import ModelSpec
+    from denseface.infer.jobs import BatchOptions, Item
+    from denseface.infer.pool import WorkerStartError, pool_outcomes
 
-    items = [_Item(i, p, "image", p.stem) for i, p in enumerate(sorted(photo_dir.glob("*.jpg")))]
+    items = [Item(i, p, "image", p.stem) for i, p in enumerate(sorted(photo_dir.glob("*.jpg")))]
     with pytest.raises(WorkerStartError, match="die before finishing any image"):
-        list(_pool_outcomes(items, ModelSpec(), BatchOptions(out_dir=tmp_path, workers=2),
+        list(pool_outcomes(items, ModelSpec(), BatchOptions(out_dir=tmp_path, workers=2),
                             tmp_path, lambda n: None, task=_die_always))
 
 
@@ -132,11 +136,11 @@ def _die_always(items):
 
 def _die_on(items):
     """Pool task for the test above: the worker process dies on 'die.jpg'."""
-    from denseface.infer.batch import _run_task
+    from denseface.infer.pool import run_task
 
     if any(it.path.name == "die.jpg" for it in items):
         os._exit(1)
-    return _run_task(items)
+    return run_task(items)
 
 
 def test_workers_need_a_spec(tmp_path):
@@ -212,7 +216,7 @@ def test_table_rows_equal_the_json_files(photo_dir, one_process, tmp_path, kind)
     assert sorted(errors) == ["corrupt.jpg", "empty.png"]
     assert errors["empty.png"].endswith("empty.png: empty file (0 bytes)")
     # rows in input order (the folder is walked sorted)
-    from denseface.infer.batch import collect_inputs
+    from denseface.infer.sources import collect_inputs
 
     assert [r["image"] for r in rows] == [str(p) for p, _ in collect_inputs([photo_dir])[0]]
 

@@ -7,7 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,22 @@ def test_best_checkpoint_carries_its_preprocessing(tiny_run):
     assert "config" in ck
 
 
+def _stderr_event(proc: subprocess.Popen, text: str) -> threading.Event:
+    """An event set once ``text`` appears on the process's stderr (read to its end by a thread,
+    so the process never blocks on a full pipe)."""
+    seen, event = b"", threading.Event()
+
+    def read() -> None:
+        nonlocal seen
+        while chunk := os.read(proc.stderr.fileno(), 65536):
+            seen = seen[-4096:] + chunk
+            if text.encode() in seen:
+                event.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return event
+
+
 def test_kill_mid_epoch_then_resume_loses_no_epoch(tmp_path):
     need_shared("data", "aflw_pl", "train")
     out = tmp_path / "run"
@@ -68,15 +84,13 @@ def test_kill_mid_epoch_then_resume_loses_no_epoch(tmp_path):
             "threads=1"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(_cmd(*args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if (out / "log.csv").exists() and len(_rows(out)) >= 2:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 3
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+                            stderr=subprocess.PIPE, start_new_session=True)
+    in_epoch3 = _stderr_event(proc, "epoch 3/4")   # epoch 3's progress bar: epochs 1-2 are saved
+    try:
+        assert in_epoch3.wait(timeout=240), "the run never started epoch 3"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     done = len(_rows(out))
     assert 2 <= done < 4, "the run should have been killed during epoch 3"
     r = subprocess.run(_cmd(*args, "--resume"), cwd=ROOT, env=env, capture_output=True, text=True)

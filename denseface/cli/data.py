@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 
+HELP = "build training sets and refine 3DMM labels"
+
+
 def register(sub) -> None:
-    p = sub.add_parser("data", help="build training sets and refine 3DMM labels")
+    p = sub.add_parser("data", help=HELP)
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     from . import data_build, data_refine
 

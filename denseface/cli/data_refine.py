@@ -47,10 +47,10 @@ def register(dsub) -> None:
                    help="fewer usable human points: keep the initial fit and flag the image")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--summary", type=Path, default=None, help="also write the summary as JSON here")
-    p.set_defaults(func=run_cli)
+    p.set_defaults(func=cmd_refine)
 
 
-def run_cli(args) -> int:
+def cmd_refine(args) -> int:
     from ..mesh import load_bfm
     from ..mesh.readers import read_fit_table
     from ..refine.fitter import FitWeights

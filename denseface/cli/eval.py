@@ -7,6 +7,7 @@
     denseface eval ablation --out DIR [--epochs N] [--limit-train N]
     denseface eval dense    --out DIR [--models M ...] [--limit N] [--no-teacher]
     denseface eval pose     --out DIR [--models M ...] [--limit N] [--no-teacher]
+    denseface eval w300     --out DIR [--model M] [--data DIR] [--part val|train]
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import argparse
 import sys
 
 from ..errors import EXIT_PARTIAL, ConfigError
+
+
+HELP = "benchmarks (AFLW2000-3D, AFLW), CED plots, cost table, loss ablation"
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -31,7 +35,16 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--limit", type=int, default=0,
                    help="evaluate this many evenly spaced images only (default 0 = all)")
+    _add_tta_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_tta_arg(p: argparse.ArgumentParser) -> None:
+    from ..infer.api import TTA_MODES, PredictConfig
+
+    p.add_argument("--tta", choices=TTA_MODES, default=PredictConfig.tta,
+                   help="flip: average each crop with its mirror image, as predict does by default; "
+                        f"none: the crop alone (default {PredictConfig.tta})")
 
 
 def _run_config(args):
@@ -75,7 +88,7 @@ def cmd_aflw2000(args) -> int:
 
         kw = {"model_path": args.detector_model} if args.detector_model else {}
         detector = create_detector(args.detector, **kw)
-    predictor = open_predictor(args.model, threads=args.threads)
+    predictor = open_predictor(args.model, threads=args.threads, tta=args.tta)
     return _finish(evaluate_aflw2000(predictor, cfg, detector, args.detector or ""), args.out)
 
 
@@ -84,7 +97,8 @@ def cmd_aflw(args) -> int:
     from ..eval.predictors import open_predictor
 
     cfg = AflwConfig(args.images, args.configs, args.limit, _run_config(args))
-    return _finish(evaluate_aflw(open_predictor(args.model, threads=args.threads), cfg), args.out)
+    return _finish(evaluate_aflw(open_predictor(args.model, threads=args.threads, tta=args.tta), cfg),
+                   args.out)
 
 
 def cmd_ced(args) -> int:
@@ -107,7 +121,7 @@ def cmd_cost(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from .loss_ablation import AblationConfig, run_ablation
+    from ..eval.ablation import AblationConfig, run_ablation
 
     cfg = AblationConfig(out_dir=args.out, report_dir=args.report, losses=tuple(args.losses.split(",")),
                          base_config=args.config,
@@ -116,6 +130,17 @@ def cmd_ablation(args) -> int:
                          device=args.device)
     out = run_ablation(cfg, progress=not args.no_progress)
     print(out.read_text())
+    return 0
+
+
+def cmd_w300(args) -> int:
+    from ..eval.human68 import Human68Config, evaluate_human68, write_human68
+
+    report = evaluate_human68(args.model, Human68Config(args.data, args.part, args.threads, args.tta, args.limit))
+    out = write_human68(report, args.out)
+    for c, s in report["conventions"].items():
+        print(f"{report['model']} {c}: inter-ocular NME {s['nme']:.3f}% over {s['n']} faces")
+    print(f"report in {out}")
     return 0
 
 
@@ -133,6 +158,7 @@ def _add_dense_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="image decoding threads (default 2)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime / torch threads (default 1)")
     p.add_argument("--prior", type=float, default=None, help="point-fit prior weight (default: PointFitConfig's)")
+    _add_tta_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -146,7 +172,7 @@ def _dense_config(args, cls):
                face_mask=getattr(args, "face_mask", ""),
                teacher_dir=None if args.no_teacher else args.teacher, limit=args.limit,
                batch=args.batch, workers=args.workers, threads=args.threads,
-               progress=not args.no_progress, fit=fit)
+               progress=not args.no_progress, fit=fit, tta=args.tta)
 
 
 def cmd_dense(args) -> int:
@@ -174,7 +200,7 @@ def cmd_pose(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="benchmarks (AFLW2000-3D, AFLW), CED plots, cost table, loss ablation",
+    p = sub.add_parser("eval", help=HELP,
                        description="Evaluate any model with the standard protocols.")
     esub = p.add_subparsers(dest="eval_command", required=True, metavar="BENCHMARK")
 
@@ -183,9 +209,9 @@ def register(sub) -> None:
                                               "(default: shared data/aflw2000_3d)")
     _add_run_args(a)
     a.add_argument("--detector", default="", help="crop from this face detector's boxes instead of "
-                                                  "the ground truth: default, libfacedetection, ssd, haar, yunet "
+                                                  "the ground truth: default, yunet, libfacedetection, ssd, haar "
                                                   "(the code denseface predict runs: docs/evaluation.md)")
-    a.add_argument("--detector-model", default="", help="detector weights file (yunet's ONNX)")
+    a.add_argument("--detector-model", default="", help="another YuNet ONNX file for --detector yunet (default: the package's)")
     a.add_argument("--box-scale", type=float, default=None,
                    help="detector mode: crop side = scale x mean side of the detector box "
                         "(default: the detector's calibrated mapping)")
@@ -211,7 +237,36 @@ def register(sub) -> None:
     c.add_argument("--max-nme", type=float, default=10.0, help="x-axis limit in NME %% (10)")
     c.set_defaults(func=cmd_ced)
 
-    from .loss_ablation import AblationConfig
+    _add_cost_and_ablation(esub)
+
+    w = esub.add_parser("w300", help="the 68 points as people annotate them (300-W): both conventions "
+                                     "on the held-out photos of a human-68 folder, inter-ocular NME")
+    w.add_argument("--model", default=None, help="registry name, .onnx or .pt (default: the package default)")
+    w.add_argument("--out", required=True, help="output folder (report.json, report.md, per_image.csv)")
+    w.add_argument("--data", default="", help="human-68 folder (default: shared data/w300_afw_helen)")
+    w.add_argument("--part", choices=("val", "train"), default="val",
+                   help="val: the held-out photos (default); train: the rest")
+    w.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    w.add_argument("--limit", type=int, default=0, help="score this many evenly spaced faces (0 = all)")
+    _add_tta_arg(w)
+    w.set_defaults(func=cmd_w300)
+
+    f = esub.add_parser("dense", help="AFLW2000-3D dense alignment: 520 points and the full face region "
+                                      "(vs the fitted 3DMM), models beside the teacher")
+    _add_dense_args(f)
+    f.add_argument("--face-mask", default="", help="PRNet's uv_face_mask.png or face_ind.txt "
+                                                   "(default: shared data/paper_520/uv_face_mask.png)")
+    f.set_defaults(func=cmd_dense)
+
+    g = esub.add_parser("pose", help="AFLW2000-3D head pose (yaw/pitch/roll MAE, +-99 degree filter), "
+                                     "models beside the teacher")
+    _add_dense_args(g)
+    g.set_defaults(func=cmd_pose)
+
+
+def _add_cost_and_ablation(esub) -> None:
+    """The [train] benchmarks: the cost table and the loss ablation."""
+    from ..eval.ablation import AblationConfig
     from ..eval.cost import CostConfig
 
     cost, abl = CostConfig(), AblationConfig()
@@ -239,15 +294,3 @@ def register(sub) -> None:
     e.add_argument("--device", default=abl.device, help="auto | cpu | cuda")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_ablation)
-
-    f = esub.add_parser("dense", help="AFLW2000-3D dense alignment: 520 points and the full face region "
-                                      "(vs the fitted 3DMM), models beside the teacher")
-    _add_dense_args(f)
-    f.add_argument("--face-mask", default="", help="PRNet's uv_face_mask.png or face_ind.txt "
-                                                   "(default: shared data/paper_520/uv_face_mask.png)")
-    f.set_defaults(func=cmd_dense)
-
-    g = esub.add_parser("pose", help="AFLW2000-3D head pose (yaw/pitch/roll MAE, +-99 degree filter), "
-                                     "models beside the teacher")
-    _add_dense_args(g)
-    g.set_defaults(func=cmd_pose)

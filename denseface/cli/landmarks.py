@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import EXIT_USAGE, DenseFaceError, OutputError
+
+HELP = "build and inspect dense landmark sets"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("landmarks", help="build and inspect dense landmark sets")
+    p = sub.add_parser("landmarks", help=HELP)
     lsub = p.add_subparsers(dest="landmarks_command", required=True, metavar="SUBCOMMAND")
 
     b = lsub.add_parser("build", help="regenerate a landmark set from the BFM (deterministic)",
@@ -35,8 +35,8 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_show)
 
 
-def read_face_mask(path: Path | None) -> np.ndarray | None:
-    """The UV face mask as a (256, 256) array, or None for 'none'."""
+def read_face_mask(path: Path | None):
+    """The UV face mask as a (256, 256) uint8 array, or None for 'none'."""
     import cv2
 
     from ..paths import shared_path
@@ -81,6 +81,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def describe(lmset) -> str:
     """Multi-line summary of a landmark set."""
+    import numpy as np
+
     from ..landmarks import REGION_NAMES
 
     counts = np.bincount(lmset.region, minlength=len(REGION_NAMES))

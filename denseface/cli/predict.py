@@ -10,14 +10,12 @@ from pathlib import Path
 from ..errors import ConfigError
 
 
+HELP = "predict dense 3D landmarks for images, folders and videos"
+
+
 def register(sub) -> None:
-    from ..infer.api import PredictConfig
-    from ..infer.tracking import SmoothingConfig, TrackerConfig
-
-    pc = PredictConfig()
-
     p = sub.add_parser(
-        "predict", help="predict dense 3D landmarks for images, folders and videos",
+        "predict", help=HELP,
         description="Predict 520 dense 3D landmarks, the 68 iBUG subset and head pose for every "
                     "face. Exit codes: 0 ok, 2 usage, 3 input, 4 output, 5 some inputs failed.")
     p.add_argument("paths", nargs="+", metavar="PATH",
@@ -32,26 +30,40 @@ def register(sub) -> None:
     p.add_argument("--draw", action="store_true",
                    help="also write drawings: <name>_draw.jpg for images, <name>_draw.mp4 for videos")
     p.add_argument("--max-faces", type=int, default=None, metavar="N",
-                   help="keep at most N faces per image or frame (highest detector score first)")
+                   help="keep at most N faces per image or frame: the main faces, largest and "
+                        "nearest the image centre first (box area - 2 x squared distance of its "
+                        "centre from the image centre, as insightface's max_num)")
     p.add_argument("--box", action="append", default=None, metavar="x0,y0,x1,y1",
                    help="face box in image pixels (the face's landmark box); skips detection; "
                         "repeat for several faces")
+    _add_model_args(p)
+    _add_many_args(p)
+    _add_video_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model, the detector and how they run (PredictConfig's defaults)."""
+    from ..infer.api import TTA_MODES, PredictConfig
+
+    pc = PredictConfig()
     p.add_argument("--model", default=None, metavar="M",
                    help="a shipped model by name (denseface models) or a model file (.onnx for ONNX "
                         "Runtime, .pt for torch); default: the package default model")
     p.add_argument("--detector", default="default",
-                   help="face detector: default (= libfacedetection, else ssd, else haar: the first "
-                        "installed one that loads), libfacedetection, ssd, haar, yunet (needs "
-                        "--detector-model); see docs/detectors.md")
+                   help="face detector: default (= yunet, else libfacedetection, ssd, haar: the first "
+                        "one that loads), yunet, libfacedetection, ssd, haar; see docs/detectors.md")
     p.add_argument("--detector-threshold", type=float, default=None, metavar="FLOAT",
                    help="keep faces with a detector score >= FLOAT (default: the backend's: "
-                        "libfacedetection 0.5, ssd 0.4, haar 0.5, yunet 0.6)")
+                        "yunet 0.5, libfacedetection 0.5, ssd 0.4, haar 0.5)")
     p.add_argument("--detector-model", default=None, metavar="PATH",
-                   help="weights file of the detector (the YuNet .onnx for --detector yunet)")
-    p.add_argument("--export-mesh", choices=("ply", "obj"), default=None,
+                   help="another weights file for --detector yunet (a YuNet .onnx; default: the "
+                        "one shipped in the package)")
+    p.add_argument("--export-mesh", choices=("ply", "obj"), default=None, type=str.lower,
                    help="also write each face's mesh as <name>_face<k>.ply/.obj (trimesh; image "
                         "pixels with y flipped up: right-handed, normals out of the face)")
-    p.add_argument("--mesh", choices=("points", "full"), default="points",
+    p.add_argument("--mesh", choices=("points", "full"), default="points", type=str.lower,
                    help="what --export-mesh writes: points (default: the 520 points and their "
                         "triangles) or full (the 53215-vertex BFM mesh fitted to them; needs --bfm "
                         "or DENSEFACE_SHARED)")
@@ -59,17 +71,25 @@ def register(sub) -> None:
                    help="Basel Face Model folder for --mesh full (never shipped; default: the "
                         "shared data folder, $DENSEFACE_SHARED)")
     p.add_argument("--draw-parts", default="mesh,points,68,box,axes", metavar="PARTS",
-                   help="what --draw draws, comma-separated from mesh, points, 68, box, axes "
-                        "(default: all)")
+                   help="what --draw draws, comma-separated from mesh, points, 68, 68_300w (the "
+                        "human-convention 68, yellow), box, axes (default: mesh,points,68,box,axes)")
     p.add_argument("--passes", type=int, choices=(1, 2), default=pc.passes,
                    help=f"{pc.passes} (default): re-crop from the first prediction's landmarks and "
                         "predict again; 1: the detector's crop only (half the network time)")
+    p.add_argument("--tta", choices=TTA_MODES, default=pc.tta, type=str.lower,
+                   help=f"flip{' (default)' if pc.tta == 'flip' else ''}: average each crop's "
+                        "prediction with its mirror image's (exact, twice the network time); "
+                        f"none{' (default)' if pc.tta == 'none' else ''}: the crop alone")
     p.add_argument("--detect-max-side", type=int, default=pc.detect_max_side, metavar="PX",
                    help="images are downscaled to this longer side for detection only (default "
                         f"{pc.detect_max_side})")
-    p.add_argument("--threads", type=int, default=None,
-                   help="ONNX Runtime and face detector threads (default: all)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="ONNX Runtime and face detector threads (default 1, the fastest per photo on a "
+                        "small machine; for folders use --workers)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+
+
+def _add_many_args(p: argparse.ArgumentParser) -> None:
     many = p.add_argument_group("many images (docs/scale.md)")
     many.add_argument("--workers", type=int, default=1, metavar="N",
                       help="predict the images in N processes, each with its own model and 1 "
@@ -77,9 +97,15 @@ def register(sub) -> None:
     many.add_argument("--skip-existing", action="store_true",
                       help="skip inputs whose outputs all exist in --out (resume a killed run); "
                            "counted as skipped in the summary")
-    many.add_argument("--table", choices=("parquet", "jsonl"), default=None,
+    many.add_argument("--table", choices=("parquet", "jsonl"), default=None, type=str.lower,
                       help="write one OUT/predictions.parquet or .jsonl with a row per image (the "
-                           "JSON's fields plus error) instead of a file per image")
+                           "JSON's fields plus error) instead of a file per image; parquet needs "
+                           "pyarrow, the optional [parquet] extra")
+
+
+def _add_video_args(p: argparse.ArgumentParser) -> None:
+    from ..infer.tracking import SmoothingConfig, TrackerConfig
+
     sm, tk = SmoothingConfig(), TrackerConfig()
     v = p.add_argument_group("video (smoothing: docs/video.md)")
     v.add_argument("--smooth-min-cutoff", type=float, default=sm.shape.min_cutoff, metavar="HZ",
@@ -95,8 +121,6 @@ def register(sub) -> None:
     v.add_argument("--no-smooth", action="store_true", help="no temporal smoothing")
     v.add_argument("--redetect-every", type=int, default=tk.redetect_every, metavar="N",
                    help="also run the detector every N frames (default 0: only when a track is lost)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def parse_box(text: str) -> list[float]:
@@ -113,7 +137,8 @@ def parse_box(text: str) -> list[float]:
     return vals
 
 
-DRAW_PARTS = {"mesh": "mesh", "points": "points", "68": "points68", "box": "box", "axes": "axes"}
+DRAW_PARTS = {"mesh": "mesh", "points": "points", "68": "points68", "68_300w": "points68_300w",
+              "box": "box", "axes": "axes"}
 
 
 def draw_style(parts: str):
@@ -128,9 +153,9 @@ def draw_style(parts: str):
     return DrawStyle(**{field: key in names for key, field in DRAW_PARTS.items()})
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..infer.api import DenseFace, PredictConfig
-    from ..infer.batch import BatchOptions, ModelSpec, run_batch
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..infer.api import ModelSpec, PredictConfig
+    from ..infer.batch import BatchOptions, run_batch
     from ..io.files import ensure_out_dir
     from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
 
@@ -141,6 +166,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--max-faces must be at least 1")
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if args.mesh == "full" and not args.export_mesh:
+        raise ConfigError("--mesh full only changes what --export-mesh writes: add --export-mesh "
+                          "ply or obj")
+    if args.bfm is not None and not (args.export_mesh and args.mesh == "full"):
+        raise ConfigError("--bfm is read only for full meshes: add --export-mesh ply|obj --mesh full")
+    if args.table == "parquet":
+        from ..infer.tables import require_pyarrow
+
+        require_pyarrow()   # a missing optional extra stops here, before any work
     if args.table and args.format is not None:
         raise ConfigError("--table writes one table instead of the per-image files: drop --format")
     boxes = [parse_box(b) for b in args.box] if args.box else None
@@ -148,12 +182,10 @@ def run(args: argparse.Namespace) -> int:
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
-    config = PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes)
-    model = DenseFace(args.model, detector=args.detector, device=args.device, config=config,
-                      threads=args.threads, detector_options=det_opts, bfm=args.bfm)
-    # what each worker process builds its own model from (--workers N)
-    spec = ModelSpec(args.model, args.detector, args.device, config, args.threads or 1, det_opts,
-                     args.bfm)
+    config = PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes, tta=args.tta)
+    # this process's model, and what each worker process builds its own from (--workers N)
+    spec = ModelSpec(args.model, args.detector, args.device, config, args.threads, det_opts, args.bfm)
+    model = spec.build()
     if args.export_mesh and args.mesh == "full":
         _ = model.mesh_fitter  # a missing BFM stops here, once
     if boxes is None:
@@ -165,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
     options = BatchOptions(out_dir=args.out,
-                           formats=tuple(f.strip() for f in (args.format or "json").split(",")),
+                           formats=tuple(f.strip().lower() for f in (args.format or "json").split(",")),
                            draw=args.draw, style=draw_style(args.draw_parts),
                            max_faces=args.max_faces, boxes=boxes, export_mesh=args.export_mesh,
                            mesh=args.mesh,

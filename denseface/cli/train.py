@@ -16,9 +16,12 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+HELP = "[train] train a dense landmark regressor"
+
+
 def register(sub) -> None:
     p = sub.add_parser(
-        "train", help="[train] train a dense landmark regressor",
+        "train", help=HELP,
         description="Train from a YAML config (see configs/dense520_mbv1_050.yaml). Multi-GPU / multi-node: "
                     "torchrun --nproc_per_node K -m denseface train --config FILE.")
     p.add_argument("--config", required=True, help="YAML config file")
@@ -29,10 +32,10 @@ def register(sub) -> None:
                         "local timm-layout checkpoint (.pth/.pt/.safetensors); nothing is downloaded")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", default=[],
                    help="override config keys, e.g. --set epochs=5 optim.lr=1e-3")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_train)
 
 
-def run(args) -> int:
+def cmd_train(args) -> int:
     from ..train import load_config, train
 
     overrides = _parse_overrides(args.set)

@@ -98,10 +98,12 @@ class LandmarkDataset:
     ``flip_double``: the epoch holds every sample twice, the second copy flipped (the paper's
     "doubled by flips"); otherwise flips are random with ``augment.flip_p``."""
 
-    def __init__(self, split: LoadedSplit, landmark_set: LandmarkSet, input_size: int,
+    def __init__(self, split: LoadedSplit, flip: np.ndarray, input_size: int,
                  augment: AugmentConfig | None = None, flip_double: bool = False, seed: int = 0):
+        """split: a LoadedSplit (or anything with names, images, points, source_scale);
+        flip: its points' mirror permutation (a LandmarkSet's ``flip``)."""
         self.split = split
-        self.flip = landmark_set.flip
+        self.flip = np.asarray(flip)
         self.size = input_size
         self.augment = augment or AugmentConfig(enabled=False)
         self.flip_double = flip_double

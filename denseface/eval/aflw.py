@@ -20,10 +20,11 @@ import numpy as np
 
 from ..errors import DenseFaceError
 from ..landmarks import aflw21_from_68
-from .datasets import AFLW_GT_N, load_aflw_protocol, roi_normaliser, subset_indices
+from .datasets import AFLW_GT_N, aflw2000_paths, load_aflw_protocol, roi_normaliser, subset_indices
 from ..metrics import YAW_BIN_NAMES, balanced_mean, bin_means, finite_mean, nme_visible, yaw_bin
 from .batch_predict import RunConfig, predict_images
-from .report import PAPER_TABLE2, PER_IMAGE_CSV, EvalResult, fmt, nme_table
+from .published import PAPER_TABLE2
+from .report import PER_IMAGE_CSV, EvalResult, fmt, nme_table
 
 #: On AFLW2000-3D, sqrt(w*h) of the pt3d_68 box / roi_normaliser(AFLW_GT roi box): median
 #: (5th-95th percentile 0.83-1.08); measured over the 2000 images (docs/evaluation.md).
@@ -42,11 +43,7 @@ class AflwConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def resolved_paths(self) -> tuple[Path, Path]:
-        from ..paths import shared_path
-
-        images = Path(self.images_dir) if self.images_dir else shared_path("data", "aflw2000_3d")
-        configs = Path(self.configs_dir) if self.configs_dir else shared_path("data", "3ddfa_test_configs")
-        return images, configs
+        return aflw2000_paths(self.images_dir, self.configs_dir)
 
 
 def evaluate_aflw(predictor, cfg: AflwConfig) -> EvalResult:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import MATLAB_TO_OPENCV, Aflw2000, load_aflw2000
+from .datasets import MATLAB_TO_OPENCV, Aflw2000, aflw2000_paths, load_aflw2000
 from ..metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, bbox_size, finite_mean, nme_2d,
                       nme_3d)
-from .batch_predict import FaceDetector, RunConfig, box_policy_for, predict_images
-from .report import (PAPER_TABLE1, PER_IMAGE_CSV, TEACHER_REANNOTATED_BALANCED, TEACHER_ROW,
-                     EvalResult, fmt, nme_table)
+from ..infer.detectors import FaceDetector
+from .batch_predict import RunConfig, box_policy_for, predict_images
+from .published import PAPER_TABLE1, TEACHER_REANNOTATED_BALANCED, TEACHER_ROW
+from .report import PER_IMAGE_CSV, EvalResult, fmt, nme_table
 
 
 @dataclass
@@ -37,11 +38,7 @@ class Aflw2000Config:
     run: RunConfig = field(default_factory=RunConfig)
 
     def resolved_paths(self) -> tuple[Path, Path]:
-        from ..paths import shared_path
-
-        data = Path(self.data_dir) if self.data_dir else shared_path("data", "aflw2000_3d")
-        configs = Path(self.configs_dir) if self.configs_dir else shared_path("data", "3ddfa_test_configs")
-        return data, configs
+        return aflw2000_paths(self.data_dir, self.configs_dir)
 
 
 def evaluate_aflw2000(predictor, cfg: Aflw2000Config, detector: FaceDetector | None = None,

@@ -1,6 +1,8 @@
-"""Batch prediction for the benchmarks: a landmark predictor over a list of images, with
-threaded decoding, batched inference, and the two face-box sources (ground-truth boxes or a
-face detector).
+"""Batch prediction for the benchmarks, the one prediction path of every evaluation (68
+points, AFLW-21, dense, pose): a predictor (denseface.eval.predictors) over a list of images,
+with threaded decoding, batched inference, and the two face-box sources (ground-truth boxes or a
+face detector). It keeps every output of the predictor for every image: all of a model's
+points (the 68 subset is ``Predictions.pred68``), or the teacher adapter's parameters.
 
 Detector mode runs the code ``denseface predict`` runs: :class:`denseface.infer.api.FaceCropper`
 (detection on the image downscaled to ``detect_max_side``, ``min_face_px``, the detector's
@@ -16,21 +18,15 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import DenseFaceError
 from ..geometry.boxes import BoxToCrop
 from ..infer.api import FaceCropper, PredictConfig
-from ..infer.detectors import crop_mapping_of
+from ..infer.detectors import FaceDetector, crop_mapping_of
 from ..io.images import read_image, to_rgb
-
-
-class FaceDetector(Protocol):
-    def detect(self, image_rgb: np.ndarray) -> list:
-        """RGB uint8 image -> detections with ``.box`` [x0, y0, x1, y1] (OpenCV pixels) and
-        ``.score`` (denseface.infer.detectors.Detection), or (box, score) pairs."""
 
 
 def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -46,11 +42,6 @@ def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float
         if x0 <= cx <= x1 and y0 <= cy <= y1 and (best is None or float(score) > best[1]):
             best = (b, float(score))
     return best
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3) (denseface.io.images.read_image)."""
-    return to_rgb(read_image(path))
 
 
 @dataclass
@@ -69,11 +60,15 @@ class RunConfig:
 
 @dataclass
 class Predictions:
-    """pred68 (N, 68, 3) image pixels, NaN where an image failed or its face was not detected;
-    crop_boxes (N, 4) of the final pass; detected (N,) bool; detector_boxes (N, 4) and
-    detector_scores (N,) NaN without a detection; failed {index: reason}; seconds: wall time."""
+    """outputs (N, *output_shape) of the predictor: (N, K, 3) image pixels, all K points of a
+    landmark predictor (the teacher adapter: (N, 62) parameters), NaN where an image failed or
+    its face was not detected; idx68 (68,): the 68 iBUG points among the K (None for the
+    teacher); crop_boxes (N, 4) of the final pass; detected (N,) bool; detector_boxes (N, 4)
+    and detector_scores (N,) NaN without a detection; failed {index: reason}; seconds: wall
+    time."""
 
-    pred68: np.ndarray
+    outputs: np.ndarray
+    idx68: np.ndarray | None
     crop_boxes: np.ndarray
     detected: np.ndarray
     detector_boxes: np.ndarray
@@ -81,12 +76,17 @@ class Predictions:
     failed: dict[int, str]
     seconds: float
 
+    @property
+    def pred68(self) -> np.ndarray:
+        """(N, 68, 3) the 68 iBUG points, image pixels."""
+        return self.outputs[:, self.idx68]
+
 
 def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.ndarray | None = None,
                    detector: FaceDetector | None = None, face_boxes: np.ndarray | None = None,
                    desc: str = "eval") -> Predictions:
-    """Predict 68 points for every image, either in the given crop ``boxes`` (N, 4) or, with a
-    ``detector``, in boxes from the detector matched to ``face_boxes`` (N, 4) (see module doc).
+    """Predict every image, either in the given crop ``boxes`` (N, 4) or, with a ``detector``,
+    in boxes from the detector matched to ``face_boxes`` (N, 4) (see module doc).
 
     Images are decoded by ``cfg.workers`` threads while the model runs on the previous batch.
     An unreadable image is skipped and listed in ``failed``; nothing else is lost."""
@@ -97,8 +97,9 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
     if detector is not None and face_boxes is None:
         raise ValueError("detector mode needs face_boxes to match detections")
     n = len(paths)
-    cropper = _cropper(cfg, detector) if detector is not None else None
-    out = Predictions(np.full((n, 68, 3), np.nan), np.full((n, 4), np.nan), np.zeros(n, bool),
+    idx68, shape = _layout(predictor)
+    cropper = _cropper(cfg, detector, idx68) if detector is not None else None
+    out = Predictions(np.full((n, *shape), np.nan), idx68, np.full((n, 4), np.nan), np.zeros(n, bool),
                       np.full((n, 4), np.nan), np.full(n, np.nan), {}, 0.0)
     t0 = time.perf_counter()
     chunks = [list(range(i, min(i + cfg.batch, n))) for i in range(0, n, max(cfg.batch, 1))]
@@ -108,7 +109,7 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
 
         def submit(k: int) -> None:
             if k < len(chunks):
-                pending.append([(i, pool.submit(read_rgb, paths[i])) for i in chunks[k]])
+                pending.append([(i, pool.submit(_read_rgb, paths[i])) for i in chunks[k]])
 
         submit(0)
         submit(1)
@@ -134,12 +135,26 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
                 for _ in range(cropper.config.passes - 1 if cropper is not None else 0):
                     crop = np.stack([cropper.crop_from_landmarks(p) for p in pred])
                     pred = predictor.predict(sel, crop)
-                out.pred68[ids] = pred
+                out.outputs[ids] = pred
                 out.crop_boxes[ids] = crop
                 out.detected[ids] = True
             bar.update(len(jobs))
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return to_rgb(read_image(path))
+
+
+def _layout(predictor) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """(idx68, output shape per image) of a predictor; one without them (the older protocol)
+    gives the 68 points."""
+    idx68 = getattr(predictor, "idx68", None)
+    shape = getattr(predictor, "output_shape", None)
+    if shape is None:
+        return np.arange(68), (68, 3)
+    return (None if idx68 is None else np.asarray(idx68)), tuple(shape)
 
 
 def box_policy_for(cfg: RunConfig, detector) -> BoxToCrop:
@@ -158,11 +173,14 @@ class _WithMapping:
         return self.detector.detect(image_rgb)
 
 
-def _cropper(cfg: RunConfig, detector) -> FaceCropper:
-    """predict's FaceCropper for ``detector`` (68-point predictions: identity subset)."""
+def _cropper(cfg: RunConfig, detector, idx68: np.ndarray | None) -> FaceCropper:
+    """predict's FaceCropper for ``detector`` (idx68: the 68 points among the predictor's)."""
+    if idx68 is None:
+        raise DenseFaceError("detector mode needs a landmark predictor (its second pass crops "
+                             "from the predicted 68 points)")
     det = detector if cfg.box_policy is None else _WithMapping(detector, cfg.box_policy)
     roi = cfg.predict.roi_factor or float(np.sqrt(2.0))
-    return FaceCropper(det, cfg.predict, np.arange(68), roi)
+    return FaceCropper(det, cfg.predict, idx68, roi)
 
 
 def _detect(cropper: FaceCropper, images: list[np.ndarray], idx: list[int], face_boxes: np.ndarray,

@@ -111,6 +111,16 @@ class Aflw2000:
         return yaw_bin(self.yaw)
 
 
+def aflw2000_paths(data_dir: str | Path = "", configs_dir: str | Path = "") -> tuple[Path, Path]:
+    """The AFLW2000-3D folder and 3DDFA's test.configs folder; "" = the shared copies
+    (data/aflw2000_3d, data/3ddfa_test_configs)."""
+    from ..paths import shared_path
+
+    data = Path(data_dir) if data_dir else shared_path("data", "aflw2000_3d")
+    configs = Path(configs_dir) if configs_dir else shared_path("data", "3ddfa_test_configs")
+    return data, configs
+
+
 def subset_indices(n: int, limit: int) -> np.ndarray:
     """``limit`` evenly spaced indices of ``range(n)`` (all when limit is 0 or >= n)."""
     if limit <= 0 or limit >= n:
@@ -245,3 +255,104 @@ def roi_normaliser(boxes: np.ndarray) -> np.ndarray:
     (median; see docs/evaluation.md), so NMEs with this normaliser read about 4% low."""
     b = np.asarray(boxes, np.float64)
     return np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])) / np.sqrt(2.0)
+
+
+# ------------------------------------------------------------------ AFLW2000-3D's dense ground truth
+# Each image's .mat holds the 3DMM fit AFLW2000-3D was made from (a fit, not a scan): its
+# Pose_Para with Shape_Para[:40] and Exp_Para[:10] through our BFM (bfm_3ddfa_53215) gives a
+# 53215-vertex mesh in 3DDFA's 1-based pixel frame; :func:`gt_cameras` puts it in the OpenCV
+# 0-based frame of :class:`Aflw2000`. denseface.eval.dense scores against it.
+def read_fit_params(data: Aflw2000, n_shape: int = 40, n_exp: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pose_Para (N, 7), Shape_Para[:n_shape] (N, ns), Exp_Para[:n_exp] (N, ne) of every image."""
+    import scipy.io as sio
+
+    pose = np.empty((len(data), 7))
+    shape = np.empty((len(data), n_shape))
+    exp = np.empty((len(data), n_exp))
+    for i, img in enumerate(data.image_paths):
+        p = Path(img).with_suffix(".mat")
+        try:
+            m = sio.loadmat(str(p), variable_names=("Pose_Para", "Shape_Para", "Exp_Para"))
+            pose[i] = np.asarray(m["Pose_Para"], np.float64).reshape(-1)[:7]
+            shape[i] = np.asarray(m["Shape_Para"], np.float64).reshape(-1)[:n_shape]
+            exp[i] = np.asarray(m["Exp_Para"], np.float64).reshape(-1)[:n_exp]
+        except (KeyError, ValueError) as e:
+            raise DenseFaceError(f"not an AFLW2000-3D fit (Pose_Para, Shape_Para, Exp_Para needed; "
+                                 f"{type(e).__name__})", path=p) from None
+    return pose, shape, exp
+
+
+def gt_cameras(pose_para: np.ndarray, image_height: int = AFLW2000_IMAGE_SIZE[1]) -> np.ndarray:
+    """(N, 3, 4) cameras of the fits in the OpenCV 0-based pixel frame.
+
+    ``fit_from_pose_para`` reproduces 3DDFA's projection, whose rows are 1-based (pt3d_68's
+    frame, ``y = height + 1 - y``); subtracting MATLAB_TO_OPENCV from the x and y translation
+    puts the mesh in the frame of :class:`Aflw2000` (its pt3d_68 minus 1 px). z is untouched:
+    it is pt3d_68's z (the fit's s R X + tz, towards the viewer)."""
+    from ..mesh.fit import fit_from_pose_para
+
+    cams = np.stack([fit_from_pose_para(p, np.zeros(0), np.zeros(0), image_height).camera
+                     for p in np.asarray(pose_para, np.float64).reshape(-1, 7)])
+    cams[:, :2, 3] -= MATLAB_TO_OPENCV
+    return cams
+
+
+def face_region_vertices(bfm, face_mask: str | Path | np.ndarray | None = None) -> np.ndarray:
+    """Sorted BFM vertex ids whose UV pixel lies inside PRNet's face mask.
+
+    ``face_mask``: the 256x256 ``uv_face_mask.png``, PRNet's ``face_ind.txt`` (its non-zero
+    pixels as flat indices), a boolean array, or None (the shared uv_face_mask.png). Each vertex
+    sits at pixel ``round(uv_pixel_coords(uv))`` (col, row) of the face3d/PRNet layout."""
+    from ..mesh.posmap import PRNET_SIZE, read_face_ind, uv_pixel_coords
+
+    if bfm.uv is None:
+        raise DenseFaceError("the BFM has no UV coordinates (BFM_UV.mat) to find the face region",
+                             path=bfm.source or None)
+    if face_mask is None or (isinstance(face_mask, str) and not face_mask):
+        from ..paths import shared_path
+
+        face_mask = shared_path("data", "paper_520", "uv_face_mask.png")
+    if isinstance(face_mask, np.ndarray):
+        mask = np.asarray(face_mask) > 0
+    else:
+        p = Path(face_mask)
+        if p.suffix == ".txt":
+            mask = np.zeros(PRNET_SIZE * PRNET_SIZE, bool)
+            mask[read_face_ind(p)] = True
+            mask = mask.reshape(PRNET_SIZE, PRNET_SIZE)
+        else:
+            import cv2
+
+            if not p.is_file():
+                raise DenseFaceError("face mask file does not exist", path=p)
+            img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                raise DenseFaceError("cannot read the face mask image", path=p)
+            mask = img > 0
+    size = mask.shape[0]
+    if mask.shape != (size, size):
+        raise DenseFaceError(f"the UV face mask must be square, got {mask.shape}")
+    pix = np.clip(np.round(uv_pixel_coords(bfm.uv, size)).astype(np.int64), 0, size - 1)
+    return np.flatnonzero(mask[pix[:, 1], pix[:, 0]])
+
+
+class MeshPoints:
+    """Batched BFM vertices at fixed ids: ``points(cameras, shape, exp)`` -> (n, K, 3) pixels."""
+
+    def __init__(self, bfm, ids: np.ndarray, n_shape: int = 40, n_exp: int = 10):
+        self.ids = np.asarray(ids, np.int64)
+        B = np.concatenate([bfm.shape_basis[self.ids][..., :n_shape], bfm.exp_basis[self.ids][..., :n_exp]], -1)
+        self.basis = np.ascontiguousarray(B.reshape(-1, B.shape[-1]).T, dtype=np.float32)   # (D, 3K)
+        self.mean = bfm.mean[self.ids].reshape(-1).astype(np.float32)
+        self.n_shape, self.n_exp = n_shape, n_exp
+
+    def points(self, cameras: np.ndarray, shape: np.ndarray, exp: np.ndarray) -> np.ndarray:
+        coef = np.concatenate([_pad(shape, self.n_shape), _pad(exp, self.n_exp)], 1).astype(np.float32)
+        X = (self.mean + coef @ self.basis).reshape(len(coef), -1, 3).astype(np.float64)
+        cams = np.asarray(cameras, np.float64)
+        return np.einsum("nij,nkj->nki", cams[:, :, :3], X) + cams[:, None, :, 3]
+
+
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    a = np.asarray(a, np.float64).reshape(len(a), -1)
+    return a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))

@@ -33,36 +33,15 @@ import numpy as np
 
 from ..errors import DenseFaceError
 from ..metrics import YAW_BIN_NAMES, bin_means, yaw_bin
-from .dense import TEACHER, DenseConfig, Predictions, fit_all, gt_cameras, load_protocol, predict_all, read_fit_params
+from .batch_predict import Predictions
+from .datasets import MeshPoints, gt_cameras, read_fit_params
+from .dense import DenseConfig, fit_all, tta_note, load_protocol, model_predictions, predict_all, teacher_fit
+from .published import PUBLISHED_POSE
+from .report import TEACHER
 
 #: FSA-Net's filter: images with any |angle| above this (degrees) are left out.
 POSE_LIMIT_DEG = 99.0
 ANGLES = ("yaw", "pitch", "roll")
-
-#: Published AFLW2000-3D head-pose MAE (degrees): (method, yaw, pitch, roll, mean, crop protocol / source).
-PUBLISHED_POSE = (
-    ("HopeNet (Ruiz et al., CVPRW 2018), alpha=2", 6.47, 6.56, 5.44, 6.16,
-     "loose crop of the 21 AFLW points' box (pt2d; k = 0.2: +2k of the box width left and right, +2k of "
-     "its height on top, +0.6k below), resized to 224; trained on 300W-LP (deep-head-pose datasets.py). "
-     "Figures as tabulated by FSA-Net, SynergyNet and the 6DRepNet README"),
-    ("FSA-Net (Yang et al., CVPR 2019)", 4.50, 6.08, 4.64, 5.07,
-     "crop of the pt2d box with 0.6 x its width/height added on each side, clipped, resized to 64; "
-     "introduced the +-99 degree filter (FSA-Net data/type1/TYY_create_db_type1.py); 6DRepNet README table"),
-    ("3DDFA-V2 (Guo et al., ECCV 2020)", 4.06, 5.26, 3.48, 4.27,
-     "not published by its authors; measured by SynergyNet's authors on 3DDFA's 120-px crops of the "
-     "ground-truth roi boxes (SynergyNet Table, choyingw/SynergyNet demo/orientation.png); their model, "
-     "not necessarily mb05"),
-    ("img2pose (Albiero et al., CVPR 2021)", 3.426, 5.034, 3.278, 3.913,
-     "no crop: the whole photo, detector-free 6DoF regression (Faster R-CNN), trained on WIDER FACE "
-     "pseudo-labels; img2pose paper Table (as quoted in opentrack neuralnet-tracker's README)"),
-    ("SynergyNet (Wu et al., 3DV 2021)", 3.42, 4.09, 2.55, 3.35,
-     "3DDFA's 120-px crops of the ground-truth 68-point roi boxes (the crops we use); +-99 degree filter "
-     "(benchmark.py benchmark_FOE); Table of the paper (choyingw/SynergyNet demo/orientation.png)"),
-    ("6DRepNet (Hempel et al., ICIP 2022)", 3.63, 4.91, 3.37, 3.97,
-     "HopeNet's loose pt2d crop (k = 0.2), 224 px; +-99 degree filter (create_filename_list.py); errors "
-     "taken as the minimum over 0/+-180/+-360 degree offsets (sixdrepnet/test.py); 6DRepNet README table"),
-)
-
 
 @dataclass
 class PoseConfig(DenseConfig):
@@ -127,56 +106,66 @@ def summarise_errors(err: np.ndarray, kept: np.ndarray, bins: np.ndarray) -> dic
     return mae
 
 
-def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: Predictions | None = None,
-                  data=None, fits: dict | None = None) -> PoseResult:
-    """The head-pose benchmark for ``models`` (+ the teacher unless cfg.teacher_dir is None).
-    ``preds`` / ``data`` reuse a :func:`denseface.eval.dense.predict_all` run; ``fits``
-    {model name: (cameras, shape, exp)} reuses point fits."""
+def pose_estimates(data, preds: dict[str, Predictions], cfg: PoseConfig,
+                   fits: dict | None = None) -> dict[str, tuple[str, np.ndarray]]:
+    """{key: (title, (N, 3) yaw, pitch, roll degrees)} of every method: each model through its
+    520 points and (``cfg.fit_pose``) through its point fit's camera, the teacher through its
+    camera, and the oracle (the ground-truth mesh's own 520 vertices) when the BFM is here."""
     from ..landmarks import load_landmark_set
+    from ..mesh import load_bfm
 
-    t0 = time.perf_counter()
-    cfg = cfg or PoseConfig()
-    if data is None:
-        data = load_protocol(cfg)
-    if preds is None:
-        preds = predict_all(data, models, cfg.teacher_dir, cfg.batch, cfg.workers, cfg.threads, cfg.progress)
     lset = load_landmark_set()
-    pose_para, shape, exp = read_fit_params(data)
-    gt = angles_from_pose_para(pose_para)
-    kept = pose_kept(gt, cfg.limit_deg)
-    bins = yaw_bin(gt[:, 0])
+    points = model_predictions(preds)
     estimates: dict[str, tuple[str, np.ndarray]] = {}
-    for name, pts in preds.points.items():
+    for name, pts in points.items():
         estimates[f"{name}_points"] = (f"{name}: pose of its 520 points (estimate_pose)",
                                        angles_from_points(pts, lset.mean_shape))
     bfm = None
-    if cfg.fit_pose and preds.points:
-        from ..mesh import load_bfm
+    if cfg.fit_pose and points:
         from ..mesh.point_fit import PointFitConfig, PointFitter
 
         bfm = load_bfm(cfg.bfm_dir or None)
         fitter = PointFitter(bfm, lset.vertex_ids, cfg.fit or PointFitConfig())
-        for name, pts in preds.points.items():
+        for name, pts in points.items():
             cams = (fits or {}).get(name, (None,))[0]
             if cams is None:
                 cams = fit_all(pts, fitter)[0]
             estimates[f"{name}_fit"] = (f"{name}: camera of the BFM fitted to its 520 points (point_fit)",
                                         angles_from_cameras(cams))
-    if preds.teacher is not None:
+    teacher = teacher_fit(preds, data.boxes)
+    if teacher is not None:
         estimates[TEACHER] = ("teacher 3DDFA-V2 mb05: its camera (62 parameters)",
-                              angles_from_cameras(preds.teacher[0]))
+                              angles_from_cameras(teacher[0]))
     if bfm is None:
-        from ..mesh import load_bfm
         try:
             bfm = load_bfm(cfg.bfm_dir or None)
         except DenseFaceError:  # the oracle row needs the BFM; everything else does not
             bfm = None
     if bfm is not None:
-        from .dense import MeshPoints
-
+        pose_para, shape, exp = read_fit_params(data)
         g520 = MeshPoints(bfm, lset.vertex_ids).points(gt_cameras(pose_para), shape, exp)
         estimates["oracle_gt520"] = ("oracle: estimate_pose of the ground-truth mesh's 520 vertices",
                                      angles_from_points(g520, lset.mean_shape))
+    return estimates
+
+
+def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: dict[str, Predictions] | None = None,
+                  data=None, fits: dict | None = None) -> PoseResult:
+    """The head-pose benchmark for ``models`` (+ the teacher unless cfg.teacher_dir is None).
+    ``preds`` / ``data`` reuse a :func:`denseface.eval.dense.predict_all` run; ``fits``
+    {model name: (cameras, shape, exp)} reuses point fits."""
+    t0 = time.perf_counter()
+    cfg = cfg or PoseConfig()
+    if data is None:
+        data = load_protocol(cfg)
+    if preds is None:
+        preds = predict_all(data, models, cfg.teacher_dir, cfg.batch, cfg.workers, cfg.threads, cfg.progress,
+                            cfg.tta)
+    pose_para = read_fit_params(data)[0]
+    gt = angles_from_pose_para(pose_para)
+    kept = pose_kept(gt, cfg.limit_deg)
+    bins = yaw_bin(gt[:, 0])
+    estimates = pose_estimates(data, preds, cfg, fits)
     methods, columns = {}, {"index": data.indices, "name": data.names, "kept": kept, "yaw_bin": bins,
                             "gt_yaw": gt[:, 0], "gt_pitch": gt[:, 1], "gt_roll": gt[:, 2]}
     for key, (title, ang) in estimates.items():
@@ -189,7 +178,8 @@ def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: Prediction
     report = {
         "protocol": f"AFLW2000-3D head pose: Euler angles of Pose_Para (3DDFA's R = Rx(pitch) Ry(yaw) Rz(roll)); "
                     f"images with any |angle| > {cfg.limit_deg:g} degrees left out; MAE in degrees; 3DDFA's "
-                    "ground-truth crop boxes" + (f"; subset of {len(data)} images" if len(data) != 2000 else ""),
+                    "ground-truth crop boxes" + (f"; subset of {len(data)} images" if len(data) != 2000 else "")
+                    + tta_note(cfg.tta),
         "n": int(kept.sum()), "n_images": len(data), "n_excluded": int((~kept).sum()),
         "excluded": [str(x) for x in data.names[~kept]],
         "convention": "yaw > 0: face turns to the image's left (subject's right); pitch > 0: looks up; "

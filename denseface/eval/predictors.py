@@ -1,8 +1,12 @@
-"""Anything that gives 68 landmarks for a face: a denseface model (ONNX, torch) or a callable.
+"""Anything that gives landmarks for a face: a denseface model (ONNX, torch), a callable, or the
+teacher through its adapter.
 
 A predictor maps a batch of RGB uint8 images and one box per image ([x0, y0, x1, y1], OpenCV
-pixels) to (B, 68, 3) image pixels (x right, y down, z towards the viewer in the same scale;
-z is NaN when the model gives only 2D points).
+pixels) to one array per image: ``predict(images, boxes)`` -> (B, *output_shape). Landmark
+predictors give (B, K, 3) image pixels (x right, y down, z towards the viewer in the same
+scale; z is NaN when the model gives only 2D points), all K points of the model, and ``idx68``
+says which of them are the 68 iBUG points. The teacher's adapter gives its (B, 62) 3DDFA
+parameters instead (``idx68`` None).
 """
 from __future__ import annotations
 
@@ -12,56 +16,48 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from ..errors import DenseFaceError
-from ..infer.api import run_crops
+from ..infer.api import check_tta, run_crops
+from .report import TEACHER
 
 
 class LandmarkPredictor(Protocol):
     name: str
+    idx68: np.ndarray | None
+    output_shape: tuple[int, ...]
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        """images: B RGB uint8 (H, W, 3); boxes (B, 4) -> (B, 68, 3) image pixels."""
-
-
-def idx68_for(config) -> np.ndarray:
-    """Positions of the 68 iBUG points among a model's outputs, from its landmark set.
-
-    Raises one clear error when the model's set is unknown, has no 68-point subset, or does
-    not match the model's number of outputs."""
-    from ..landmarks import load_landmark_set
-
-    name = getattr(config, "landmark_set", None) or "?"
-    try:
-        lset = load_landmark_set(name)
-    except DenseFaceError as e:
-        raise DenseFaceError(f"the model's landmark set '{name}' has no 68-point iBUG subset that "
-                             f"evaluation can use ({e.problem})") from None
-    idx68 = np.asarray(getattr(lset, "idx68", np.zeros(0)), np.int64)
-    if idx68.shape != (68,):
-        raise DenseFaceError(f"the model's landmark set '{name}' lacks the 68-point iBUG subset")
-    if lset.n_points != config.num_points:
-        raise DenseFaceError(f"the model gives {config.num_points} points but its landmark set "
-                             f"'{name}' has {lset.n_points}")
-    return idx68
+        """images: B RGB uint8 (H, W, 3); boxes (B, 4) -> (B, *output_shape)."""
 
 
 class RunnerPredictor:
     """A denseface runner (ONNX Runtime or torch): square crops of ``config.input_size`` from
-    the boxes, one batched forward pass, the 68 subset mapped back to image pixels."""
+    the boxes, one batched forward pass, all the model's points mapped back to image pixels;
+    the runner's checked landmark set (denseface.models.runners.landmark_set_of) gives
+    ``idx68``. tta: "flip" averages each crop with its mirror (denseface.infer.api.run_crops)."""
 
-    def __init__(self, runner, name: str):
+    def __init__(self, runner, name: str, tta: str | None = None):
+        from ..models.runners import landmark_set_of
+
         self.runner = runner
         self.name = name
         self.config = runner.config
-        self.idx68 = idx68_for(runner.config)
+        self.landmark_set = landmark_set_of(runner)
+        self.idx68 = self.landmark_set.idx68
+        self.output_shape = (self.landmark_set.n_points, 3)
+        self.tta = check_tta(tta)
+        self.flip = self.landmark_set.flip if self.tta == "flip" else None
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         if len(images) == 0:
-            return np.zeros((0, 68, 3))
-        return np.asarray(run_crops(self.runner, images, boxes), np.float64)[:, self.idx68]
+            return np.zeros((0, *self.output_shape))
+        return np.asarray(run_crops(self.runner, images, boxes, flip=self.flip), np.float64)
 
 
 class CallablePredictor:
     """A Python function ``fn(image_rgb_uint8, box) -> (68, 2) or (68, 3)`` image pixels."""
+
+    idx68 = np.arange(68)
+    output_shape = (68, 3)
 
     def __init__(self, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str | None = None):
         self.fn = fn
@@ -78,7 +74,36 @@ class CallablePredictor:
         return out
 
 
+class TeacherPredictor:
+    """The teacher 3DDFA-V2 mb05 (denseface.refine.teacher) as a predictor: each box, in the
+    OpenCV frame, is cropped the 3DDFA way in 3DDFA's own 1-based numbers (BGR, 120 px), and the
+    network's 62 parameters come back, de-normalised (``output_shape`` (62,))."""
+
+    name = TEACHER
+    idx68 = None
+    output_shape = (62,)
+
+    def __init__(self, folder: str | Path | None = "", threads: int = 1):
+        from ..paths import shared_path
+        from ..refine.teacher import load_teacher
+
+        self.teacher = load_teacher(folder or shared_path("models", "3ddfa_v2_mb05"))
+        self.threads = threads
+
+    def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from ..refine.teacher import crop_3ddfa, predict_params
+        from .datasets import MATLAB_TO_OPENCV
+
+        bgr = [crop_3ddfa(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), box + MATLAB_TO_OPENCV)
+               for img, box in zip(images, boxes)]
+        return predict_params(self.teacher, np.stack(bgr), threads=self.threads)
+
+
 def model_name(model) -> str:
+    """The name a model goes by in reports: a registry name as given, a file's name, a
+    predictor's or module's ``name`` (else its class name); None: the default model's name."""
     if model is None:
         from ..models.registry import DEFAULT_MODEL
         return DEFAULT_MODEL
@@ -87,9 +112,10 @@ def model_name(model) -> str:
     return getattr(model, "name", None) or type(model).__name__
 
 
-def open_predictor(model=None, threads: int | None = None) -> LandmarkPredictor:
+def open_predictor(model=None, threads: int | None = None, tta: str | None = None) -> LandmarkPredictor:
     """A predictor for a model path (.onnx / .pt), a torch module, a runner, None (the shipped
-    default), an existing predictor, or a callable ``(image, box) -> 68 x 2|3``."""
+    default), an existing predictor, or a callable ``(image, box) -> 68 x 2|3``. tta: "flip"
+    or "none" for denseface models (None: predict's default, denseface.infer.api.PredictConfig)."""
     from ..models.runners import open_runner
 
     if hasattr(model, "predict") and hasattr(model, "name") and not hasattr(model, "predict_crops"):
@@ -98,4 +124,4 @@ def open_predictor(model=None, threads: int | None = None) -> LandmarkPredictor:
     if callable(model) and not is_torch_module and not hasattr(model, "predict_crops") \
             and not isinstance(model, (str, Path)):
         return CallablePredictor(model)
-    return RunnerPredictor(open_runner(model, threads=threads), model_name(model))
+    return RunnerPredictor(open_runner(model, threads=threads), model_name(model), tta)

@@ -34,10 +34,14 @@ def store_weights_fp16(m, min_size: int = 64) -> None:
 
 def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = False) -> Path:
     """Write ``model`` (a DenseRegressor) to ``path``; input "image" (B,3,S,S) RGB 0..255,
-    output "points" (B,N,3) normalised crop coordinates. ``weights_fp16`` stores the weights in
-    fp16 (half the file) while computing in float32 (see store_weights_fp16)."""
+    output "points" (B,N,3) normalised crop coordinates and, with the second head
+    (``config.head_300w``), "landmarks68_300w" (B,68,2) in the same coordinates. ``weights_fp16``
+    stores the weights in fp16 (half the file) while computing in float32 (see
+    store_weights_fp16)."""
     import onnx
     import torch
+
+    from ..models.runners import output_names
 
     path = Path(path)
     try:
@@ -47,9 +51,11 @@ def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = F
     model = model.float().eval().cpu()
     S = model.config.input_size
     x = torch.rand(1, 3, S, S) * 255
+    names = list(output_names(model.config))
+    graph = _BothOutputs(model) if model.config.head_300w else model
     with atomic_output(path) as tmp:
-        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["points"],
-                          dynamic_axes={"image": {0: "batch"}, "points": {0: "batch"}},
+        torch.onnx.export(graph, (x,), str(tmp), input_names=["image"], output_names=names,
+                          dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
                           opset_version=opset, dynamo=False)
         m = onnx.load(str(tmp))
         if weights_fp16:
@@ -60,13 +66,28 @@ def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = F
     return path
 
 
+def _BothOutputs(model):
+    """A module whose forward is ``model.forward_both`` (both heads as graph outputs)."""
+    import torch
+
+    class BothOutputs(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m.forward_both(x)
+
+    return BothOutputs(model).eval()
+
+
 def parity_max_abs_px(model, onnx_path: str | Path, crops) -> float:
-    """Largest |torch - ONNX Runtime| over all predicted coordinates, in crop pixels, for crops
-    (B, S, S, 3) uint8 RGB."""
+    """Largest |torch - ONNX Runtime| over all predicted coordinates of every output, in crop
+    pixels, for crops (B, S, S, 3) uint8 RGB."""
     import numpy as np
 
     from ..models.runners import OnnxRunner, TorchRunner
 
-    a = TorchRunner(model).predict_crops(crops)
-    b = OnnxRunner(onnx_path).predict_crops(crops)
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+    a = TorchRunner(model).predict_outputs(crops)
+    b = OnnxRunner(onnx_path).predict_outputs(crops)
+    return max(float(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)).max()) for k in a)

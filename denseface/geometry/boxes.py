@@ -36,6 +36,20 @@ def roi_box_from_landmarks(points: np.ndarray, factor: float = ROI_FACTOR) -> np
     return roi_box(landmark_bbox(points), factor)
 
 
+def main_face_order(boxes: np.ndarray, image_shape: tuple) -> np.ndarray:
+    """Indices of ``boxes`` (K, 4) [x0, y0, x1, y1] image pixels, main face first: the rule of
+    insightface's ``max_num``, value = box area - 2 x squared distance (px^2) from the box centre
+    to the image centre (w / 2, h / 2 of ``image_shape`` (H, W, ...)), highest value first, ties
+    kept in the given order. Large, central faces win over small or peripheral ones whatever
+    their detector scores."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h, w = image_shape[:2]
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    offset = 0.5 * (b[:, :2] + b[:, 2:]) - np.array([w / 2.0, h / 2.0])
+    value = area - 2.0 * (offset ** 2).sum(1)
+    return np.argsort(-value, kind="stable")
+
+
 def box_size(box: np.ndarray) -> float:
     """Mean side (w + h) / 2 of a box, pixels."""
     x0, y0, x1, y1 = np.asarray(box, np.float64)

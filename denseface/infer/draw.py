@@ -23,11 +23,13 @@ class DrawStyle:
     mesh: bool = True
     points: bool = True
     points68: bool = True
+    points68_300w: bool = False   # the human-convention 68 (Face.landmarks68_300w), when present
     box: bool = True
     axes: bool = True
     mesh_color: tuple[int, int, int] = (90, 200, 255)
     point_color: tuple[int, int, int] = (255, 255, 255)
     point68_color: tuple[int, int, int] = (255, 60, 60)
+    point68_300w_color: tuple[int, int, int] = (255, 220, 0)
     box_color: tuple[int, int, int] = (60, 255, 60)
     axis_length: float = 0.5  # times the face's crop-box side / sqrt(2)
     mesh_alpha: float = 0.45
@@ -70,6 +72,8 @@ def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
             _dots(out, lm, style.point_color, r)
         if style.points68:
             _dots(out, f.landmarks68, style.point68_color, 2 * r)
+        if style.points68_300w and f.landmarks68_300w is not None:
+            _dots(out, f.landmarks68_300w, style.point68_300w_color, 2 * r)
         if style.axes and np.isfinite([f.pose.yaw, f.pose.pitch, f.pose.roll]).all():
             side = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
             draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * side, 2 * thick)
@@ -91,7 +95,9 @@ def drawing_view(image: np.ndarray, faces, max_side: int = DRAW_MAX_SIDE):
         return image, faces
     small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     scaled = [replace(f, box=f.box * s, landmarks=f.landmarks * s, landmarks68=f.landmarks68 * s,
-                      crop_box=f.crop_box * s) for f in faces]
+                      crop_box=f.crop_box * s,
+                      landmarks68_300w=None if f.landmarks68_300w is None else f.landmarks68_300w * s)
+              for f in faces]
     return small, scaled
 
 

@@ -38,8 +38,8 @@ import numpy as np
 
 from ..errors import ConfigError, DenseFaceError, first_line
 from ..io.images import DEFAULT_LIMITS, decode_image, normalise_array, read_image
-from .api import PredictConfig
-from .batch import ModelSpec, item_error
+from .api import ModelSpec, PredictConfig
+from .jobs import item_error
 from .tables import error_row, table_schema
 from .outputs import image_record
 

@@ -13,10 +13,25 @@ from ..errors import ConfigError, OutputError, first_line
 from .outputs import json_bytes
 
 
+#: The one-line message when pyarrow, the optional [parquet] extra, is missing.
+PARQUET_EXTRA_HINT = ("--table parquet needs pyarrow, the optional [parquet] extra: pip install "
+                      "'denseface[parquet]' (from the checkout: pip install -e '.[parquet]'), or use "
+                      "--table jsonl")
+
+
+def require_pyarrow():
+    """pyarrow.parquet, or a one-line ConfigError naming the [parquet] extra."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(PARQUET_EXTRA_HINT) from None
+    return pq
+
+
 def table_schema():
     """The pyarrow schema of a predictions table (and of the Ray Data predictor's rows): the
-    per-image JSON's fields (docs/predict.md; points as [x, y, z] lists, null for a non-finite
-    number) plus ``error``: null, or the one-line message of a failed image (then width,
+    per-image JSON's fields (docs/predict.md; points as [x, y, z] lists, [x, y] for
+    landmarks68_300w, null for a non-finite number or a model without that head) plus ``error``: null, or the one-line message of a failed image (then width,
     height and faces are null)."""
     import pyarrow as pa
 
@@ -24,6 +39,7 @@ def table_schema():
     point = pa.list_(f64, 3)
     face = pa.struct([("box", pa.list_(f64, 4)), ("score", f64),
                       ("landmarks", pa.list_(point)), ("landmarks68", pa.list_(point)),
+                      ("landmarks68_300w", pa.list_(pa.list_(f64, 2))),   # null without the head
                       ("pose", pa.struct([("yaw", f64), ("pitch", f64), ("roll", f64)]))])
     return pa.schema([pa.field("image", pa.string(), nullable=False), ("width", pa.int32()),
                       ("height", pa.int32()), ("faces", pa.list_(face)), ("error", pa.string())])
@@ -45,10 +61,7 @@ class PredictionTable:
         self.done: dict[str, int] = {}
         self._pending: list[dict] = []
         if kind == "parquet":
-            try:
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise ConfigError("--table parquet needs pyarrow (pip install pyarrow)") from None
+            pq = require_pyarrow()
             self._schema = table_schema()
             self._writer = pq.ParquetWriter(str(self.path), self._schema, compression="zstd")
         else:

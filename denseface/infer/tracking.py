@@ -228,5 +228,9 @@ class FaceTracker:
         if track.smoother is None:
             return track.face
         lm = track.smoother(track.face.landmarks, t)
-        return replace(track.face, landmarks=lm, landmarks68=lm[self.model.landmark_set.idx68],
+        lm68 = lm[self.model.landmark_set.idx68]
+        human = track.face.landmarks68_300w   # moved as the smoothing moved the 68 points
+        if human is not None:
+            human = human + (lm68 - track.face.landmarks68)[:, :2]
+        return replace(track.face, landmarks=lm, landmarks68=lm68, landmarks68_300w=human,
                        pose=estimate_pose(lm, self.model.mean_shape))

@@ -21,7 +21,7 @@ import cv2
 
 from ..errors import EXIT_PARTIAL, DenseFaceError, OutputError
 from ..io.files import atomic_output
-from ..io.images import normalise_array, quiet_stderr
+from ..io.images import normalise_array, quiet_stderr, silence_opencv_log
 from .api import DenseFace, Timings
 from .draw import DrawStyle, draw_faces
 from .tracking import FaceTracker, SmoothingConfig, TrackerConfig
@@ -45,6 +45,7 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
     import stat
 
     path = Path(path)
+    silence_opencv_log()   # FFmpeg's log level is set when the first video is opened
     if not path.exists():
         raise DenseFaceError("file does not exist", path=path)
     st = path.stat()

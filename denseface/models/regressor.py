@@ -67,12 +67,24 @@ class DenseRegressor(nn.Module):
             full = self.head
             setattr(self.net, _classifier_name(self.net),
                     LowRankHead(full.in_features, full.out_features, config.head_rank))
+        #: the second head (config.head_300w): a linear map from the N x 3 points to the 68 points
+        #: of the human 300-W convention (x, y), both normalised crop coordinates; fitted in closed
+        #: form (denseface.train.points_map), it never changes the points themselves
+        self.head_300w = nn.Linear(config.num_points * 3, 68 * 2) if config.head_300w else None
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
         return self.net(x).view(-1, self.config.num_points, 3)   # a constant shape in ONNX
+
+    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, S, S) -> the N x 3 points and, from the second head (``config.head_300w``), the
+        68 points of the human 300-W convention (B, 68, 2), both normalised crop coordinates."""
+        if self.head_300w is None:
+            raise DenseFaceError("the model has no 300-W head (config.head_300w is false)")
+        points = self.forward(x)
+        return points, self.head_300w(points.flatten(1)).view(-1, 68, 2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) RGB 0..255 -> (B, F) pooled features, the head's input."""

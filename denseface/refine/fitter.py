@@ -144,90 +144,20 @@ def fit_batch(points: VertexData, anchors: VertexData, linear0: np.ndarray, tran
 def _fit_batch(points: VertexData, anchors: VertexData, linear0: np.ndarray, translation0: np.ndarray,
                z0: np.ndarray, targets: np.ndarray, weights: FitWeights,
                point_weights: np.ndarray | None) -> FitResult:
+    """Damped Gauss-Newton (Levenberg-Marquardt per face) on :class:`_BatchProblem`; a face
+    stops when its cost no longer falls."""
     import torch
 
-    dt = torch.float32 if weights.single_precision else torch.float64
-    T = lambda a: torch.as_tensor(np.asarray(a), dtype=dt)  # noqa: E731
-    mh, Bh, ma, Ba = T(points.mean), T(points.basis), T(anchors.mean), T(anchors.basis)
-    L0, t0, Z0 = T(linear0), T(translation0), T(z0)
-    H = T(np.nan_to_num(targets))
-    vis = torch.as_tensor(np.isfinite(targets).all(-1))
-    pw = T(np.ones(targets.shape[1]) if point_weights is None else point_weights)
-    visf = vis.to(dt) * pw
-    N, D = Z0.shape
-    A = ma.shape[0]
-
-    # the anchors' initial projection: the "teacher" the fit stays close to
-    Xa0 = ma + (Ba @ Z0.T).permute(2, 0, 1)
-    Ya = Xa0 @ L0[:, :2].transpose(1, 2) + t0[:, None, :2]
-
-    if weights.camera == "similarity":
-        Lb = T(nearest_similarity(linear0))
-        # translation: least squares on the anchors with the similarity camera
-        tb = (Ya - Xa0 @ Lb[:, :2].transpose(1, 2)).mean(1)
-    else:
-        Lb = L0.clone()
-        tb = t0[:, :2].clone()
-    Z = Z0.clone()
-    lam_a = weights.anchor_weight / A
-    delta = weights.huber_px
-
-    K = mh.shape[0]
-    P = K + A
-    m_all = torch.cat([mh, ma], 0)                                       # (P, 3)
-    B_all = torch.cat([Bh, Ba], 0)                                       # (P, 3, D)
-    B_flat = B_all.permute(1, 0, 2).reshape(3, P * D)                    # (3, P*D)
-    Y_all = torch.cat([H, Ya], 1)                                        # (N, P, 2)
-    anchor_w = torch.full((N, A), lam_a, dtype=dt)
-
-    def project(Lb, tb, Z):
-        X = m_all + (B_all @ Z.T).permute(2, 0, 1)                       # (N, P, 3)
-        p = X @ Lb[:, :2].transpose(1, 2) + tb[:, None]                  # (N, P, 2)
-        return X, p
-
-    def cost_of(Lb, tb, Z):
-        X, p = project(Lb, tb, Z)
-        e = torch.linalg.norm(p - Y_all, dim=-1)                         # (N, P)
-        c = (_huber_cost(e[:, :K], delta) * visf).sum(1) + lam_a * (e[:, K:] ** 2).sum(1)
-        c = c + weights.prior_weight * (Z ** 2).sum(1) + weights.init_weight * ((Z - Z0) ** 2).sum(1)
-        return c, (X, p, e)
-
-    def jacobian(Lb, X):
-        """d p / d (w, ls, t, z) at the current point: (N, P*2, 6 + D), rows (point, x/y)."""
-        n = X.shape[0]
-        L2 = Lb[:, :2]                                                   # (n, 2, 3)
-        Jw = torch.stack([torch.linalg.cross(X, L2[:, i, None].expand_as(X), dim=-1) for i in range(2)], 2)
-        Jls = (X @ L2.transpose(1, 2))[..., None]                        # (n, P, 2, 1)
-        Jt = torch.eye(2, dtype=dt).expand(n, P, 2, 2)
-        Jz = (L2 @ B_flat).view(n, 2, P, D).permute(0, 2, 1, 3)          # (n, P, 2, D)
-        return torch.cat([Jw, Jls, Jt, Jz], -1).reshape(n, P * 2, 6 + D)
-
-    cost, parts = cost_of(Lb, tb, Z)
+    pb = _BatchProblem(points, anchors, linear0, translation0, z0, targets, weights, point_weights)
+    Lb, tb, Z = pb.start()
+    N, dt = pb.Z0.shape[0], pb.dt
+    cost, parts = pb.cost_of(Lb, tb, Z)
     cost_init = cost.clone()
     mu = torch.full((N,), 1e-3, dtype=dt)
-    n_par = 6 + D
-    reg_diag = torch.zeros(n_par, dtype=dt)
-    reg_diag[6:] = weights.prior_weight + weights.init_weight
     active = torch.ones(N, dtype=torch.bool)
     for _ in range(weights.iterations):
-        X, p, e = parts
-        # IRLS weights of the Huber loss per human point; anchors weigh lam_a
-        wh = torch.where(e[:, :K] <= delta, torch.ones_like(e[:, :K]), delta / e[:, :K].clamp_min(1e-12)) * visf
-        w = torch.cat([wh, anchor_w], 1).repeat_interleave(2, dim=1)      # (N, P*2)
-        J = jacobian(Lb, X)
-        r = (p - Y_all).reshape(N, P * 2)
-        Jw_ = J * w[..., None]
-        Hm = Jw_.transpose(1, 2) @ J
-        g = (Jw_.transpose(1, 2) @ r[..., None])[..., 0]
-        g[:, 6:] += weights.prior_weight * Z + weights.init_weight * (Z - Z0)
-        Hm = Hm + torch.diag_embed(reg_diag.expand(N, n_par))
-        damp = mu[:, None] * (torch.diagonal(Hm, dim1=1, dim2=2) + 1e-6)
-        step = -torch.linalg.solve(Hm + torch.diag_embed(damp), g[..., None])[..., 0]
-        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
-        dw, dls, dtr, dz = step[:, :3], step[:, 3], step[:, 4:6], step[:, 6:]
-        Lb_new = torch.exp(dls)[:, None, None] * (Lb @ _rodrigues(dw))
-        tb_new, Z_new = tb + dtr, Z + dz
-        cost_new, parts_new = cost_of(Lb_new, tb_new, Z_new)
+        Lb_new, tb_new, Z_new = pb.step(Lb, tb, Z, parts, mu)
+        cost_new, parts_new = pb.cost_of(Lb_new, tb_new, Z_new)
         better = torch.isfinite(cost_new) & (cost_new < cost) & active
         rel = (cost - cost_new) / cost.clamp_min(1e-12)
         Lb = torch.where(better[:, None, None], Lb_new, Lb)
@@ -244,3 +174,99 @@ def _fit_batch(points: VertexData, anchors: VertexData, linear0: np.ndarray, tra
     finite = torch.isfinite(Lb).all((1, 2)) & torch.isfinite(tb).all(1) & torch.isfinite(Z).all(1)
     return FitResult(Lb.numpy(), translation.numpy(), Z.numpy(), cost_init.numpy(), cost.numpy(),
                      finite.numpy())
+
+
+class _BatchProblem:
+    """The fixed tensors of one batch fit: every point (the K human points, then the A anchors)
+    with its model-space mean and basis, its 2D target (the human points; the anchors' initial
+    projection, the "teacher" the fit stays close to), and the weights of the objective."""
+
+    def __init__(self, points: VertexData, anchors: VertexData, linear0: np.ndarray,
+                 translation0: np.ndarray, z0: np.ndarray, targets: np.ndarray, weights: FitWeights,
+                 point_weights: np.ndarray | None):
+        import torch
+
+        self.torch, self.weights = torch, weights
+        self.dt = dt = torch.float32 if weights.single_precision else torch.float64
+        T = lambda a: torch.as_tensor(np.asarray(a), dtype=dt)  # noqa: E731
+        self.T = T
+        mh, Bh, ma, Ba = T(points.mean), T(points.basis), T(anchors.mean), T(anchors.basis)
+        self.linear0, self.L0, self.t0, self.Z0 = linear0, T(linear0), T(translation0), T(z0)
+        H = T(np.nan_to_num(targets))
+        vis = torch.as_tensor(np.isfinite(targets).all(-1))
+        pw = T(np.ones(targets.shape[1]) if point_weights is None else point_weights)
+        self.visf = vis.to(dt) * pw
+        N, D = self.Z0.shape
+        A = ma.shape[0]
+        # the anchors' initial projection: the "teacher" the fit stays close to
+        self.Xa0 = ma + (Ba @ self.Z0.T).permute(2, 0, 1)
+        self.Ya = self.Xa0 @ self.L0[:, :2].transpose(1, 2) + self.t0[:, None, :2]
+        self.lam_a = weights.anchor_weight / A
+        self.delta = weights.huber_px
+        self.K = K = mh.shape[0]
+        self.P = P = K + A
+        self.D = D
+        self.m_all = torch.cat([mh, ma], 0)                                  # (P, 3)
+        self.B_all = torch.cat([Bh, Ba], 0)                                  # (P, 3, D)
+        self.B_flat = self.B_all.permute(1, 0, 2).reshape(3, P * D)          # (3, P*D)
+        self.Y_all = torch.cat([H, self.Ya], 1)                              # (N, P, 2)
+        self.anchor_w = torch.full((N, A), self.lam_a, dtype=dt)
+        self.reg_diag = torch.zeros(6 + D, dtype=dt)
+        self.reg_diag[6:] = weights.prior_weight + weights.init_weight
+
+    def start(self):
+        """The first camera (linear part, 2D translation) and coefficients."""
+        if self.weights.camera == "similarity":
+            Lb = self.T(nearest_similarity(self.linear0))
+            # translation: least squares on the anchors with the similarity camera
+            tb = (self.Ya - self.Xa0 @ Lb[:, :2].transpose(1, 2)).mean(1)
+        else:
+            Lb = self.L0.clone()
+            tb = self.t0[:, :2].clone()
+        return Lb, tb, self.Z0.clone()
+
+    def project(self, Lb, tb, Z):
+        X = self.m_all + (self.B_all @ Z.T).permute(2, 0, 1)                 # (N, P, 3)
+        p = X @ Lb[:, :2].transpose(1, 2) + tb[:, None]                      # (N, P, 2)
+        return X, p
+
+    def cost_of(self, Lb, tb, Z):
+        w, K = self.weights, self.K
+        X, p = self.project(Lb, tb, Z)
+        e = self.torch.linalg.norm(p - self.Y_all, dim=-1)                   # (N, P)
+        c = (_huber_cost(e[:, :K], self.delta) * self.visf).sum(1) + self.lam_a * (e[:, K:] ** 2).sum(1)
+        c = c + w.prior_weight * (Z ** 2).sum(1) + w.init_weight * ((Z - self.Z0) ** 2).sum(1)
+        return c, (X, p, e)
+
+    def jacobian(self, Lb, X):
+        """d p / d (w, ls, t, z) at the current point: (N, P*2, 6 + D), rows (point, x/y)."""
+        torch, P, D = self.torch, self.P, self.D
+        n = X.shape[0]
+        L2 = Lb[:, :2]                                                       # (n, 2, 3)
+        Jw = torch.stack([torch.linalg.cross(X, L2[:, i, None].expand_as(X), dim=-1) for i in range(2)], 2)
+        Jls = (X @ L2.transpose(1, 2))[..., None]                            # (n, P, 2, 1)
+        Jt = torch.eye(2, dtype=self.dt).expand(n, P, 2, 2)
+        Jz = (L2 @ self.B_flat).view(n, 2, P, D).permute(0, 2, 1, 3)         # (n, P, 2, D)
+        return torch.cat([Jw, Jls, Jt, Jz], -1).reshape(n, P * 2, 6 + D)
+
+    def step(self, Lb, tb, Z, parts, mu):
+        """One damped Gauss-Newton step from the current point (IRLS weights of the Huber loss
+        per human point; anchors weigh lam_a) -> the candidate (Lb, tb, Z)."""
+        torch, w, K, P = self.torch, self.weights, self.K, self.P
+        N, n_par = self.Z0.shape[0], 6 + self.D
+        X, p, e = parts
+        wh = torch.where(e[:, :K] <= self.delta, torch.ones_like(e[:, :K]),
+                         self.delta / e[:, :K].clamp_min(1e-12)) * self.visf
+        wt = torch.cat([wh, self.anchor_w], 1).repeat_interleave(2, dim=1)   # (N, P*2)
+        J = self.jacobian(Lb, X)
+        r = (p - self.Y_all).reshape(N, P * 2)
+        Jw_ = J * wt[..., None]
+        Hm = Jw_.transpose(1, 2) @ J
+        g = (Jw_.transpose(1, 2) @ r[..., None])[..., 0]
+        g[:, 6:] += w.prior_weight * Z + w.init_weight * (Z - self.Z0)
+        Hm = Hm + torch.diag_embed(self.reg_diag.expand(N, n_par))
+        damp = mu[:, None] * (torch.diagonal(Hm, dim1=1, dim2=2) + 1e-6)
+        step = -torch.linalg.solve(Hm + torch.diag_embed(damp), g[..., None])[..., 0]
+        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
+        dw, dls, dtr, dz = step[:, :3], step[:, 3], step[:, 4:6], step[:, 6:]
+        return torch.exp(dls)[:, None, None] * (Lb @ _rodrigues(dw)), tb + dtr, Z + dz

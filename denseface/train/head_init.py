@@ -11,7 +11,6 @@ import torch
 
 from ..data.augment import AugmentConfig
 from ..data.dataset import LandmarkDataset, LoadedSplit
-from ..landmarks.landmark_set import LandmarkSet
 from ..models.regressor import DenseRegressor
 
 
@@ -38,12 +37,12 @@ def ridge_solve(F: np.ndarray, Y: np.ndarray, lam: float) -> tuple[np.ndarray, n
     return W, mu_y - mu_f @ W
 
 
-def fit_ridge_head(model: DenseRegressor, split: LoadedSplit, landmark_set: LandmarkSet,
+def fit_ridge_head(model: DenseRegressor, split: LoadedSplit, flip: np.ndarray,
                    lam: float, flips: bool = True) -> dict:
     """Set the model's head to the ridge fit on ``split`` (each crop plus, with ``flips``, its
-    mirror image), resized to the model's input without augmentation. Returns fit statistics
-    (training RMSE in crop pixels)."""
-    ds = LandmarkDataset(split, landmark_set, model.config.input_size,
+    mirror image through the points' permutation ``flip``), resized to the model's input
+    without augmentation. Returns fit statistics (training RMSE in crop pixels)."""
+    ds = LandmarkDataset(split, flip, model.config.input_size,
                          AugmentConfig(enabled=False), flip_double=flips)
     F, Y = pooled_features(model, ds)
     W, b = ridge_solve(F, Y, lam)

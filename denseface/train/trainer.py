@@ -16,21 +16,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..data.dataset import LandmarkDataset, load_split, split_scores
+from ..data.dataset import LandmarkDataset, load_split
 from ..errors import ConfigError, DenseFaceError
 from ..io.files import atomic_output
 from ..models.checkpoints import read_torch_file
 from ..landmarks import load_landmark_set
 from ..losses import build_loss
 from ..mesh.bfm import load_bfm
-from ..models.codec import decode_points
 from ..models.regressor import DenseRegressor, create_model
 from ..paths import shared_path
 from .config import TrainConfig
+from .validation import evaluate, memory_format
 
 
 def _is_dist() -> bool:
@@ -82,23 +81,6 @@ def _data_paths(cfg: TrainConfig) -> tuple[Path, Path]:
     return tr, va
 
 
-@torch.inference_mode()
-def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device,
-             batch: int = 128) -> dict:
-    """Val NME (%) of 68 points vs labels and of 21 points vs human annotations."""
-    model.eval()
-    S = model.config.input_size
-    preds = []
-    for i in range(0, len(val.names), batch):
-        x = torch.from_numpy(val.images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
-        if x.shape[-1] != S:
-            x = torch.nn.functional.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
-        preds.append(model(x).float().cpu().numpy())
-    in_size = val.images.shape[1]
-    pred = decode_points(np.concatenate(preds), S) * (in_size / S)
-    return split_scores(pred[:, idx68], val.points[:, idx68], val.table.pts21)
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -123,7 +105,13 @@ class Trainer:
                 raise ConfigError(f"config key 'init_from': {cfg.init_from} is a {src.config.backbone} "
                                   f"with {src.config.num_points} points, the config asks for "
                                   f"{cfg.backbone} with {self.lset.n_points}")
-            self.model.load_state_dict(src.state_dict())
+            state = src.state_dict()
+            if src.head_300w is not None and self.rank == 0:   # a map of the old points: refit it at export
+                print(f"denseface: {cfg.init_from}'s 300-W map is left out (refit it for the new points: "
+                      "denseface export --head-300w)", file=sys.stderr)
+            self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head_300w.")})
+        self.memory_format = memory_format(cfg.channels_last)
+        self.model.to(memory_format=self.memory_format)
         bfm = load_bfm(cfg.data.bfm or None)
         tr, va = _data_paths(cfg)
         self.train_split = load_split(tr, bfm, self.lset, cfg.data.train_labels or None,
@@ -164,7 +152,7 @@ class Trainer:
                                         cfg.batch_size, self.device, cfg.seed, cfg.data.flip_double)
             self.sampler = None
             return
-        self.dataset = LandmarkDataset(self.train_split, self.lset, cfg.input_size, cfg.augment,
+        self.dataset = LandmarkDataset(self.train_split, self.lset.flip, cfg.input_size, cfg.augment,
                                        cfg.data.flip_double, cfg.seed)
         self.sampler = torch.utils.data.DistributedSampler(
             self.dataset, shuffle=True, seed=cfg.seed, drop_last=True) if self.world > 1 else None
@@ -205,17 +193,15 @@ class Trainer:
             w.writeheader()
             w.writerows(self.history)
 
-    def resume(self) -> None:
+    def resume(self, checkpoint: dict | None = None) -> None:
+        """Continue from ``out_dir/last.pt`` (``checkpoint``: that file already read by
+        :func:`read_resume_checkpoint`)."""
         path = self.out / "last.pt"
-        if not path.exists():
+        if checkpoint is None and not path.exists():
             if self.rank == 0:
                 print(f"denseface: no checkpoint at {path}; starting fresh", file=sys.stderr)
             return
-        st = read_torch_file(path, "training checkpoint")
-        missing = [k for k in RESUME_KEYS if k not in st]
-        if missing:
-            raise DenseFaceError(f"cannot resume: the checkpoint lacks {', '.join(missing)} (is it "
-                                 "a trainer's last.pt? use init_from to start from a model)", path=path)
+        st = checkpoint if checkpoint is not None else read_resume_checkpoint(path)
         try:
             self.model.load_state_dict(st["state_dict"])
             self.opt.load_state_dict(st["optimizer"])
@@ -234,30 +220,41 @@ class Trainer:
                   f"values, so it is no longer an exact continuation): {'; '.join(changed)}",
                   file=sys.stderr)
 
-    def _fit_head(self) -> None:
-        """Closed-form head (every rank computes the same fit); its val scores are history row
-        0, and best.pt when no epoch beats it."""
+    def _initialise(self) -> None:
+        """Before the first epoch: the closed-form head (``head_init: ridge``), every rank
+        computing the same fit. When it was fitted or the run starts from ``init_from``, the
+        starting model's val scores are history row 0, and it is best.pt until an epoch beats it."""
         from .head_init import fit_ridge_head
 
-        t0 = time.time()
-        stats = fit_ridge_head(self.model, self.train_split, self.lset, self.cfg.ridge_lambda)
+        cfg, t0, notes = self.cfg, time.time(), []
+        if cfg.head_init == "ridge":
+            st = fit_ridge_head(self.model, self.train_split, self.lset.flip, cfg.ridge_lambda)
+            notes.append(f"ridge head on {st['samples']} crops ({st['features']} features, train "
+                         f"RMSE {st['rmse_px']:.2f} px)")
         self.model.to(self.device)
-        if self.rank != 0:
+        if self.rank != 0 or not (notes or cfg.init_from):
             return
-        val = evaluate(self.model, self.val_split, self.lset.idx68, self.device)
-        metric = val.get(self.cfg.select_metric, val["nme68"])
-        self.best = metric
-        self.history.append({"epoch": 0, "train_loss": float("nan"), "lr": 0.0, "img_per_s": 0.0,
-                             "world_size": self.world, "val_nme68": round(val["nme68"], 4),
-                             "val_nme21": round(val.get("nme21", float("nan")), 4), "is_best": True})
+        row = self._validation_row(0, float("nan"), 0.0, 0.0)
+        row["is_best"], self.best = True, row.pop("_metric")
+        self.history.append(row)
         from ..models.regressor import save_checkpoint
         self.out.mkdir(parents=True, exist_ok=True)
         save_checkpoint(self.model, self.out / "best.pt", epoch=-1, val=self.history[-1],
-                        train_config=self.cfg.to_dict())
+                        train_config=cfg.to_dict())
         self._write_log()
-        print(f"ridge head on {stats['samples']} crops ({stats['features']} features, train RMSE "
-              f"{stats['rmse_px']:.2f} px, {time.time() - t0:.0f} s): val NME68 {val['nme68']:.3f}%, "
-              f"NME21 {val.get('nme21', float('nan')):.3f}%", file=sys.stderr, flush=True)
+        print("; ".join(notes or [f"from {cfg.init_from}"]) + f" ({time.time() - t0:.0f} s): "
+              + _scores_text(row), file=sys.stderr, flush=True)
+
+    def _validation_row(self, epoch: int, loss: float, lr: float, ips: float) -> dict:
+        """A log row with the val scores; ``_metric``: the value of ``select_metric``."""
+        cfg = self.cfg
+        val = evaluate(self.model, self.val_split, self.lset.idx68, self.device,
+                       channels_last=cfg.channels_last)
+        row = {"epoch": epoch, "train_loss": round(loss, 5) if loss == loss else loss, "lr": lr,
+               "img_per_s": round(ips, 1), "world_size": self.world,
+               "val_nme68": round(val["nme68"], 4), "val_nme21": round(val.get("nme21", float("nan")), 4)}
+        row["_metric"] = val.get(cfg.select_metric, val["nme68"])   # nme68 without human points
+        return row
 
     # -- loop --------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> tuple[float, float]:
@@ -280,7 +277,7 @@ class Trainer:
             if step >= self.steps_per_epoch:
                 break
             x, y = batch[0], batch[1]
-            x = x.to(self.device, non_blocking=True).float()
+            x = x.to(self.device, non_blocking=True).float().contiguous(memory_format=self.memory_format)
             y = y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                 pred = self.ddp_model(x)
@@ -305,27 +302,27 @@ class Trainer:
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        if self.start_epoch == 0 and cfg.head_init == "ridge":
-            self._fit_head()
+        if self.start_epoch == 0:
+            self._initialise()
         for epoch in range(self.start_epoch, cfg.epochs):
             loss, ips = self.train_epoch(epoch)
             if self.rank == 0:
-                val = evaluate(self.model, self.val_split, self.lset.idx68, self.device)
-                metric = val.get(cfg.select_metric, val["nme68"])
-                row = {"epoch": epoch + 1, "train_loss": round(loss, 5),
-                       "lr": self.sched.get_last_lr()[0], "img_per_s": round(ips, 1),
-                       "world_size": self.world,
-                       "val_nme68": round(val["nme68"], 4), "val_nme21": round(val.get("nme21", float("nan")), 4),
-                       "is_best": metric < self.best}
+                row = self._validation_row(epoch + 1, loss, self.sched.get_last_lr()[0], ips)
+                metric = row.pop("_metric")
+                row["is_best"] = metric < self.best
                 self.best = min(self.best, metric)
                 self.history.append(row)
                 self._save(epoch)
                 print(f"epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, {ips:.0f} img/s, "
-                      f"val NME68 {val['nme68']:.3f}%, NME21 {val.get('nme21', float('nan')):.3f}%"
-                      + (" (best)" if row["is_best"] else ""), file=sys.stderr, flush=True)
+                      + _scores_text(row) + (" (best)" if row["is_best"] else ""),
+                      file=sys.stderr, flush=True)
             if _is_dist():
                 dist.barrier()
         return self.out
+
+
+def _scores_text(row: dict) -> str:
+    return f"val NME68 {row['val_nme68']:.3f}%, NME21 {row['val_nme21']:.3f}%"
 
 
 #: What a trainer checkpoint (last.pt) must hold to be resumed.
@@ -345,11 +342,24 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def read_resume_checkpoint(path: Path) -> dict:
+    """A trainer checkpoint (last.pt) with every key a resume needs; DenseFaceError otherwise."""
+    st = read_torch_file(path, "training checkpoint")
+    missing = [k for k in RESUME_KEYS if k not in st]
+    if missing:
+        raise DenseFaceError(f"cannot resume: the checkpoint lacks {', '.join(missing)} (is it "
+                             "a trainer's last.pt? use init_from to start from a model)", path=path)
+    return st
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
-    """Train (or resume) and return the run folder (best.pt, last.pt, log.csv)."""
+    """Train (or resume) and return the run folder (best.pt, last.pt, log.csv). A checkpoint that
+    cannot be resumed is reported before the model and the data are loaded."""
+    last = Path(cfg.out_dir) / "last.pt"
+    checkpoint = read_resume_checkpoint(last) if resume and last.exists() else None
     trainer = Trainer(cfg)
     if resume:
-        trainer.resume()
+        trainer.resume(checkpoint)
     try:
         return trainer.fit()
     finally:

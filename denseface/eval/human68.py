@@ -1,0 +1,118 @@
+"""The 68 points as people annotate them (300-W): both of a model's 68-point conventions on a
+human-68 folder's held-out photos (denseface.data.human68), inter-ocular NME in %.
+
+Each face is predicted by ``DenseFace`` (the code ``denseface predict`` runs) given the box of its
+human 68 points, read as a landmark box (3DDFA's crop policy); ``landmarks68`` (the 3D
+convention: mesh vertices, AFLW2000-3D's) and ``landmarks68_300w`` (the human convention, from
+models with the second head) are scored against the human points, normalised by the distance
+of the outer eye corners (300-W's normaliser), overall, by part and by subset (AFW / HELEN).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.human68 import SPLIT_SEED, VAL_FRACTION, held_out_photos, read_labels
+from ..errors import ConfigError
+from ..geometry.boxes import landmark_bbox
+from ..io.images import read_image, to_rgb
+from ..landmarks.ibug68 import GROUPS_68
+from ..metrics import interocular, nme_2d
+
+#: The two 68-point outputs of a model (Face attributes).
+CONVENTIONS = ("landmarks68", "landmarks68_300w")
+
+
+@dataclass
+class Human68Config:
+    """data_dir: a human-68 folder ("" = the shared data/w300_afw_helen); part: "val" (the
+    held-out photos) or "train"; threads: ONNX Runtime threads; tta: "flip" / "none" (None =
+    predict's default); limit: score this many evenly spaced faces (0 = all)."""
+
+    data_dir: str = ""
+    part: str = "val"
+    threads: int | None = None
+    tta: str | None = None
+    limit: int = 0
+
+    def __post_init__(self) -> None:
+        if self.part not in ("val", "train"):
+            raise ConfigError(f"part must be 'val' or 'train', got {self.part!r}")
+
+
+def scores(pred: np.ndarray, truth: np.ndarray, subsets: dict[str, np.ndarray]) -> dict:
+    """Inter-ocular NME (%) of (M, 68, >=2) predictions: mean, by part of the face (the iBUG
+    groups) and by subset (boolean masks); NaN rows (no prediction) are left out and counted."""
+    ok = np.isfinite(pred[..., :2]).all((1, 2))
+    d = interocular(truth)
+    err = np.linalg.norm(np.asarray(pred, np.float64)[..., :2] - truth[..., :2], axis=-1) / d[:, None] * 100
+    out = {"nme": float(nme_2d(pred[ok], truth[ok], d[ok]).mean()), "n": int(ok.sum()),
+           "parts": {k: float(err[ok][:, list(r)].mean()) for k, r in GROUPS_68.items()},
+           "subsets": {k: float(np.nanmean(np.where(ok, err.mean(1), np.nan)[m])) for k, m in subsets.items()}}
+    return out
+
+
+def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
+    """Predict the held-out faces with ``model`` (anything ``DenseFace`` takes) -> a report dict:
+    model, split, n, the faces' names, per-image NME of each convention the model has, and
+    :func:`scores` of each; ``predictions``: convention -> (M, 68, 2) image pixels of the
+    stored crops (NaN where the model lacks the convention)."""
+    from ..infer.api import DenseFace, PredictConfig, check_tta
+    from .predictors import model_name
+    from ..paths import shared_path
+
+    cfg = cfg or Human68Config()
+    folder = Path(cfg.data_dir) if cfg.data_dir else shared_path("data", "w300_afw_helen")
+    labels = read_labels(folder)
+    held = held_out_photos(labels["source"])
+    idx = np.flatnonzero(held if cfg.part == "val" else ~held)
+    if cfg.limit:
+        idx = idx[np.linspace(0, len(idx) - 1, min(cfg.limit, len(idx))).round().astype(int)]
+    truth = labels["pts68"][idx].astype(np.float64)
+    names = labels["names"][idx]
+    df = DenseFace(model, config=PredictConfig(tta=check_tta(cfg.tta)), threads=cfg.threads)
+    pred = {c: np.full((len(idx), 68, 2), np.nan) for c in CONVENTIONS}
+    for k, (name, pts) in enumerate(zip(names, truth)):
+        image = to_rgb(read_image(folder / "images" / str(name)))
+        face = df.predict_array(image, boxes=[landmark_bbox(pts)])[0]
+        for c in CONVENTIONS:
+            value = getattr(face, c)
+            if value is not None:
+                pred[c][k] = np.asarray(value)[:, :2]
+    subsets = {s: np.array([str(n).startswith(f"{s}_") for n in names]) for s in ("afw", "helen")}
+    report = {"model": model_name(model), "data": str(folder), "part": cfg.part,
+              "split": f"held-out photos: {VAL_FRACTION:.0%} of the distinct photos, seed {SPLIT_SEED} "
+                       "(denseface.data.human68.held_out_photos)",
+              "tta": check_tta(cfg.tta), "n": len(idx), "names": [str(n) for n in names],
+              "conventions": {}, "per_image": {}}
+    for c in CONVENTIONS:
+        if np.isfinite(pred[c]).any():
+            report["conventions"][c] = scores(pred[c], truth, subsets)
+            report["per_image"][c] = nme_2d(pred[c], truth, interocular(truth)).tolist()
+    report["predictions"] = pred
+    return report
+
+
+def human68_markdown(report: dict) -> str:
+    """report.md of :func:`evaluate_human68`."""
+    lines = [f"# {report['model']}: the 68 points on {report['n']} held-out faces of 300-W", "",
+             f"Data: `{report['data']}`, {report['part']} part ({report['split']}); flip averaging: "
+             f"{report['tta']}. Inter-ocular NME (%), the faces' human-68 boxes as user boxes.", "",
+             "| convention | NME | " + " | ".join(GROUPS_68) + " | AFW | HELEN |",
+             "|---|---|" + "---|" * (len(GROUPS_68) + 2)]
+    for c, s in report["conventions"].items():
+        lines.append(f"| `{c}` | **{s['nme']:.2f}** | " + " | ".join(f"{s['parts'][k]:.2f}" for k in GROUPS_68)
+                     + " | " + " | ".join(f"{s['subsets'][k]:.2f}" for k in ("afw", "helen")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_human68(report: dict, out_dir: str | Path) -> Path:
+    """report.json, report.md, per_image.csv (and predictions.npz) into ``out_dir``."""
+    from .report import write_report_files
+
+    body = {k: v for k, v in report.items() if k not in ("predictions", "per_image", "names")}
+    columns = {"face": report["names"], **{f"nme_{c}": v for c, v in report["per_image"].items()}}
+    arrays = {c: v for c, v in report["predictions"].items() if np.isfinite(v).any()}
+    return write_report_files(out_dir, body, human68_markdown(report), columns, arrays)

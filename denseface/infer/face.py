@@ -1,0 +1,53 @@
+"""One predicted face (:class:`Face`) and its JSON form."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .pose import Pose
+
+
+@dataclass
+class Face:
+    """One face. box [x0, y0, x1, y1] (detector or user box) and its score; landmarks (N, 3)
+    and landmarks68 (68, 3) in image pixels with z on the same scale (towards the viewer);
+    pose in degrees (see denseface.infer.pose); crop_box: the square crop the last pass used;
+    mesh: the full BFM mesh (53215, 3) fitted to the landmarks, same frame, when asked for
+    (``mesh="full"``; not part of the JSON form); landmarks68_300w (68, 2) image pixels: the 68
+    points as people annotate them (300-W: the jaw on the visible outline), from models with
+    the second head, else None (docs/predict.md says which 68 to use when)."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+    landmarks68: np.ndarray
+    pose: Pose
+    crop_box: np.ndarray
+    mesh: np.ndarray | None = None
+    landmarks68_300w: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.0f}" for v in np.asarray(self.box, np.float64))
+        p = self.pose.as_dict()
+        return (f"Face(box=[{box}], score={self.score:.2f}, {len(self.landmarks)} points, "
+                f"yaw={p['yaw']:.1f}, pitch={p['pitch']:.1f}, roll={p['roll']:.1f}"
+                + (f", mesh {len(self.mesh)} vertices" if self.mesh is not None else "") + ")")
+
+    def to_dict(self, decimals: int = 3) -> dict:
+        """The JSON form (docs/predict.md); non-finite numbers become null."""
+        return {"box": _round(self.box, decimals), "score": _round(self.score, 4),
+                "landmarks": _round(self.landmarks, decimals),
+                "landmarks68": _round(self.landmarks68, decimals),
+                "landmarks68_300w": (None if self.landmarks68_300w is None
+                                     else _round(self.landmarks68_300w, decimals)),
+                "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()}}
+
+
+def _round(a, decimals: int):
+    """Rounded nested lists for JSON; non-finite values become None."""
+    arr = np.round(np.asarray(a, np.float64), decimals)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return arr.tolist()
+    return np.where(finite, arr, None).tolist()

@@ -1,0 +1,37 @@
+"""Decoding photos fast without changing a pixel: colour-order conversion by OpenCV."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from denseface.io.images import decode_image, normalise_array
+
+
+@pytest.mark.parametrize("shape", [(7, 9, 3), (7, 9, 4), (1, 1, 3), (5, 6, 1), (5, 6)])
+@pytest.mark.parametrize("color", ["bgr", "rgb"])
+def test_normalise_array_gives_exactly_the_reordered_channels(shape, color):
+    a = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    got = normalise_array(a, color)
+    if a.ndim == 3 and a.shape[2] >= 3:
+        want = a[:, :, :3][:, :, ::-1] if color == "bgr" else a[:, :, :3]
+    else:
+        want = a.reshape(shape[:2])
+    assert got.dtype == np.uint8 and got.flags.c_contiguous and np.array_equal(got, want)
+
+
+def test_normalise_array_takes_views_and_wide_types():
+    rng = np.random.default_rng(1)
+    view = rng.integers(0, 256, (10, 20, 3), dtype=np.uint8)[:, ::2]       # not contiguous
+    assert np.array_equal(normalise_array(view, "bgr"), view[:, :, ::-1])
+    wide = rng.integers(0, 65536, (4, 5, 4), dtype=np.uint16)
+    want = np.floor(wide[:, :, 2::-1] / 257.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(normalise_array(wide, "bgr"), want)
+
+
+def test_decoded_jpeg_is_opencvs_decode_in_rgb():
+    bgr = np.random.default_rng(2).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", bgr)
+    assert ok
+    rgb = decode_image(data.tobytes(), "a.jpg")
+    assert np.array_equal(rgb, cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])

@@ -1,0 +1,17 @@
+// denseface in the browser: 520 dense 3D facial landmarks, the 68 subset and head pose, with
+// the shipped ONNX network in ONNX Runtime Web and MediaPipe's BlazeFace. See docs/web.md.
+//
+//   import { DenseFace, FaceTracker } from 'denseface-web';
+//   const df = await DenseFace.create({ model: 'models/dense520_mbv1_050.onnx',
+//                                       detectorOptions: { baseUrl: 'vendor/mediapipe-face_detection/' } });
+//   const faces = await df.predict(imageOrVideoOrCanvas);
+//   const tracker = new FaceTracker(df);
+//   const smoothed = await tracker.update(videoElement, video.currentTime);
+
+export { DenseFace, ConfigError, PREDICT_DEFAULTS, TTA_MODES, predictConfig, validateBoxes } from './denseface.js';
+export { FaceTracker, FaceSmoother, OneEuroFilter, SMOOTHING_DEFAULTS, TRACKER_DEFAULTS } from './tracking.js';
+export { LANDMARKS68_300W, LandmarkNetwork, ModelError, POINTS, hasWasmSimd, modelConfig } from './network.js';
+export { decodeImageFile, ImageDecodeError, PixelReader } from './image.js';
+export { estimatePose, axisDirections } from './pose.js';
+export { default as packageData } from './generated/data.js';
+export { DetectorError } from './detector.js';

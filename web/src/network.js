@@ -1,0 +1,143 @@
+// The landmark network: the shipped ONNX file, unchanged, in ONNX Runtime Web; the JavaScript
+// twin of denseface.models.runners.OnnxRunner and denseface.infer.api.run_crops.
+//
+// Input: (B, 3, S, S) float32 RGB 0..255 (mean/std are inside the network); output: (B, N, 3)
+// normalised crop coordinates p / S - 0.5. The config (input size, point count, landmark set,
+// crop factor) is read from the file's metadata key "denseface_config", as Python does.
+
+import * as ort from 'onnxruntime-web';
+import { cropInto, cropToImage, decodePoints, unmirrorCropPoints } from './geometry.js';
+import { readOnnxMetadata } from './onnx_metadata.js';
+
+export const ONNX_CONFIG_KEY = 'denseface_config';
+
+/** A model that cannot be loaded, with a readable message. */
+export class ModelError extends Error {}
+
+async function fetchBytes(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new ModelError(`${url}: cannot be fetched (${e.message})`);
+  }
+  if (!response.ok) throw new ModelError(`${url}: cannot be fetched (HTTP ${response.status})`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** A tiny module with one SIMD instruction (i8x16.popcnt): valid only where WebAssembly SIMD is. */
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8,
+  0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** Whether this JavaScript engine runs WebAssembly SIMD, which ONNX Runtime Web needs. */
+export function hasWasmSimd() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+/** The model's config from its ONNX bytes (ModelError when missing or malformed). */
+export function modelConfig(bytes, name = 'the model') {
+  let meta;
+  try {
+    meta = readOnnxMetadata(bytes);
+  } catch (e) {
+    throw new ModelError(`${name}: not an ONNX file (${e.message})`);
+  }
+  if (!(ONNX_CONFIG_KEY in meta)) {
+    throw new ModelError(`${name}: ONNX file has no denseface config metadata (export it with \`denseface export\`)`);
+  }
+  const config = JSON.parse(meta[ONNX_CONFIG_KEY]);
+  if (config.channel_order !== 'RGB' || config.value_range[0] !== 0 || config.value_range[1] !== 255) {
+    throw new ModelError(`${name}: expects ${config.channel_order} ${config.value_range}; this page feeds RGB 0..255`);
+  }
+  return config;
+}
+
+/** The network's outputs (names of the ONNX graph, as denseface.models.runners): "points"
+ * (B, N, 3) and, for models with the second head (config.head_300w), "landmarks68_300w" (B, 68, 2):
+ * the 68 points as people annotate them (300-W). */
+export const POINTS = 'points';
+export const LANDMARKS68_300W = 'landmarks68_300w';
+
+export function outputSpecs(config) {
+  const specs = [{ name: POINTS, n: config.num_points, dims: 3 }];
+  if (config.head_300w) specs.push({ name: LANDMARKS68_300W, n: 68, dims: 2 });
+  return specs;
+}
+
+export class LandmarkNetwork {
+  /** source: a URL, an ArrayBuffer or a Uint8Array of the ONNX file. options.wasmPaths: where
+   * ONNX Runtime Web's wasm files are (default: beside its module); options.threads: wasm threads
+   * (default: ONNX Runtime's own choice, 1 without cross-origin isolation). */
+  static async create(source, { wasmPaths = null, threads = null } = {}) {
+    if (!hasWasmSimd()) {
+      throw new ModelError('this browser has no WebAssembly SIMD, which denseface needs (Chrome or Edge 91+, '
+        + 'Firefox 89+, Safari 16.4+; or it is turned off)');
+    }
+    const name = typeof source === 'string' ? source : 'the model';
+    const bytes = typeof source === 'string' ? await fetchBytes(source) : new Uint8Array(source);
+    const config = modelConfig(bytes, name);
+    if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
+    if (threads) ort.env.wasm.numThreads = threads;
+    let session;
+    try {
+      session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    } catch (e) {
+      throw new ModelError(`${name}: ONNX Runtime Web cannot load it (${e.message})`);
+    }
+    const missing = outputSpecs(config).map((o) => o.name).filter((o) => !session.outputNames.includes(o));
+    if (missing.length) throw new ModelError(`${name}: the ONNX graph lacks the output(s) ${missing.join(', ')} that its config names`);
+    return new LandmarkNetwork(session, config);
+  }
+
+  constructor(session, config) {
+    this.session = session;
+    this.config = config;
+    this.inputName = session.inputNames[0];
+    this.outputs = outputSpecs(config);
+  }
+
+  /** Raw normalised outputs by name (Float32Array each) for B crops (Float32Array B * 3 * S * S). */
+  async forward(crops, batch) {
+    const S = this.config.input_size;
+    const input = new ort.Tensor('float32', crops, [batch, 3, S, S]);
+    const result = await this.session.run({ [this.inputName]: input });
+    input.dispose?.();
+    const out = {};
+    for (const o of this.outputs) out[o.name] = result[o.name].data;
+    return out;
+  }
+
+  /**
+   * Crop, run, decode (denseface.infer.api.run_crop_outputs): for B crop boxes of one image,
+   * each face's outputs in image pixels by name ("points": N x [x, y, z]; "landmarks68_300w":
+   * 68 x [x, y] from models with the second head), in one network call. flips: {output name:
+   * its flip permutation} to average each crop's prediction with its mirror image's (tta
+   * "flip"), or null.
+   */
+  async runCropOutputs(image, boxes, flips = null) {
+    const S = this.config.input_size, B = boxes.length;
+    if (!B) return [];
+    const total = flips ? 2 * B : B, plane = 3 * S * S;
+    const crops = new Float32Array(total * plane);
+    const Ms = boxes.map((box, i) => cropInto(image, box, S, crops, i * plane));
+    if (flips) boxes.forEach((box, i) => cropInto(image, box, S, crops, (B + i) * plane, true));
+    const raw = await this.forward(crops, total);
+    return Ms.map((M, i) => {
+      const face = {};
+      for (const { name, n, dims } of this.outputs) {
+        const k = n * dims, out = raw[name];
+        const pred = decodePoints(out.subarray(i * k, (i + 1) * k), S, n, dims);
+        if (!flips) {
+          face[name] = cropToImage(pred, M, n, dims);
+          continue;
+        }
+        const mirrored = decodePoints(out.subarray((B + i) * k, (B + i + 1) * k), S, n, dims);
+        const back = unmirrorCropPoints(mirrored, flips[name], S, M[0], dims);
+        const avg = new Float64Array(k);
+        for (let j = 0; j < k; j++) avg[j] = 0.5 * (pred[j] + back[j]);
+        face[name] = cropToImage(avg, M, n, dims);
+      }
+      return face;
+    });
+  }
+}
