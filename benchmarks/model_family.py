@@ -2,7 +2,7 @@
 
     python benchmarks/model_family.py head-ranks runs/dense520_mbv1_050/best.pt   # choose a head rank on val
     python benchmarks/model_family.py ship dense520_mbv1_050 runs/dense520_mbv1_050/best.pt --head-rank 128 --head-300w
-    python benchmarks/model_family.py ship dense520_mbv2_100 runs/dense520_mbv2_100/best.pt --weights-fp16
+    python benchmarks/model_family.py ship dense520_mbv2_100 runs/dense520_mbv2_100_wing/best.pt --weights-fp16
     python benchmarks/model_family.py measure            # every registry model, plus the teacher
     python benchmarks/model_family.py render             # README / MODEL_CARD tables from the results
 

@@ -22,12 +22,12 @@ denseface train --config configs/pilots/mbv1_3ep.yaml --resume
 # the shipped models
 denseface train --config configs/dense520_mbv1_050.yaml --resume
 denseface train --config configs/pilots/mbv1_wing_stage2.yaml --resume   # pilot: a Wing second stage (lost on val)
-denseface train --config configs/dense520_mbv2_100.yaml --resume
-denseface train --config configs/dense520_mbv2_100_stage2.yaml --resume   # Wing, from stage 1's best.pt
-denseface train --config configs/pilots/mbv2_long_wing.yaml --resume   # issue 20: one 40-epoch Wing schedule (in progress)
+denseface train --config configs/pilots/mbv2_two_stage.yaml --resume     # pilot: the two-stage recipe shipped before issue 20
+denseface train --config configs/pilots/mbv2_two_stage_2.yaml --resume   # its Wing second stage, from stage 1's best.pt
+denseface train --config configs/dense520_mbv2_100.yaml --resume          # one 32-epoch Wing schedule (won on val)
 python benchmarks/model_family.py head-ranks runs/dense520_mbv1_050/best.pt        # the rank, chosen on val
 python benchmarks/model_family.py ship dense520_mbv1_050 runs/dense520_mbv1_050/best.pt --head-rank 128 --head-300w
-python benchmarks/model_family.py ship dense520_mbv2_100 runs/dense520_mbv2_100_stage2/best.pt --weights-fp16
+python benchmarks/model_family.py ship dense520_mbv2_100 runs/dense520_mbv2_100_wing/best.pt --weights-fp16
 
 # the paper's loss study (Figure 3): one fixed budget per loss from ImageNet MobileNetV2
 denseface eval ablation --config configs/loss_study.yaml --losses l2,wing,hybrid --epochs 3 \

