@@ -36,7 +36,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -44,6 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.compare_detectors import machine  # noqa: E402
 
 HARNESS = ROOT / "web" / "tests" / "browser" / "harness.mjs"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -83,11 +84,6 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {path}")
-
-
-def machine() -> dict:
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
-            "load_average": round(os.getloadavg()[0], 1)}
 
 
 # ------------------------------------------------------------------------------ the live clip
@@ -181,9 +177,10 @@ def run_live(site: Path, shared: Path, folder: Path, frames: int = 60) -> dict:
     clip, y4m = live_clip(shared, folder)
     page = run_harness(site, "live", {"clip": str(y4m), "frames": frames, "barcode": BARCODE})
     got = browser_tracked(clip, page["result"]["frames"])
-    py = clip_scores(clip, python_tracked(clip))
+    py_pred = python_tracked(clip)
+    py = clip_scores(clip, py_pred)
     br = clip_scores(clip, got)
-    py_same = clip_scores(clip, {t: p for t, p in python_tracked(clip).items() if t in got})
+    py_same = clip_scores(clip, {t: p for t, p in py_pred.items() if t in got})
     return {"clip": LIVE_CLIP, "processed_frames": len(page["result"]["frames"]),
             "frames_with_face": sum(bool(f["faces"]) for f in page["result"]["frames"]),
             "barcode_in_range": sum(0 <= f["frame"] < len(clip.frames) for f in page["result"]["frames"]),

@@ -61,6 +61,7 @@ from denseface.eval.datasets import load_aflw2000  # noqa: E402
 from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  # noqa: E402
 from denseface.metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, interocular, nme_2d,  # noqa: E402
                                point_errors)
+from compare_detectors import machine  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -79,11 +80,6 @@ def write_json(path: Path, data) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     tmp.replace(path)
-
-
-def machine() -> dict:
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
-            "load_average": round(os.getloadavg()[0], 1)}
 
 
 class Peer:

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import need_shared
 from denseface.data.human68 import held_out_photos, load_human68
 from denseface.landmarks.ibug68 import FLIP_68
 

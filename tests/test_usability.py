@@ -4,7 +4,6 @@ edges, and the last hostile inputs (float TIFFs, FFmpeg's log lines). Uses the s
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys

@@ -149,16 +149,12 @@ def write_fixtures(out: Path, shared: Path | None, model=None) -> Path:
     return out
 
 
-def annotated_boxes(shared: Path, relpath: str) -> list[list[float]]:
-    """The 68-point boxes of a sample photo's annotated faces (image pixels)."""
+def annotated_boxes(shared: Path) -> dict[Path, list[list[float]]]:
+    """The 68-point boxes (image pixels) of the annotated faces of each sample photo, by resolved path."""
     from denseface.eval.calibration import calibration_images
     from denseface.geometry.boxes import landmark_bbox
 
-    target = (shared / "data" / "face_landmark_samples" / relpath).resolve()
-    for a in calibration_images(shared):
-        if a.path.resolve() == target:
-            return [landmark_bbox(p).tolist() for p in a.faces68]
-    raise FileNotFoundError(f"no 68-point annotation for {relpath}")
+    return {a.path.resolve(): [landmark_bbox(p).tolist() for p in a.faces68] for a in calibration_images(shared)}
 
 
 def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOTOS) -> Path:
@@ -174,11 +170,13 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
     model_path = Path(model) if model else Path(resolve_model_path(None))
     models = {tta: DenseFace(model_path, config=PredictConfig(tta=tta)) for tta in ("flip", "none")}
     S = models["flip"].runner.config.input_size
-    rows = []
+    rows, annotated = [], annotated_boxes(shared)
     for k, rel in enumerate(photos):
         path = shared / "data" / "face_landmark_samples" / rel
         image = to_rgb(read_image(path))
-        boxes = annotated_boxes(shared, rel)
+        if path.resolve() not in annotated:
+            raise FileNotFoundError(f"no 68-point annotation for {rel}")
+        boxes = annotated[path.resolve()]
         (out / f"{k}.rgb").write_bytes(image.tobytes())
         crop, _ = crop_image(image, roi_box(np.array(boxes[0]), models["flip"].roi_factor), S)
         (out / f"{k}.crop").write_bytes(to_rgb(crop).tobytes())

@@ -42,11 +42,16 @@ class Human68Split:
     source_scale: np.ndarray
 
 
+def photo_of(names: np.ndarray) -> np.ndarray:
+    """(N,) the photo of each face name or source (``<photo>_<k>``: the suffix names the face)."""
+    return np.array([str(n).rsplit("_", 1)[0] for n in names])
+
+
 def held_out_photos(sources: np.ndarray, fraction: float = VAL_FRACTION,
                     seed: int = SPLIT_SEED) -> np.ndarray:
     """(N,) bool: the faces whose photo is in the held-out ``fraction`` of distinct photos
-    (``sources`` are the photo files; a face's suffix ``_1``, ``_2`` names the face)."""
-    photos = np.array([str(s).rsplit("_", 1)[0] for s in sources])
+    (``sources`` are the photo files, :func:`photo_of`)."""
+    photos = photo_of(sources)
     unique = np.unique(photos)
     rng = np.random.default_rng(seed)
     held = set(rng.choice(unique, int(round(fraction * len(unique))), replace=False).tolist())

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..geometry.boxes import landmark_bbox
 from ..io.images import read_image, to_rgb
 from ..landmarks.ibug68 import GROUPS_68
-from ..metrics import interocular, nme_2d
+from ..metrics import interocular, nme_2d, point_errors
 
 #: The two 68-point outputs of a model (Face attributes).
 CONVENTIONS = ("landmarks68", "landmarks68_300w")
@@ -46,12 +46,11 @@ def scores(pred: np.ndarray, truth: np.ndarray, subsets: dict[str, np.ndarray]) 
     """Inter-ocular NME (%) of (M, 68, >=2) predictions: mean, by part of the face (the iBUG
     groups) and by subset (boolean masks); NaN rows (no prediction) are left out and counted."""
     ok = np.isfinite(pred[..., :2]).all((1, 2))
-    d = interocular(truth)
-    err = np.linalg.norm(np.asarray(pred, np.float64)[..., :2] - truth[..., :2], axis=-1) / d[:, None] * 100
-    out = {"nme": float(nme_2d(pred[ok], truth[ok], d[ok]).mean()), "n": int(ok.sum()),
-           "parts": {k: float(err[ok][:, list(r)].mean()) for k, r in GROUPS_68.items()},
-           "subsets": {k: float(np.nanmean(np.where(ok, err.mean(1), np.nan)[m])) for k, m in subsets.items()}}
-    return out
+    err = point_errors(pred, truth, interocular(truth))
+    per_face = err.mean(1)
+    return {"nme": float(per_face[ok].mean()), "n": int(ok.sum()),
+            "parts": {k: float(err[ok][:, list(r)].mean()) for k, r in GROUPS_68.items()},
+            "subsets": {k: float(np.nanmean(np.where(ok, per_face, np.nan)[m])) for k, m in subsets.items()}}
 
 
 def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
@@ -72,7 +71,8 @@ def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
         idx = idx[np.linspace(0, len(idx) - 1, min(cfg.limit, len(idx))).round().astype(int)]
     truth = labels["pts68"][idx].astype(np.float64)
     names = labels["names"][idx]
-    df = DenseFace(model, config=PredictConfig(tta=check_tta(cfg.tta)), threads=cfg.threads)
+    tta = check_tta(cfg.tta)
+    df = DenseFace(model, config=PredictConfig(tta=tta), threads=cfg.threads)
     pred = {c: np.full((len(idx), 68, 2), np.nan) for c in CONVENTIONS}
     for k, (name, pts) in enumerate(zip(names, truth)):
         image = to_rgb(read_image(folder / "images" / str(name)))
@@ -85,7 +85,7 @@ def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
     report = {"model": model_name(model), "data": str(folder), "part": cfg.part,
               "split": f"held-out photos: {VAL_FRACTION:.0%} of the distinct photos, seed {SPLIT_SEED} "
                        "(denseface.data.human68.held_out_photos)",
-              "tta": check_tta(cfg.tta), "n": len(idx), "names": [str(n) for n in names],
+              "tta": tta, "n": len(idx), "names": [str(n) for n in names],
               "conventions": {}, "per_image": {}}
     for c in CONVENTIONS:
         if np.isfinite(pred[c]).any():

@@ -106,11 +106,12 @@ def summarise_errors(err: np.ndarray, kept: np.ndarray, bins: np.ndarray) -> dic
     return mae
 
 
-def pose_estimates(data, preds: dict[str, Predictions], cfg: PoseConfig,
-                   fits: dict | None = None) -> dict[str, tuple[str, np.ndarray]]:
+def pose_estimates(data, preds: dict[str, Predictions], cfg: PoseConfig, fits: dict | None,
+                   fit_params: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]:
     """{key: (title, (N, 3) yaw, pitch, roll degrees)} of every method: each model through its
     520 points and (``cfg.fit_pose``) through its point fit's camera, the teacher through its
-    camera, and the oracle (the ground-truth mesh's own 520 vertices) when the BFM is here."""
+    camera, and the oracle (the ground-truth mesh's own 520 vertices) when the BFM is here.
+    ``fit_params``: the images' ground-truth fits, :func:`read_fit_params` of ``data``."""
     from ..landmarks import load_landmark_set
     from ..mesh import load_bfm
 
@@ -142,7 +143,7 @@ def pose_estimates(data, preds: dict[str, Predictions], cfg: PoseConfig,
         except DenseFaceError:  # the oracle row needs the BFM; everything else does not
             bfm = None
     if bfm is not None:
-        pose_para, shape, exp = read_fit_params(data)
+        pose_para, shape, exp = fit_params
         g520 = MeshPoints(bfm, lset.vertex_ids).points(gt_cameras(pose_para), shape, exp)
         estimates["oracle_gt520"] = ("oracle: estimate_pose of the ground-truth mesh's 520 vertices",
                                      angles_from_points(g520, lset.mean_shape))
@@ -161,11 +162,11 @@ def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: dict[str, 
     if preds is None:
         preds = predict_all(data, models, cfg.teacher_dir, cfg.batch, cfg.workers, cfg.threads, cfg.progress,
                             cfg.tta)
-    pose_para = read_fit_params(data)[0]
-    gt = angles_from_pose_para(pose_para)
+    fit_params = read_fit_params(data)
+    gt = angles_from_pose_para(fit_params[0])
     kept = pose_kept(gt, cfg.limit_deg)
     bins = yaw_bin(gt[:, 0])
-    estimates = pose_estimates(data, preds, cfg, fits)
+    estimates = pose_estimates(data, preds, cfg, fits, fit_params)
     methods, columns = {}, {"index": data.indices, "name": data.names, "kept": kept, "yaw_bin": bins,
                             "gt_yaw": gt[:, 0], "gt_pitch": gt[:, 1], "gt_roll": gt[:, 2]}
     for key, (title, ang) in estimates.items():

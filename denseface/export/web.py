@@ -125,11 +125,7 @@ def render_package_data(data: dict) -> str:
 
 def write_package_data(web_dir: Path = WEB_DIR) -> Path:
     """(Re)write ``web/src/generated/data.js`` from the Python side."""
-    path = Path(web_dir) / PACKAGE_DATA_MODULE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        tmp.write_text(render_package_data(package_data()))
-    return path
+    return _write(Path(web_dir) / PACKAGE_DATA_MODULE, render_package_data(package_data()))
 
 
 @dataclass

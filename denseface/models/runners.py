@@ -81,17 +81,15 @@ class OnnxRunner(_CarriesLandmarkSet):
             self.session = ort.InferenceSession(str(path), so, providers=providers or ["CPUExecutionProvider"])
             meta = self.session.get_modelmeta().custom_metadata_map
             self.config = ModelConfig.from_dict(json.loads(meta[ONNX_CONFIG_KEY]))
-            missing = set(output_names(self.config)) - {o.name for o in self.session.get_outputs()}
-            if missing:
-                raise DenseFaceError(f"the ONNX graph lacks the output(s) {', '.join(sorted(missing))} "
-                                     "that its config names", path=path)
         except KeyError:
             raise DenseFaceError("ONNX file has no denseface config metadata (export it with "
                                  "`denseface export`)", path=path) from None
-        except DenseFaceError:
-            raise
         except Exception as e:
             raise DenseFaceError(f"cannot load ONNX model ({type(e).__name__})", path=path) from None
+        missing = set(output_names(self.config)) - {o.name for o in self.session.get_outputs()}
+        if missing:
+            raise DenseFaceError(f"the ONNX graph lacks the output(s) {', '.join(sorted(missing))} "
+                                 "that its config names", path=path)
         self.input_name = self.session.get_inputs()[0].name
         self.path = path
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.human68 import Human68Split, load_human68
+from ..data.human68 import Human68Split, load_human68, photo_of
 from ..landmarks.ibug68 import FLIP_68
 from ..metrics import interocular, nme_2d
 from ..models.codec import encode_points, unmirror_crop_points
@@ -67,7 +67,7 @@ def design(model: DenseRegressor, split: Human68Split) -> tuple[np.ndarray, np.n
 
 def photo_folds(names: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
     """(M,) fold index per face; the faces of one photo (names ``<photo>_<k>.jpg``) share a fold."""
-    photos = np.array([str(n).rsplit("_", 1)[0] for n in names])
+    photos = photo_of(names)
     unique = np.unique(photos)
     order = np.random.default_rng(seed).permutation(len(unique))
     fold_of = dict(zip(unique[order], np.arange(len(unique)) % folds))

@@ -13,6 +13,7 @@
 // MediaPipe's graph runs on WebGL 2 (software WebGL in a browser without a GPU).
 
 import data from './generated/data.js';
+import { fetchBytes } from './fetch_bytes.js';
 
 /** A detector that cannot be loaded or run, with a readable message. */
 export class DetectorError extends Error {}
@@ -41,14 +42,7 @@ async function checkedUrls(baseUrl, names, digests, verify) {
   await Promise.all(names.map(async (name) => {
     const url = new URL(name, baseUrl).href;
     if (!verify || !subtle) { urls[name] = url; return; }
-    let response;
-    try {
-      response = await fetch(url);
-    } catch (e) {
-      throw new DetectorError(`${url}: cannot be fetched (${e.message})`);
-    }
-    if (!response.ok) throw new DetectorError(`${url}: cannot be fetched (HTTP ${response.status})`);
-    const bytes = await response.arrayBuffer();
+    const bytes = await fetchBytes(url, DetectorError);
     const got = hex(await subtle.digest('SHA-256', bytes));
     if (got !== digests[name]) {
       throw new DetectorError(`${url}: sha256 mismatch (got ${got.slice(0, 12)}..., expected ${digests[name].slice(0, 12)}...)`);

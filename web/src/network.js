@@ -7,23 +7,13 @@
 
 import * as ort from 'onnxruntime-web';
 import { cropInto, cropToImage, decodePoints, unmirrorCropPoints } from './geometry.js';
+import { fetchBytes } from './fetch_bytes.js';
 import { readOnnxMetadata } from './onnx_metadata.js';
 
 export const ONNX_CONFIG_KEY = 'denseface_config';
 
 /** A model that cannot be loaded, with a readable message. */
 export class ModelError extends Error {}
-
-async function fetchBytes(url) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (e) {
-    throw new ModelError(`${url}: cannot be fetched (${e.message})`);
-  }
-  if (!response.ok) throw new ModelError(`${url}: cannot be fetched (HTTP ${response.status})`);
-  return new Uint8Array(await response.arrayBuffer());
-}
 
 /** A tiny module with one SIMD instruction (i8x16.popcnt): valid only where WebAssembly SIMD is. */
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8,
@@ -74,7 +64,7 @@ export class LandmarkNetwork {
         + 'Firefox 89+, Safari 16.4+; or it is turned off)');
     }
     const name = typeof source === 'string' ? source : 'the model';
-    const bytes = typeof source === 'string' ? await fetchBytes(source) : new Uint8Array(source);
+    const bytes = typeof source === 'string' ? await fetchBytes(source, ModelError) : new Uint8Array(source);
     const config = modelConfig(bytes, name);
     if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
     if (threads) ort.env.wasm.numThreads = threads;

@@ -1,0 +1,14 @@
+// One file's bytes over fetch(), or one readable error naming the URL (the model and the
+// detector's files alike).
+
+/** Uint8Array of `url`; a failed request or an HTTP error throws `ErrorType` with one line. */
+export async function fetchBytes(url, ErrorType = Error) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new ErrorType(`${url}: cannot be fetched (${e.message})`);
+  }
+  if (!response.ok) throw new ErrorType(`${url}: cannot be fetched (HTTP ${response.status})`);
+  return new Uint8Array(await response.arrayBuffer());
+}
