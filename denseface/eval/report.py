@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +28,33 @@ MEASURE_NAMES = {
     "face_3d": "face region, 3D NME", "face_3d_lit": "face region, 3D NME, normalised by the face-region box",
 }
 
+def doc_section_problem(body: str, name: str) -> str | None:
+    """Why the generated section ``name`` of a Markdown text cannot be replaced in place (None:
+    it can, or it is absent): every line ``<!-- name:... -->`` must be exactly one start marker
+    followed by one end marker, so a block is replaced, never appended beside a stale one."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    marks = re.findall(rf"<!-- {re.escape(name)}:[^>]*-->", body)
+    if not marks or marks == [start, end]:
+        return None
+    return (f"the generated section '{name}' needs exactly one '{start}' followed by one '{end}', "
+            f"found {', '.join(marks)}: remove the stale block by hand")
+
+
 def write_doc_section(doc: str | Path, name: str, text: str) -> Path:
     """Put ``text`` into the generated section ``name`` of a Markdown file: everything between
     the lines ``<!-- name:start -->`` and ``<!-- name:end -->`` is replaced (the text's leading
-    and trailing blank lines dropped); a file without the markers gets the section appended.
-    The one way benchmark scripts write the figures the docs quote; written atomically."""
+    and trailing blank lines dropped); a file without any marker of ``name`` gets the section
+    appended; a file with stray, duplicate or misordered markers of ``name`` is refused
+    (DenseFaceError, nothing written: :func:`doc_section_problem`). The one way benchmark
+    scripts write the figures the docs quote; written atomically."""
     doc = Path(doc)
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     body = doc.read_text() if doc.exists() else ""
+    problem = doc_section_problem(body, name)
+    if problem is not None:
+        raise DenseFaceError(problem, path=doc)
     block = f"{start}\n{text.strip(chr(10))}\n{end}"
-    if start in body and end in body:
+    if start in body:
         body = body[:body.index(start)] + block + body[body.index(end) + len(end):]
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
