@@ -56,3 +56,68 @@ def test_a_generated_section_is_replaced_and_a_stale_one_refused(tmp_path):
     with pytest.raises(DenseFaceError, match="fig:begin"):
         write_doc_section(doc, "fig", "three")
     assert doc.read_text() == stale           # nothing written
+
+
+# ------------------------------------------------------------------ messages
+@pytest.mark.parametrize("content, said", [
+    (b"hello, this is a note\n", "not an image (a text file: starts with 'hello, this is a note\\n')"),
+    (bytes(range(32)), "not an image (unknown content: starts with 00 01 02 03 04 05 06 07)"),
+    ("half", "truncated JPEG: the file ends at byte 30684 without the JPEG end marker"),
+    ("tga", "unsupported format TGA"),
+])
+def test_an_unreadable_file_says_what_was_found(tmp_path, content, said):
+    from PIL import Image
+
+    from denseface.io.images import read_image
+
+    path = tmp_path / "photo.jpg"
+    if content == "half":
+        data = ASTRONAUT.read_bytes()
+        content = data[:len(data) // 2]
+    elif content == "tga":
+        Image.new("RGB", (8, 8)).save(tmp_path / "x.tga")
+        content = (tmp_path / "x.tga").read_bytes()
+    path.write_bytes(content)
+    with pytest.raises(DenseFaceError) as e:
+        read_image(path)
+    assert str(e.value).startswith(f"{path}: not a readable image: {said}")
+
+
+def test_a_failure_is_printed_once_and_every_error_has_one_prefix(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "note.jpg").write_text("a text file renamed .jpg\n")
+    (tmp_path / "in" / "a.jpg").write_bytes(ASTRONAUT.read_bytes())
+    assert main(["predict", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--quiet"]) == 5
+    err = capsys.readouterr().err
+    assert err.count("note.jpg") == 1, err
+    assert "1 failed (each named above)" in err
+    # a usage error argparse finds and one the command finds start alike
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path / "o"), "--format", "xml"]) == EXIT_USAGE
+    xml = _one_error_line(capsys.readouterr().err)
+    assert xml.startswith("denseface: error: ") and "unknown output format 'xml'" in xml and "[" not in xml
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(ASTRONAUT), "--passes", "3"])
+    assert e.value.code == EXIT_USAGE
+    assert _one_error_line(capsys.readouterr().err).startswith("denseface: error: argument --passes")
+
+
+# ------------------------------------------------------------------ options that would do nothing
+@pytest.mark.parametrize("argv, said", [
+    (["--model", "dense520_mbv2_100", "--draw", "--draw-parts", "68_300w"],
+     "the model 'dense520_mbv2_100' has no human-convention 68-point output"),
+    (["--draw-parts", "68"], "--draw-parts only changes what --draw draws: add --draw"),
+    (["--box", "150,60,330,290", "--detector", "haar"], "--box skips face detection, so --detector"),
+    (["--box", "150,60,330,290", "--detector-threshold", "0.9"], "--detector-threshold would do nothing"),
+])
+def test_an_option_that_would_do_nothing_is_a_usage_error(tmp_path, capsys, argv, said):
+    out = tmp_path / "o"
+    assert main(["predict", str(ASTRONAUT), "--out", str(out), "--quiet", *argv]) == EXIT_USAGE
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("denseface: error: ") and said in line
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_human_68_are_drawn_by_a_model_that_has_them(tmp_path):
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path), "--quiet", "--draw",
+                 "--draw-parts", "68_300w"]) == 0
+    assert (tmp_path / "astronaut_draw.jpg").stat().st_size > 10_000

@@ -25,6 +25,8 @@ STAGES = ("landmarks", "data", "train", "eval", "predict", "export", "models")
 #: top-level modules of the optional ``train`` extra (pyproject.toml)
 TRAIN_EXTRA_MODULES = ("torch", "torchvision", "timm", "onnx", "onnxscript", "matplotlib", "safetensors")
 TRAIN_EXTRA_HINT = "pip install -e '.[train]' in the denseface checkout"
+#: how every error of the command starts, whichever part found it (argparse or the commands)
+ERROR_PREFIX = "denseface: error: "
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,7 +36,7 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):
         message = (message.replace("invalid int value:", "expected a whole number, got")
                    .replace("invalid float value:", "expected a number, got"))
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{ERROR_PREFIX}{message} (see {self.prog} --help)\n")
 
 
 class PrintVersion(argparse.Action):
@@ -89,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except DenseFaceError as e:
-        print(f"denseface: error: {e}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{e}", file=sys.stderr)
         return e.exit_code
     except ModuleNotFoundError as e:
         hint = missing_extra_message(e, args.command)
         if hint is None:
             raise
-        print(f"denseface: error: {hint}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{hint}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("denseface: interrupted", file=sys.stderr)

@@ -51,7 +51,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="M",
                    help="a shipped model by name (denseface models) or a model file (.onnx for ONNX "
                         "Runtime, .pt for torch); default: the package default model")
-    p.add_argument("--detector", default="default",
+    p.add_argument("--detector", default=None,
                    help="face detector: default (= yunet, else libfacedetection, ssd, haar: the first "
                         "one that loads), yunet, libfacedetection, ssd, haar; see docs/detectors.md")
     p.add_argument("--detector-threshold", type=float, default=None, metavar="FLOAT",
@@ -70,9 +70,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bfm", default=None, metavar="DIR",
                    help="Basel Face Model folder for --mesh full (never shipped; default: the "
                         "shared data folder, $DENSEFACE_SHARED)")
-    p.add_argument("--draw-parts", default="mesh,points,68,box,axes", metavar="PARTS",
+    p.add_argument("--draw-parts", default=None, metavar="PARTS",
                    help="what --draw draws, comma-separated from mesh, points, 68, 68_300w (the "
-                        "human-convention 68, yellow), box, axes (default: mesh,points,68,box,axes)")
+                        "human-convention 68, yellow; models with that output, denseface models), "
+                        f"box, axes (default: {DEFAULT_DRAW_PARTS})")
     p.add_argument("--passes", type=int, choices=(1, 2), default=pc.passes,
                    help=f"{pc.passes} (default): re-crop from the first prediction's landmarks and "
                         "predict again; 1: the detector's crop only (half the network time)")
@@ -137,6 +138,7 @@ def parse_box(text: str) -> list[float]:
     return vals
 
 
+DEFAULT_DRAW_PARTS = "mesh,points,68,box,axes"
 DRAW_PARTS = {"mesh": "mesh", "points": "points", "68": "points68", "68_300w": "points68_300w",
               "box": "box", "axes": "axes"}
 
@@ -177,15 +179,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
         require_pyarrow()   # a missing optional extra stops here, before any work
     if args.table and args.format is not None:
         raise ConfigError("--table writes one table instead of the per-image files: drop --format")
+    if args.draw_parts is not None and not args.draw:
+        raise ConfigError("--draw-parts only changes what --draw draws: add --draw")
     boxes = [parse_box(b) for b in args.box] if args.box else None
+    detector_flags = [f for f, v in (("--detector", args.detector), ("--detector-model", args.detector_model),
+                                     ("--detector-threshold", args.detector_threshold)) if v is not None]
+    if boxes is not None and detector_flags:
+        raise ConfigError(f"--box skips face detection, so {' and '.join(detector_flags)} would do "
+                          "nothing: drop one or the other")
+    style = draw_style(args.draw_parts or DEFAULT_DRAW_PARTS)
     ensure_out_dir(args.out)  # fail before loading anything when the folder is unusable
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
     config = PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes, tta=args.tta)
     # this process's model, and what each worker process builds its own from (--workers N)
-    spec = ModelSpec(args.model, args.detector, args.device, config, args.threads, det_opts, args.bfm)
+    spec = ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
+                     det_opts, args.bfm)
     model = spec.build()
+    if args.draw and style.points68_300w and not model.runner.config.head_300w:
+        name = Path(getattr(model.runner, "path", args.model or "the default model")).stem
+        raise ConfigError(f"--draw-parts 68_300w: the model '{name}' has no "
+                          "human-convention 68-point output (landmarks68_300w); choose a model that "
+                          "has it (denseface models) or drop 68_300w")
     if args.export_mesh and args.mesh == "full":
         _ = model.mesh_fitter  # a missing BFM stops here, once
     if boxes is None:
@@ -198,7 +214,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
     options = BatchOptions(out_dir=args.out,
                            formats=tuple(f.strip().lower() for f in (args.format or "json").split(",")),
-                           draw=args.draw, style=draw_style(args.draw_parts),
+                           draw=args.draw, style=style,
                            max_faces=args.max_faces, boxes=boxes, export_mesh=args.export_mesh,
                            mesh=args.mesh,
                            smoothing=smoothing, tracker=TrackerConfig(redetect_every=args.redetect_every),

@@ -76,6 +76,8 @@ class BatchSummary:
     def lines(self) -> list[str]:
         n = self.done + self.skipped + len(self.failed)
         head = f"denseface predict: {n} input(s): {self.done} done, {len(self.failed)} failed"
+        if self.failed:
+            head += " (each named above)"     # every failure was logged as it happened, once
         if self.skipped:
             head += f", {self.skipped} skipped, already done"
         images = self.done - self.videos
@@ -88,7 +90,6 @@ class BatchSummary:
                      f"with a face, {self.video_faces} face(s) over all frames, the detector run on "
                      f"{self.video_detector_frames} frame(s) (tracked on the others)")
         out = [head]
-        out += [f"  failed: {e}" for e in self.failed]
         out += [f"  not followed (symlinked folder): {printable(str(p))}" for p in self.not_followed]
         return out
 

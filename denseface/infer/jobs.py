@@ -49,8 +49,8 @@ class BatchOptions:
             self.formats = (self.formats,)
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
-            raise ConfigError(f"unknown output format {unknown or '(none)'} (expected one or more "
-                              f"of {', '.join(FORMATS)})")
+            raise ConfigError(f"unknown output format {', '.join(map(repr, unknown)) or '(none)'} "
+                              f"(expected one or more of {', '.join(FORMATS)})")
         self.workers = check_whole_number("workers", self.workers, 1)
         if self.table is not None and self.table not in TABLE_FILES:
             raise ConfigError(f"unknown table format '{self.table}' (expected one of "

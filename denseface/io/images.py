@@ -232,9 +232,57 @@ def decode_image(data: bytes, name: str | Path | None = None, limits: ReadLimits
     if image is None and data[:4] in (b"II*\x00", b"MM\x00*"):
         image = _decode_tiff_any_depth(data, name, limits)
     if image is None:
-        raise DenseFaceError("not a readable image (corrupt, truncated, too large or unsupported "
-                             "format)", path=name)
+        raise DenseFaceError(f"not a readable image: {undecodable_reason(data)}", path=name)
     return normalise_array(image, color="bgr", path=name)
+
+
+#: magic bytes of the formats OpenCV decodes -> their name (Pillow's names)
+MAGIC_FORMATS = ((b"\xff\xd8", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+                 (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+#: Pillow's names of the formats OpenCV's imdecode reads (others are "unsupported")
+OPENCV_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "JPEG2000"})
+#: how each format's file ends, for "truncated" (bytes that must appear among its last 16)
+END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND", "GIF": b"\x3b"}
+
+
+def image_format(data: bytes) -> str | None:
+    """An image file's format by its content (magic bytes, else Pillow's name), or None."""
+    for magic, name in MAGIC_FORMATS:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    from PIL import Image
+
+    with _PIL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return im.format
+        except Exception:
+            return None
+
+
+def undecodable_reason(data: bytes) -> str:
+    """What a file that OpenCV could not decode holds, said for a user: not an image (text or
+    unknown bytes, with its first bytes), a truncated file of a known format (ending at byte
+    N without the format's end marker), an unsupported format, or corrupt data."""
+    fmt = image_format(data)
+    if fmt is None:
+        head = data[:24]
+        try:
+            text = head.decode("utf-8")
+            kind = "a text file" if all(c.isprintable() or c in "\t\r\n" for c in text) else None
+        except UnicodeDecodeError:
+            kind = None
+        shown = repr(text) if kind else head[:8].hex(" ")
+        return f"not an image ({kind or 'unknown content'}: starts with {shown})"
+    end = END_MARKERS.get(fmt)
+    if end is not None and end not in data[-16:]:
+        return f"truncated {fmt}: the file ends at byte {len(data)} without the {fmt} end marker"
+    if fmt not in OPENCV_FORMATS:
+        return f"unsupported format {fmt} (readable: {', '.join(sorted(OPENCV_FORMATS))})"
+    return f"corrupt {fmt} data (the header is {fmt} but the pixels do not decode)"
 
 
 def tiff_header_size(data: bytes) -> tuple[int, int, int] | None:
