@@ -12,3 +12,6 @@ def register(sub) -> None:
 
     data_build.register(dsub)
     data_refine.register(dsub)
+    from . import data_profile
+
+    data_profile.register(dsub)
