@@ -1,11 +1,49 @@
 """Shared fixtures. Data-dependent tests skip with a reason when ../shared is absent."""
 from __future__ import annotations
 
+import functools
+import importlib
+
 import pytest
 
+from denseface.errors import first_line
 from denseface.paths import shared_root
 
 SHARED = shared_root()
+
+#: what the torch tests need, all from the [train] extra (timm imports torchvision)
+TORCH_MODULES = ("torch", "torchvision", "timm")
+
+
+@functools.lru_cache(maxsize=None)
+def torch_problem() -> str | None:
+    """Why the tests that need torch cannot run here (None: they can): torch, torchvision or
+    timm missing, or failing on import (a torch/torchvision mismatch raises RuntimeError, a
+    half-installed torch OSError)."""
+    for name in TORCH_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as e:     # any failure on import means: unusable here
+            return (f"{name} is not usable here ({type(e).__name__}: {first_line(e, 120)}); "
+                    "torch test skipped (the full test command installs the [dev] extra)")
+    return None
+
+
+def need_torch(module: bool = False) -> None:
+    """Skip the test (``module``: the whole test module) unless torch, torchvision and timm import."""
+    reason = torch_problem()
+    if reason is not None:
+        pytest.skip(reason, allow_module_level=module)
+
+
+def need_modules(*names: str) -> None:
+    """Skip the test unless each of the modules ``names`` (optional extras) imports."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            pytest.skip(f"{name} is not usable here ({type(e).__name__}: {first_line(e, 120)}): "
+                        "test of an optional extra skipped")
 
 
 def need_shared(*parts: str):
@@ -32,38 +70,43 @@ def landmark_set():
 
 @pytest.fixture(scope="session")
 def small_models(tmp_path_factory):
-    """Small untrained models for inference plumbing tests (until the shipped model lands).
+    """Small untrained ONNX models for inference plumbing tests, built without torch
+    (tests.synthetic.tiny_onnx_model), so these tests run on the light install.
 
-    pt / onnx: mobilenetv2_050 at 64 px, random init (seeded).
-    mean_onnx: the same network with a zero head whose bias is the mean face in the training
-    crop, so it predicts the mean face for any input: exact geometry for frame tests."""
+    onnx: a tiny random network at 64 px (seeded); mean_onnx: the same interface with a zero
+    head whose bias is the mean face in the training crop, so it predicts the mean face for any
+    input: exact geometry for frame tests."""
     import types
 
-    import numpy as np
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from denseface.export.onnx import export_onnx
-    from tests.synthetic import mean_face_in_crop
     from denseface.landmarks import load_landmark_set
-    from denseface.models import create_model, encode_points, save_checkpoint
+    from denseface.models.codec import ModelConfig
+    from tests.synthetic import mean_face_in_crop, tiny_onnx_model
 
     folder = tmp_path_factory.mktemp("small_models")
+    ls = load_landmark_set()
+    mean = mean_face_in_crop(ls.mean_shape, ls.idx68, 64, ModelConfig().roi_factor)
+    return types.SimpleNamespace(onnx=tiny_onnx_model(folder / "small.onnx", 64, mean_points=mean),
+                                 mean_onnx=tiny_onnx_model(folder / "mean_face.onnx", 64,
+                                                           mean_points=mean, weight_scale=0.0),
+                                 mean_crop_points=mean, input_size=64)
+
+
+@pytest.fixture(scope="session")
+def small_torch(tmp_path_factory):
+    """A small untrained torch model (mobilenetv2_050 at 64 px, random init, seeded) as a
+    checkpoint ``pt`` and its ONNX export ``onnx``: for export, parity and training tests.
+    Skips when torch is missing or broken."""
+    need_torch()
+    import types
+
+    import torch
+
+    from denseface.export.onnx import export_onnx
+    from denseface.models import create_model, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("small_torch")
     torch.manual_seed(0)
     model = create_model("mobilenetv2_050", input_size=64)
     save_checkpoint(model, folder / "small.pt")
     export_onnx(model, folder / "small.onnx")
-    ls = load_landmark_set()
-    mean = mean_face_in_crop(ls.mean_shape, ls.idx68, 64, model.config.roi_factor)
-    graph = onnx.load(str(folder / "small.onnx"))  # same network: zero head, bias = mean face
-    (gemm,) = [n for n in graph.graph.node if n.op_type == "Gemm"]
-    for init in graph.graph.initializer:
-        if init.name == gemm.input[1]:
-            init.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(init)), init.name))
-        elif init.name == gemm.input[2]:
-            init.CopyFrom(numpy_helper.from_array(encode_points(mean, 64).reshape(-1), init.name))
-    onnx.save(graph, str(folder / "mean_face.onnx"))
-    return types.SimpleNamespace(pt=folder / "small.pt", onnx=folder / "small.onnx",
-                                 mean_onnx=folder / "mean_face.onnx", mean_crop_points=mean,
-                                 input_size=64)
+    return types.SimpleNamespace(pt=folder / "small.pt", onnx=folder / "small.onnx", input_size=64)

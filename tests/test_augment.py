@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import need_shared
+from conftest import need_shared, need_torch
 from denseface.data.augment import (AugmentConfig, compose, flip_matrix, similarity_matrix,
                                     transform_points, warp, augment_sample)
 from denseface.data.targets import TargetEncoder
@@ -81,6 +81,7 @@ def test_augment_sample_flip_permutes_and_scales_z(landmark_set):
 
 def test_device_warp_matches_opencv_warp():
     """The on-device path (grid_sample) warps images like the CPU path (cv2.warpAffine)."""
+    need_torch()
     import torch
 
     from denseface.data.device_augment import warp_batch
@@ -98,6 +99,7 @@ def test_device_warp_matches_opencv_warp():
 
 def test_device_batcher_targets_follow_geometry(landmark_set):
     """DeviceBatcher batches: flipped copies hold permuted, mirrored targets."""
+    need_torch()
     import torch
 
     from denseface.data.dataset import LoadedSplit

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import need_shared
+from conftest import need_shared, need_torch
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +192,7 @@ class _OracleRunner:
 
 def test_dense_and_pose_end_to_end(aflw3, bfm, landmark_set, tmp_path):
     """Both benchmarks on the three images with an oracle model and the real teacher."""
+    need_torch()
     import json
 
     from denseface.eval.datasets import MeshPoints, gt_cameras, read_fit_params

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from conftest import need_modules, need_shared, need_torch
 from denseface.errors import DenseFaceError
 from denseface.metrics import bbox_size, nme_2d, yaw_bin
 
@@ -125,17 +125,12 @@ def test_oracle_scores_zero_and_shift_scores_known(oracle, aflw2000, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    from denseface.export.onnx import export_onnx
-    from denseface.models import create_model, save_checkpoint
-
-    d = tmp_path_factory.mktemp("model")
-    model = create_model("mobilenetv2_050", input_size=64)
-    save_checkpoint(model, d / "small.pt")
-    return export_onnx(model, d / "small.onnx")
+def small_onnx(small_models):
+    return small_models.onnx
 
 
-def test_onnx_and_torch_models_through_the_pipeline(small_onnx, aflw2000, tmp_path):
+def test_onnx_and_torch_models_through_the_pipeline(small_torch, aflw2000, tmp_path):
+    small_onnx = small_torch.onnx
     from denseface.geometry.crop import crop_image
     from denseface.eval.aflw2000 import evaluate_aflw2000
     from denseface.eval.ced import ced_from_reports
@@ -231,6 +226,7 @@ def test_aflw21_protocol_subset(small_onnx):
 # -- command line and bad input ----------------------------------------------------------------
 
 def test_cli_aflw2000_and_ced(small_onnx, tmp_path, capsys):
+    need_modules("matplotlib")
     from denseface.cli.main import main
 
     need_shared("data", "aflw2000_3d")
@@ -243,6 +239,7 @@ def test_cli_aflw2000_and_ced(small_onnx, tmp_path, capsys):
 
 
 def test_bad_input_gives_one_clear_error(small_onnx, tmp_path, capsys):
+    need_torch()
     from denseface.cli.main import main
     from denseface.eval.datasets import load_aflw2000
     from denseface.eval.predictors import open_predictor
@@ -300,6 +297,7 @@ def test_unreadable_image_is_skipped_and_reported(small_onnx, tmp_path, capsys):
 # -- cost table and ablation config ----------------------------------------------------------------
 
 def test_macs_of_a_known_layer_and_cost_table():
+    need_torch()
     import torch
 
     from denseface.eval.cost import CostConfig, CostRow, cost_markdown, params_and_macs, torch_latency_ms
@@ -318,6 +316,7 @@ def test_macs_of_a_known_layer_and_cost_table():
 
 
 def test_ablation_runs_share_one_budget():
+    need_torch()
     from denseface.errors import ConfigError
     from denseface.eval.ablation import AblationConfig, train_config_for
 
@@ -332,6 +331,7 @@ def test_ablation_runs_share_one_budget():
 
 
 def test_ablation_end_to_end_writes_report_logs_and_skips_finished_losses(tmp_path):
+    need_torch()
     need_shared("data", "aflw_pl", "train")
     need_shared("data", "aflw2000_3d")
     from denseface.eval.ablation import AblationConfig, run_ablation

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, need_torch
 from denseface.cli.main import main
 from denseface.errors import DenseFaceError
 from denseface.export.onnx import parity_max_abs_px
@@ -21,12 +21,12 @@ def real_crops(n: int, size: int = 64) -> np.ndarray:
     return load_crops(need_shared("data", "aflw_pl", "val", "images"), size, n)
 
 
-def test_torch_onnx_parity_below_1e3_px_and_dynamic_batch(small_models):
+def test_torch_onnx_parity_below_1e3_px_and_dynamic_batch(small_torch):
     from denseface.models import load_model
 
-    model = load_model(small_models.pt)
-    assert parity_max_abs_px(model, small_models.onnx, crops(5)) < 1e-3
-    onnx_runner = OnnxRunner(small_models.onnx)
+    model = load_model(small_torch.pt)
+    assert parity_max_abs_px(model, small_torch.onnx, crops(5)) < 1e-3
+    onnx_runner = OnnxRunner(small_torch.onnx)
     torch_runner = TorchRunner(model)
     one = onnx_runner.predict_crops(crops(1))
     three = onnx_runner.predict_crops(crops(3))
@@ -35,10 +35,10 @@ def test_torch_onnx_parity_below_1e3_px_and_dynamic_batch(small_models):
     np.testing.assert_allclose(torch_runner.predict_crops(crops(3)), three, atol=1e-3)
 
 
-def test_parity_on_real_face_crops(small_models):
+def test_parity_on_real_face_crops(small_torch):
     from denseface.models import load_model
 
-    assert parity_max_abs_px(load_model(small_models.pt), small_models.onnx, real_crops(8)) < 1e-3
+    assert parity_max_abs_px(load_model(small_torch.pt), small_torch.onnx, real_crops(8)) < 1e-3
 
 
 def test_fp16_copy_keeps_config_and_float32_io(small_models, tmp_path):
@@ -75,9 +75,9 @@ def test_static_int8_needs_calibration(small_models, tmp_path):
         quantize_int8(small_models.onnx, tmp_path / "x.onnx", "static", None)
 
 
-def test_export_cli_writes_fp32_fp16_int8(small_models, tmp_path, capsys):
+def test_export_cli_writes_fp32_fp16_int8(small_torch, tmp_path, capsys):
     out = tmp_path / "m.onnx"
-    rc = main(["export", "--checkpoint", str(small_models.pt), "--format", "onnx", "--out", str(out),
+    rc = main(["export", "--checkpoint", str(small_torch.pt), "--format", "onnx", "--out", str(out),
                "--fp16", "--int8"])
     assert rc == 0
     err = capsys.readouterr().err
@@ -87,25 +87,25 @@ def test_export_cli_writes_fp32_fp16_int8(small_models, tmp_path, capsys):
         assert r.config.input_size == 64 and r.predict_crops(crops(2)).shape == (2, 520, 3)
 
 
-def test_export_cli_errors(tmp_path, small_models, capsys):
+def test_export_cli_errors(tmp_path, small_torch, capsys):
     assert main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 3
     assert "does not exist" in capsys.readouterr().err
-    assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.bin")]) == 2
-    assert main(["export", "--checkpoint", str(small_models.pt), "--out", str(tmp_path / "x.onnx"),
+    assert main(["export", "--checkpoint", str(small_torch.pt), "--out", str(tmp_path / "x.bin")]) == 2
+    assert main(["export", "--checkpoint", str(small_torch.pt), "--out", str(tmp_path / "x.onnx"),
                  "--int8", "--int8-mode", "static"]) == 2
 
 
-def test_quantisers_accept_fp16_stored_weights(small_models, tmp_path):
+def test_quantisers_accept_fp16_stored_weights(small_torch, tmp_path):
     """A model exported with weights_fp16 (fp16 initializers + Cast) is unfolded first, so
     int8 still quantises its weights (the file shrinks to about a quarter of fp32)."""
     from denseface.export.onnx import export_onnx
     from denseface.models import load_model
 
-    src = export_onnx(load_model(small_models.pt), tmp_path / "w16.onnx", weights_fp16=True)
+    src = export_onnx(load_model(small_torch.pt), tmp_path / "w16.onnx", weights_fp16=True)
     q = quantize_int8(src, tmp_path / "w16.int8.onnx", "dynamic")
-    assert q.stat().st_size < 0.35 * small_models.onnx.stat().st_size
+    assert q.stat().st_size < 0.35 * small_torch.onnx.stat().st_size
     x = real_crops(4)
-    a = OnnxRunner(small_models.onnx).predict_crops(x)
+    a = OnnxRunner(small_torch.onnx).predict_crops(x)
     assert np.corrcoef(a.ravel(), OnnxRunner(q).predict_crops(x).ravel())[0, 1] > 0.9
     half = convert_fp16(src, tmp_path / "w16.fp16.onnx")
     assert np.corrcoef(a.ravel(), OnnxRunner(half).predict_crops(x).ravel())[0, 1] > 0.999
@@ -115,6 +115,7 @@ def test_factored_head_round_trips_through_checkpoint_onnx_and_fine_tuning(tmp_p
     """factor_head at full rank is the same function; at a low rank it is the truncated SVD
     (the closest weights of that rank); the rank travels in the checkpoint and the ONNX file,
     and expand_head multiplies it back into one linear layer for the trainer."""
+    need_torch()
     import torch
 
     from denseface.export.onnx import export_onnx

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, need_torch
 from denseface.cli.main import main
 from denseface.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConfigError, DenseFaceError
 
@@ -66,6 +66,7 @@ def test_crafted_bfm_pickle_runs_no_code(tmp_path):
 
 
 def test_crafted_teacher_pickle_runs_no_code(tmp_path):
+    need_torch()
     from denseface.refine.teacher import load_teacher
 
     src = need_shared("models", "3ddfa_v2_mb05")
@@ -306,6 +307,7 @@ def test_api_edges_are_one_line_errors(tmp_path, small_models, photo_bytes):
     ("a: &a [1, 1]\nb: &b [*a, *a]\nc: [*b, *b]\n", "aliases"),
 ])
 def test_train_config_values_are_validated(tmp_path, text, match):
+    need_torch()
     from denseface.train import load_config
 
     p = tmp_path / "c.yaml"
@@ -316,6 +318,7 @@ def test_train_config_values_are_validated(tmp_path, text, match):
 
 
 def test_train_config_files_that_are_not_configs(tmp_path, capsys):
+    need_torch()
     from denseface.train import load_config
 
     latin = tmp_path / "latin.yaml"

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import need_torch
+
 from denseface.data.human68 import held_out_photos, load_human68
 from denseface.landmarks.ibug68 import FLIP_68
 
@@ -59,13 +61,13 @@ def test_training_crops_carry_their_points(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def mapped(tmp_path_factory, small_models):
+def mapped(tmp_path_factory, small_torch):
     """The small test model with a 300-W map fitted on a synthetic human-68 folder."""
     from denseface.models.regressor import load_model
     from denseface.train.points_map import with_points_map
 
     folder = write_human_folder(tmp_path_factory.mktemp("human") / "data", n=40, size=96)
-    model, stats = with_points_map(load_model(small_models.pt), folder)
+    model, stats = with_points_map(load_model(small_torch.pt), folder)
     return model, stats, folder
 
 
@@ -79,6 +81,7 @@ def test_points_map_is_fitted_by_cross_validation(mapped):
 
 
 def test_photo_folds_keep_a_photo_together():
+    need_torch()
     from denseface.train.points_map import photo_folds
 
     names = np.array([f"p{i // 2}_{i % 2 + 1}.jpg" for i in range(40)])
@@ -86,7 +89,7 @@ def test_photo_folds_keep_a_photo_together():
     assert (folds[0::2] == folds[1::2]).all() and set(folds) == set(range(5))
 
 
-def test_second_head_through_onnx_and_the_api(mapped, small_models, tmp_path):
+def test_second_head_through_onnx_and_the_api(mapped, small_torch, tmp_path):
     from denseface.export.onnx import export_onnx, parity_max_abs_px
     from denseface.infer.api import DenseFace, PredictConfig
     from denseface.metrics import interocular, nme_2d
@@ -123,5 +126,5 @@ def test_second_head_through_onnx_and_the_api(mapped, small_models, tmp_path):
     expect[:, 0] = W - 1 - expect[:, 0]
     np.testing.assert_allclose(mirrored.landmarks68_300w, expect, atol=0.05)
     # a model without the head (the untrained network as exported) gives None (null in the JSON)
-    plain_face = DenseFace(small_models.onnx, config=PredictConfig(passes=1)).predict(img, boxes=[box])[0]
+    plain_face = DenseFace(small_torch.onnx, config=PredictConfig(passes=1)).predict(img, boxes=[box])[0]
     assert plain_face.landmarks68_300w is None and plain_face.to_dict()["landmarks68_300w"] is None

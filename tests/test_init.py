@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, need_torch
 from denseface.errors import DenseFaceError
 
-torch = pytest.importorskip("torch")
+need_torch(module=True)
+import torch  # noqa: E402
 
 
 def _imagenet_installed() -> bool:

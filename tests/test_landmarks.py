@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from conftest import need_shared
+from conftest import need_modules, need_shared
 from denseface.cli.main import main as cli
 from denseface.errors import DenseFaceError
 from denseface.cli.landmarks import read_face_mask
@@ -115,6 +115,7 @@ def test_triangles_and_regions(landmark_set, bfm):
 def test_rebuild_equals_packaged_set_cli_and_picture(landmark_set, tmp_path, capsys):
     """`denseface landmarks build` with PRNet's face mask regenerates the packaged file exactly
     (content-wise)."""
+    need_modules("matplotlib")
     bfm_path = need_shared("models", "bfm_3ddfa_53215")
     out, png = tmp_path / "dense520.npz", tmp_path / "set.png"
     assert cli(["landmarks", "build", "--bfm", str(bfm_path), "--face-mask", str(face_mask_path()),

@@ -2,7 +2,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+from conftest import need_torch
+
+need_torch(module=True)
+import torch  # noqa: E402
 
 from denseface.errors import ConfigError
 from denseface.losses import LossConfig, PixelMSE, WingLoss, build_loss

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import need_shared
+from conftest import need_shared, need_torch
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,7 @@ def test_silhouette_jaw_moves_only_turned_away_side(bfm, val_table):
 # ---------------------------------------------------------------- teacher
 
 def test_teacher_reproduces_aflw_pl_labels(val_table):
+    need_torch()
     import cv2
 
     from denseface.refine.teacher import cameras_from_params, load_teacher, predict_params
@@ -168,6 +169,7 @@ def _perturbed(table, rng, rot_deg=4.0, coef_sigma=0.8):
 
 
 def test_refinement_recovers_a_perturbed_fit_from_its_own_landmarks(bfm, val_table):
+    need_torch()
     from denseface.landmarks import load_landmark_set
     from denseface.mesh.readers import FitTable
     from denseface.refine.fitter import FitWeights
@@ -208,6 +210,7 @@ def test_refinement_recovers_a_perturbed_fit_from_its_own_landmarks(bfm, val_tab
 
 
 def test_holdout_error_does_not_get_worse_on_val(bfm, val_table):
+    need_torch()
     from denseface.refine.holdout import holdout_eval
     from denseface.refine.refiner import RefineConfig, Refiner
 
@@ -219,6 +222,7 @@ def test_holdout_error_does_not_get_worse_on_val(bfm, val_table):
 
 
 def test_bad_input_is_flagged_kept_and_never_nan(bfm, val_table):
+    need_torch()
     from denseface.mesh.readers import FitTable
     from denseface.refine.refiner import RefineConfig, Refiner
 
@@ -243,6 +247,7 @@ def test_bad_input_is_flagged_kept_and_never_nan(bfm, val_table):
 
 
 def test_implausible_moves_fall_back_to_the_initial_fit(bfm, val_table):
+    need_torch()
     from denseface.refine.refiner import RefineConfig, Refiner
 
     tab = val_table.subset(np.arange(6))
@@ -268,6 +273,7 @@ def test_config_rejects_bad_values():
 # ---------------------------------------------------------------- CLI
 
 def test_cli_refines_a_small_split(tmp_path, val_table, capsys):
+    need_torch()
     from denseface.cli.main import main
     from denseface.mesh.readers import read_fit_table
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, need_torch
 from denseface.errors import ConfigError
-from denseface.train import config_from_dict, load_config
+
+need_torch(module=True)    # the trainer's config imports the losses, which are torch modules
+from denseface.train import config_from_dict, load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"

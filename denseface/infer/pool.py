@@ -5,7 +5,8 @@ DenseFace once, from a picklable :class:`~denseface.infer.api.ModelSpec` (1 thre
 the spec names more), predicts image by image exactly like the 1-process path and writes that
 image's files itself (atomic writes). Outcomes come back to the main process in input order. A
 worker that dies (e.g. killed for memory) fails only the image that killed it: the images it had
-in flight are run again one at a time in a fresh pool.
+in flight are run again one at a time in a fresh pool. Workers end with the main process, also
+when it is killed outright (:mod:`.lifeline`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..errors import DenseFaceError
 from ..io.images import silence_opencv_log
 from .api import ModelSpec, Timings
 from .jobs import BatchOptions, Item, Outcome, image_outcome, item_error
+from .lifeline import exit_with_parent
 from .outputs import OutputNamer
 
 #: This worker process's model, options, namer and timings (set by :func:`init_worker`).
@@ -30,9 +32,11 @@ class WorkerStartError(DenseFaceError):
     """A worker process could not build its model (stops the whole batch)."""
 
 
-def init_worker(spec: ModelSpec, options: BatchOptions, out_dir: str) -> None:
-    """Process pool initializer: build this worker's model once (``spec.threads`` threads, 1
-    when it names none)."""
+def init_worker(spec: ModelSpec, options: BatchOptions, out_dir: str, parent_pid: int) -> None:
+    """Process pool initializer: end with the main process ``parent_pid`` (also when it is
+    killed outright, :func:`~denseface.infer.lifeline.exit_with_parent`), then build this
+    worker's model once (``spec.threads`` threads, 1 when it names none)."""
+    exit_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the main process's to handle
     try:
         import cv2
@@ -110,7 +114,7 @@ class _PoolRun:
         self.progress, self.task, self.workers = progress, task, workers
         self.context = multiprocessing.get_context("spawn")
         # per-item boxes travel with the items
-        self.initargs = (spec, replace(options, boxes_for=None), str(out_dir))
+        self.initargs = (spec, replace(options, boxes_for=None), str(out_dir), os.getpid())
         self.pool, self.progressed = self._start(), False
 
     def _start(self):
