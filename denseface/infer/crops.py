@@ -59,16 +59,20 @@ def run_crop_outputs(runner, images, crop_boxes, timings: Timings | None = None,
     outputs = getattr(runner, "predict_outputs", None) or (lambda c: {POINTS: runner.predict_crops(c)})
     if len(crop_boxes) == 0:
         return {POINTS: np.zeros((0, runner.config.num_points, 3))}
-    with t.stage("crop"):
-        cut = [crop_image(image, np.asarray(box, np.float64), S) for image, box in zip(images, crop_boxes)]
-        crops = np.stack([to_rgb(c) for c, _ in cut])
-    with t.stage("network"):
-        if flip is None:
-            pred = outputs(crops)
-        else:
-            B, perms = len(crops), {POINTS: flip, LANDMARKS68_300W: FLIP_68}
-            scales = np.array([M[0, 0] for _, M in cut])
-            pred = {k: 0.5 * (v[:B] + unmirror_crop_points(v[B:], perms[k], S, scales))
-                    for k, v in outputs(np.concatenate([crops, crops[:, :, ::-1]])).items()}
+    B = len(crop_boxes)
+    with t.stage("crop"):   # the crops, then their mirrors, written into one batch (no stacking copies)
+        batch = np.empty((2 * B if flip is not None else B, S, S, 3), np.uint8)
+        Ms = []
+        for i, (image, box) in enumerate(zip(images, crop_boxes)):
+            crop, M = crop_image(image, np.asarray(box, np.float64), S)
+            batch[i] = to_rgb(crop)
+            Ms.append(M)
+        if flip is not None:
+            batch[B:] = batch[:B, :, ::-1]
+    with t.stage("network"):   # one network call for the crops and their mirrors
+        pred = outputs(batch)
+        if flip is not None:
+            perms, scales = {POINTS: flip, LANDMARKS68_300W: FLIP_68}, np.array([M[0, 0] for M in Ms])
+            pred = {k: 0.5 * (v[:B] + unmirror_crop_points(v[B:], perms[k], S, scales)) for k, v in pred.items()}
     with t.stage("decode"):
-        return {k: np.stack([crop_to_image(p, M) for p, (_, M) in zip(v, cut)]) for k, v in pred.items()}
+        return {k: np.stack([crop_to_image(p, M) for p, M in zip(v, Ms)]) for k, v in pred.items()}

@@ -60,7 +60,11 @@ class _CarriesLandmarkSet:
 
 
 def _to_nchw(crops: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(crops, np.float32).transpose(0, 3, 1, 2))
+    """(B, S, S, 3) crops -> (B, 3, S, S) float32, converted and transposed in one copy."""
+    crops = np.asarray(crops)
+    out = np.empty((crops.shape[0], crops.shape[3], crops.shape[1], crops.shape[2]), np.float32)
+    np.copyto(out, crops.transpose(0, 3, 1, 2), casting="unsafe")
+    return out
 
 
 class OnnxRunner(_CarriesLandmarkSet):

@@ -125,8 +125,7 @@ class YuNetDetector(DetectorBackend):
         c = self.config
         h, w = image_rgb.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-        padded = cv2.copyMakeBorder(image_rgb, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        blob = cv2.dnn.blobFromImage(padded, swapRB=True)  # (1, 3, H, W) BGR float32 0..255
+        blob = input_blob(image_rgb, ph, pw)
         outputs = dict(zip(self._output_names, self.session.run(self._output_names, {self._input: blob})))
         rows = [decode_stride(outputs, s, pw // s, c.score_threshold) for s in STRIDES]
         rows = np.concatenate(rows) if rows else np.zeros((0, 15))
@@ -144,6 +143,16 @@ class YuNetDetector(DetectorBackend):
     @property
     def _output_names(self) -> list[str]:
         return [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in STRIDES]
+
+
+def input_blob(image_rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """YuNet's input: (1, 3, height, width) float32 BGR 0..255, the image at the top left and
+    black padding at the bottom and right (what ``cv2.dnn.blobFromImage`` of the padded image
+    gives, in one conversion instead of a padded copy, a channel swap and a transpose)."""
+    h, w = image_rgb.shape[:2]
+    blob = np.zeros((1, 3, height, width), np.float32)
+    np.copyto(blob[0, :, :h, :w], image_rgb[:, :, ::-1].transpose(2, 0, 1), casting="unsafe")
+    return blob
 
 
 def decode_stride(outputs: dict, stride: int, cols: int, score_threshold: float) -> np.ndarray:
