@@ -223,3 +223,40 @@ def test_inference_tests_pass_with_a_broken_torch_and_torch_tests_skip_with_the_
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     assert passed >= 10 and "failed" not in summary and "error" not in summary, summary
     assert "torchvision is not usable here (RuntimeError: operator torchvision::nms does not exist)" in res.stdout
+
+
+# ------------------------------------------------------------------ the data folder
+def test_data_check_names_what_is_missing_and_what_each_part_enables(tmp_path, capsys):
+    from denseface.cli.data_check import PARTS
+
+    (tmp_path / "data").mkdir()
+    assert main(["data", "check", str(tmp_path)]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(PARTS) and all("MISSING" in ln and "enables: " in ln for ln in out)
+    assert any(ln.startswith("data/aflw2000_3d: MISSING image00002.jpg") and "eval aflw2000" in ln for ln in out)
+
+
+def test_data_check_matches_the_recorded_sums_and_finds_a_changed_file(tmp_path, capsys):
+    import shutil
+
+    for part in ("data/paper_520", "models/3ddfa_v2_mb05"):
+        shutil.copytree(need_shared(*part.split("/")), tmp_path / part)
+    assert main(["data", "check", str(tmp_path)]) == 3
+    out = {ln.split(":")[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert "present, sums match" in out["data/paper_520"] and "present, sums match" in out["models/3ddfa_v2_mb05"]
+    assert "MISSING" in out["data/aflw2000_3d"]
+    with open(tmp_path / "data" / "paper_520" / "face_ind.txt", "a") as f:
+        f.write("\n")
+    main(["data", "check", str(tmp_path)])
+    assert "sums differ" in capsys.readouterr().out.splitlines()[-3]
+
+
+def test_data_docs_list_every_part_with_its_sum():
+    from denseface.cli.data_check import PARTS, recorded_sums
+
+    doc = (ROOT / "docs" / "data.md").read_text()
+    sums = recorded_sums()
+    assert {p.path for p in PARTS} == set(sums)
+    for part in PARTS:
+        assert f"| `{part.path}` |" in doc and sums[part.path]["sha256"] in doc
+    assert "docs/data.md" in (ROOT / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""`denseface data ...`: build training sets, refine labels."""
+"""`denseface data ...`: build training sets, refine labels, check the data folder."""
 from __future__ import annotations
 
 
@@ -15,3 +15,6 @@ def register(sub) -> None:
     from . import data_profile
 
     data_profile.register(dsub)
+    from . import data_check
+
+    data_check.register(dsub)
