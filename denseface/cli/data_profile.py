@@ -45,6 +45,7 @@ def register(dsub) -> None:
     p.add_argument("--limit", type=int, default=0, help="draw this many source faces (0 = all)")
     p.add_argument("--size", type=int, default=d.size, help="output crop side (px)")
     p.add_argument("--supersample", type=int, default=d.supersample, help="render this much larger")
+    p.add_argument("--bfm", type=Path, default=None, help="BFM folder (default: the shared one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes")
     p.add_argument("--summary", type=Path, default=None, help="also write the summary as JSON here")
@@ -67,7 +68,7 @@ def cmd_profile(args) -> int:
         raise OutputError("already holds labels.npz (use --append to add to it, or another --out)",
                           path=out)
     t0 = time.time()
-    bfm = load_bfm()
+    bfm = load_bfm(args.bfm)
     human68 = args.labels is None and _is_human68(args.data)
     fit_summary = None
     if human68:

@@ -224,10 +224,16 @@ def profile_view(image: np.ndarray, fit: Fit, box: np.ndarray, bfm: BFM, yaw_deg
     M = crop_matrix(out_box, size)
     s = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     cfit = Fit(cam, fit.shape, fit.expression).transformed(M, z_scale=s, z_shift=-s * Vt[:, 2].min())
+    yaw, pitch = source_pose(cfit)
+    return ProfiledView(out, cfit, out_box, yaw, pitch)
+
+
+def source_pose(fit: Fit) -> tuple[float, float]:
+    """(yaw, pitch) in degrees of a fit's camera (pose_from_camera; no gimbal-lock warning)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        yaw, pitch, _ = pose_from_camera(cfit.camera)
-    return ProfiledView(out, cfit, out_box, yaw, pitch)
+        yaw, pitch, _ = pose_from_camera(fit.camera)
+    return yaw, pitch
 
 
 def target_yaws(source_yaw: float, rng: np.random.Generator, cfg: ProfileConfig) -> np.ndarray:
@@ -288,7 +294,7 @@ def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str 
                      np.full((len(idx), 21, 2), np.nan, np.float32), None, photo.astype(np.float32))
     result = Refiner(bfm, RefineConfig(mapping="ibug68")).run(table, points=pts)
     t = result.table
-    yaw = np.array([pose_from_camera(c)[0] for c in t.camera], np.float32)
+    yaw = np.array([source_pose(t.fit(i))[0] for i in range(len(t))], np.float32)
     t = FitTable(t.names, t.camera, t.shape, t.expression, t.pts21, yaw, t.roi_box)
     return Sources(split.images, t), result.summary()
 
@@ -300,9 +306,7 @@ def read_sources(folder: str | Path, labels: str | Path | None = None, max_yaw: 
     many of them (``seed``). Unreadable crops are skipped with one line each."""
     folder = Path(folder)
     table = read_fit_table(labels or folder)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yaw = np.array([pose_from_camera(c)[0] for c in table.camera])
+    yaw = np.array([source_pose(table.fit(i))[0] for i in range(len(table))])
     idx = np.flatnonzero(np.abs(yaw) < max_yaw)
     if limit and limit < len(idx):
         idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
@@ -330,9 +334,7 @@ def _profile_source(args) -> list[tuple[str, bytes, Fit, float, float, np.ndarra
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     V = bfm.vertices(fit)
     side = crop.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yaw0 = pose_from_camera(fit.camera)[0]
+    yaw0 = source_pose(fit)[0]
     out = []
     stem = Path(name).stem
     for j, yaw in enumerate(target_yaws(yaw0, rng, cfg)):
