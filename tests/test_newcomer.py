@@ -260,3 +260,42 @@ def test_data_docs_list_every_part_with_its_sum():
     for part in PARTS:
         assert f"| `{part.path}` |" in doc and sums[part.path]["sha256"] in doc
     assert "docs/data.md" in (ROOT / "README.md").read_text()
+
+
+# ------------------------------------------------------------------ the mirror: what is exact
+def test_points_mirror_by_w_minus_1_and_boxes_by_w():
+    """A dot's pixel centre mirrors onto the mirrored dot (x -> W - 1 - x); the crop of a box
+    and the crop of the mirrored box (x -> W - x) of the mirrored image are pixel mirrors."""
+    import numpy as np
+
+    from denseface.geometry.boxes import mirror_box, mirror_points
+    from denseface.geometry.crop import crop_image
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (60, 81, 3), dtype=np.uint8)
+    img[20, 30] = 255
+    W = img.shape[1]
+    mirror = np.ascontiguousarray(img[:, ::-1])
+    (x, y), = mirror_points(np.array([[30.0, 20.0]]), W)
+    assert (mirror[int(y), int(x)] == 255).all() and (x, y) == (W - 1 - 30, 20)
+    box = np.array([10.0, 12.0, 42.0, 44.0])          # a 32 px crop at 32 px: whole pixels
+    a, _ = crop_image(img, box, 32)
+    b, _ = crop_image(mirror, mirror_box(box, W), 32)
+    np.testing.assert_array_equal(a, b[:, ::-1])
+
+
+def test_predict_docs_quote_the_measured_mirror_figures():
+    """The figures under the mirror claim are bench_mirror.py's, and the old claim that a
+    mirrored photo gives exactly mirrored points at the defaults is gone."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_mirror import render
+
+    doc = (ROOT / "docs" / "predict.md").read_text()
+    result = json.loads((ROOT / "benchmarks" / "results" / "mirror.json").read_text())
+    assert render(result) in doc
+    assert "a mirrored photo gives exactly mirrored points" not in doc
+    rows = {(r["passes"], r["tta"], r["boxes"]): r for r in result["rows"]}
+    assert rows[(1, "flip", "given, mirrored")]["mean_px"] < 0.05 < rows[(2, "flip", "given, mirrored")]["mean_px"]
+    assert "x -> W - 1 - x" in doc and "x -> W - x" in doc

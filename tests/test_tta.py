@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from denseface.geometry.boxes import mirror_box, mirror_points
 from denseface.infer.api import DenseFace, PredictConfig, run_crops
 from denseface.models.codec import unmirror_crop_points
 
@@ -18,21 +19,6 @@ def textured_image(w: int = 331, h: int = 287, seed: int = 0) -> np.ndarray:
     cv2.ellipse(img, (140, 150), (60, 80), 10, 0, 360, (220, 180, 150), -1)
     cv2.circle(img, (120, 130), 9, (20, 20, 20), -1)
     return img
-
-
-def mirrored_box(box, width: int) -> np.ndarray:
-    """The box of the same pixels in the horizontally mirrored image: a crop covers source pixel
-    areas [x0 - 0.5, x1 - 0.5] (OpenCV centres), whose mirror is [W - x1, W - x0]."""
-    x0, y0, x1, y1 = box
-    return np.array([width - x1, y0, width - x0, y1], np.float64)
-
-
-def mirror_points(points: np.ndarray, flip: np.ndarray, width: int) -> np.ndarray:
-    """Points of a face -> the same face's points in the mirrored image (x -> W - 1 - x, point i
-    of the mirrored face is point flip[i] of the original)."""
-    out = np.asarray(points, np.float64)[flip].copy()
-    out[:, 0] = width - 1 - out[:, 0]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +50,8 @@ def test_flip_average_is_exactly_mirror_equivariant(shipped):
     box = np.array([150.0 - half, 160.0 - half, 150.0 + half, 160.0 + half])
     flip = shipped.landmark_set.flip
     a = shipped.predict(img, boxes=[box])[0].landmarks
-    b = shipped.predict(np.ascontiguousarray(img[:, ::-1]), boxes=[mirrored_box(box, W)])[0].landmarks
-    np.testing.assert_allclose(b, mirror_points(a, flip, W), atol=2e-3)
+    b = shipped.predict(np.ascontiguousarray(img[:, ::-1]), boxes=[mirror_box(box, W)])[0].landmarks
+    np.testing.assert_allclose(b, mirror_points(a, W, flip), atol=2e-3)
 
 
 def test_plain_crops_and_the_pixel_mirror_are_not_equivariant(shipped):
@@ -79,10 +65,10 @@ def test_plain_crops_and_the_pixel_mirror_are_not_equivariant(shipped):
     W = img.shape[1]
     box = np.array([70.0, 60.0, 230.0, 250.0])
     flip, runner = shipped.landmark_set.flip, shipped.runner
-    c, cm = roi_box(box, shipped.roi_factor), roi_box(mirrored_box(box, W), shipped.roi_factor)
+    c, cm = roi_box(box, shipped.roi_factor), roi_box(mirror_box(box, W), shipped.roi_factor)
     plain_a = run_crops(runner, [img], [c])[0]
     plain_b = run_crops(runner, [np.ascontiguousarray(img[:, ::-1])], [cm])[0]
-    assert np.abs(plain_b - mirror_points(plain_a, flip, W)).max() > 0.01
+    assert np.abs(plain_b - mirror_points(plain_a, W, flip)).max() > 0.01
     S = runner.config.input_size
     cut, M = crop_image(img, c, S)
     both = runner.predict_crops(np.stack([cut, cut[:, ::-1]]))

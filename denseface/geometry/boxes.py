@@ -23,6 +23,26 @@ def landmark_bbox(points: np.ndarray) -> np.ndarray:
     return np.concatenate([p.min(0), p.max(0)])
 
 
+def mirror_box(box: np.ndarray, width: int) -> np.ndarray:
+    """A box -> the box of the same pixels in the horizontally mirrored image (``img[:, ::-1]``,
+    ``width`` pixels wide): x -> W - x, the two sides swapped. Boxes bound pixel areas: pixel i
+    covers [i - 0.5, i + 0.5] (OpenCV centres), whose mirror is [W - 1 - i - 0.5, W - 1 - i + 0.5],
+    so a box edge moves by W - x (not W - 1 - x as a point does: :func:`mirror_points`)."""
+    x0, y0, x1, y1 = np.asarray(box, np.float64)
+    return np.array([width - x1, y0, width - x0, y1])
+
+
+def mirror_points(points: np.ndarray, width: int, flip: np.ndarray | None = None) -> np.ndarray:
+    """Points (K, >=2) -> the same points in the horizontally mirrored image: x -> W - 1 - x (a
+    point at pixel centre i lands on pixel centre W - 1 - i); with ``flip`` (a landmark set's
+    permutation) also renumbered, so point i of the result is the mirrored face's point i
+    (point flip[i] of the original)."""
+    out = np.asarray(points, np.float64)
+    out = (out[np.asarray(flip)] if flip is not None else out).copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    return out
+
+
 def roi_box(box: np.ndarray, factor: float = ROI_FACTOR) -> np.ndarray:
     """A landmark box -> the training crop: square, same centre, side ``factor * max(w, h)``."""
     x0, y0, x1, y1 = np.asarray(box, np.float64)
