@@ -299,3 +299,44 @@ def test_predict_docs_quote_the_measured_mirror_figures():
     rows = {(r["passes"], r["tta"], r["boxes"]): r for r in result["rows"]}
     assert rows[(1, "flip", "given, mirrored")]["mean_px"] < 0.05 < rows[(2, "flip", "given, mirrored")]["mean_px"]
     assert "x -> W - 1 - x" in doc and "x -> W - x" in doc
+
+
+# ------------------------------------------------------------------ a video a browser plays
+def _chromium_plays(video: Path) -> str:
+    """What headless Chromium makes of ``video`` in a <video> element: "played WxH" or "error N"."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium (apt-get install chromium): browser check skipped")
+    page = video.with_name("play.html")
+    page.write_text(f'''<html><head><title>pending</title></head><body>
+<video id="v" muted src="{video.name}"></video><script>
+const v = document.getElementById("v");
+v.addEventListener("loadeddata", () => {{ document.title = "played " + v.videoWidth + "x" + v.videoHeight; }});
+v.addEventListener("error", () => {{ document.title = "error " + (v.error && v.error.code); }});
+</script></body></html>''')
+    res = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r"<title>([^<]*)</title>", res.stdout)
+    return m.group(1) if m else f"no page ({res.returncode})"
+
+
+def test_the_drawn_video_plays_in_a_browser_and_the_summary_names_its_codec(tmp_path, small_models, capsys):
+    import cv2
+    import numpy as np
+
+    from tests.synthetic import write_test_video
+
+    face = cv2.cvtColor(cv2.resize(cv2.imread(str(ASTRONAUT)), (320, 240)), cv2.COLOR_BGR2RGB)
+    video = write_test_video(tmp_path / "clip.mp4", np.stack([np.roll(face, 2 * i, 1) for i in range(6)]))
+    out = tmp_path / "out"
+    assert main(["predict", str(video), "--out", str(out), "--draw", "--quiet",
+                 "--model", str(small_models.mean_onnx)]) == 0
+    assert "drawn as VP8 in WebM" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["clip.jsonl", "clip_draw.webm"]
+    assert _chromium_plays(out / "clip_draw.webm") == "played 320x240"
+    # --skip-existing finds the drawing under its new name
+    assert main(["predict", str(video), "--out", str(out), "--draw", "--quiet", "--skip-existing",
+                 "--model", str(small_models.mean_onnx)]) == 0
+    assert "1 skipped, already done" in capsys.readouterr().err

@@ -389,7 +389,7 @@ def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models, caps
     lines = [json.loads(ln) for ln in (out / "clip.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(8))
     assert (lines[0]["width"], lines[0]["height"]) == (320, 240)
-    cap = cv2.VideoCapture(str(out / "clip_draw.mp4"))
+    cap = cv2.VideoCapture(str(out / "clip_draw.webm"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     cap.release()
     # the face is found on frame 0; later frames are tracked, not re-detected

@@ -28,7 +28,9 @@ def register(sub) -> None:
                         "row per landmark: face, point, x, y, z; landmarks only). Videos always "
                         "write JSON Lines")
     p.add_argument("--draw", action="store_true",
-                   help="also write drawings: <name>_draw.jpg for images, <name>_draw.mp4 for videos")
+                   help="also write drawings: <name>_draw.jpg for images, <name>_draw.webm for "
+                        "videos (VP8, plays in browsers; <name>_draw.mp4, mp4v, where OpenCV has no "
+                        "VP8 encoder: the summary says which)")
     p.add_argument("--max-faces", type=int, default=None, metavar="N",
                    help="keep at most N faces per image or frame: the main faces, largest and "
                         "nearest the image centre first (box area - 2 x squared distance of its "

@@ -64,6 +64,7 @@ class BatchSummary:
     not_followed: list[Path] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     skipped: int = 0                   # inputs whose outputs already existed (skip_existing)
+    video_codec: str | None = None     # the annotated videos' codec (--draw), said in the summary
     #: peak resident memory (bytes) of each worker process, by process id (workers > 1)
     worker_peak_rss: dict = field(default_factory=dict)
 
@@ -89,6 +90,8 @@ class BatchSummary:
             head += (f"; {self.videos} video(s), {self.frames} frame(s), {self.frames_with_face} "
                      f"with a face, {self.video_faces} face(s) over all frames, the detector run on "
                      f"{self.video_detector_frames} frame(s) (tracked on the others)")
+            if self.video_codec:
+                head += f", drawn as {self.video_codec}"
         out = [head]
         out += [f"  not followed (symlinked folder): {printable(str(p))}" for p in self.not_followed]
         return out
@@ -208,14 +211,14 @@ def _run_items(model: DenseFace | None, spec: ModelSpec | None, todo: list[Item]
 
 def _video(model: DenseFace, item: Item, namer: OutputNamer, o: BatchOptions,
            summary: BatchSummary, timings: Timings) -> None:
-    from .video import frame_count, process_video
+    from .video import draw_codec, frame_count, process_video
 
     path, stem = item.path, item.stem
     tracker = TrackerConfig(**{**o.tracker.__dict__, "max_faces": o.max_faces})
     bar = _progress(frame_count(path), o.progress, unit="frame", leave=False, desc=path.name)
     try:
         res = process_video(model, path, namer.path(stem, ".jsonl"),
-                            namer.path(stem, "_draw.mp4") if o.draw else None, tracker,
+                            namer.path(stem, "_draw" + draw_codec().suffix) if o.draw else None, tracker,
                             o.smoothing, item.boxes if item.boxes is not None else o.boxes,
                             o.style, bar.update, timings)
     finally:
@@ -225,6 +228,8 @@ def _video(model: DenseFace, item: Item, namer: OutputNamer, o: BatchOptions,
     summary.frames_with_face += res.frames_with_face
     summary.video_faces += res.faces
     summary.video_detector_frames += res.detector_frames
+    if res.codec is not None:
+        summary.video_codec = res.codec.name
     if res.expected_frames and res.frames < res.expected_frames:
         raise DenseFaceError(f"decoded {res.frames} of the {res.expected_frames} frames the file "
                              f"declares (damaged or truncated video); the outputs hold the "

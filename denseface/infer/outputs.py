@@ -24,7 +24,7 @@ FORMATS = ("json", "npy", "csv")
 MESH_FORMATS = ("ply", "obj")
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 #: Longest output stem in UTF-8 bytes: room is left for the longest suffix
-#: ("_face99.ply", "_draw.mp4", a "_N" de-duplication) and the atomic writer's temp name.
+#: ("_face99.ply", "_draw.webm", a "_N" de-duplication) and the atomic writer's temp name.
 MAX_STEM_BYTES = MAX_NAME_BYTES - 64
 
 

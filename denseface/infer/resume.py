@@ -17,7 +17,9 @@ def already_done(item: Item, namer: OutputNamer, o: BatchOptions, table) -> bool
     """Whether every output of ``item`` exists (``table``: the run's PredictionTable or None)."""
     try:
         if item.kind == "video":
-            suffixes = [".jsonl"] + (["_draw.mp4"] if o.draw else [])
+            from .video import draw_codec
+
+            suffixes = [".jsonl"] + (["_draw" + draw_codec().suffix] if o.draw else [])
             return all(namer.path(item.stem, s).is_file() for s in suffixes)
         if table is not None:
             return str(item.path) in table.done

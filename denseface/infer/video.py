@@ -9,10 +9,18 @@ result is only ever replaced whole. A video that decodes fewer frames than its c
 declares (damaged or truncated) is an error: its partial outputs are written when there is no
 earlier output, and an earlier (complete) output is kept otherwise. FFmpeg's own log lines are
 kept off the terminal.
+
+The annotated video (``--draw``) is VP8 in WebM, which browsers (Chromium, Firefox, Safari) and
+common players play, written by the FFmpeg that the ``opencv-python-headless`` wheel bundles
+(FFmpeg LGPL 2.1, libvpx BSD-3-Clause); where OpenCV has no VP8 encoder (e.g. a system OpenCV
+built without libvpx) it falls back to mp4v in MP4, which players read but browsers do not, and
+the run says so (:data:`DRAW_CODECS`, :func:`draw_codec`).
 """
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +35,47 @@ from .draw import DrawStyle, draw_faces
 from .tracking import FaceTracker, SmoothingConfig, TrackerConfig
 
 
+@dataclass(frozen=True)
+class DrawCodec:
+    """A codec for the annotated video: OpenCV's fourcc, the file suffix, what to call it."""
+
+    fourcc: str
+    suffix: str
+    name: str
+    plays_in_browsers: bool
+
+
+#: the annotated video's codecs, preferred first (module docstring)
+DRAW_CODECS = (DrawCodec("VP80", ".webm", "VP8 in WebM", True),
+               DrawCodec("mp4v", ".mp4", "mp4v in MP4 (browsers do not play it; this OpenCV "
+                                         "has no VP8 encoder)", False))
+
+
+@functools.lru_cache(maxsize=None)
+def draw_codec() -> DrawCodec:
+    """The first of :data:`DRAW_CODECS` that this OpenCV can write (tried once, on two 16x16
+    frames in a temporary folder); the last one when none opens."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp, quiet_stderr():
+        for codec in DRAW_CODECS:
+            path = Path(tmp) / f"probe{codec.suffix}"
+            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec.fourcc), 25.0, (16, 16), True)
+            ok = w.isOpened()
+            if ok:
+                for _ in range(2):
+                    w.write(np.zeros((16, 16, 3), np.uint8))
+            w.release()
+            if ok and path.is_file() and path.stat().st_size > 0:
+                return codec
+    return DRAW_CODECS[-1]
+
+
+def codec_for(path: Path) -> DrawCodec:
+    """The codec :data:`DRAW_CODECS` writes files of ``path``'s suffix with (mp4v for others)."""
+    return next((c for c in DRAW_CODECS if c.suffix == path.suffix.lower()), DRAW_CODECS[-1])
+
+
 @dataclass
 class VideoResult:
     frames: int = 0
@@ -38,6 +87,7 @@ class VideoResult:
     restarts: int = 0
     seconds: float = 0.0
     outputs: list[Path] = field(default_factory=list)
+    codec: DrawCodec | None = None       # the annotated video's codec (None: not drawn)
 
 
 def open_video(path: str | Path) -> cv2.VideoCapture:
@@ -71,7 +121,9 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
                   style: DrawStyle | None = None, progress=None, timings: Timings | None = None,
                   max_frames: int | None = None) -> VideoResult:
     """Track faces through a video; write per-frame JSON Lines and (optionally) an annotated
-    mp4. ``progress``: a callable taking the number of frames done (e.g. tqdm.update)."""
+    video ``video_out``, its codec chosen by its suffix (``.webm``: VP8, else mp4v; use
+    ``draw_codec().suffix`` for the best this OpenCV writes). ``progress``: a callable taking the
+    number of frames done (e.g. tqdm.update)."""
     import time
 
     path = Path(path)
@@ -95,9 +147,11 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
             jsonl = stack.enter_context(open(tmp_jsonl, "w", encoding="utf-8"))
         if video_out is not None:
             tmp_video = stack.enter_context(atomic_output(video_out, keep_suffix=True))
-            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h), True)
+            result.codec = codec_for(video_out)
+            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*result.codec.fourcc), fps,
+                                     (w, h), True)
             if not writer.isOpened():
-                raise OutputError("cannot write the annotated video", path=video_out)
+                raise OutputError(f"cannot write the annotated video ({result.codec.name})", path=video_out)
             stack.callback(writer.release)
         i = 0
         while ok and frame is not None and (max_frames is None or i < max_frames):
