@@ -428,12 +428,18 @@ def detection_view(image: np.ndarray, max_side: int, fast: bool = False) -> tupl
 
     Returns (RGB uint8 image, scale) with ``scale = small / original`` (<= 1); boxes found on
     the small image are divided by ``scale`` to get original pixels. Area averaging, or with
-    ``fast`` bilinear when the scale is at least 1/2 (area averaging at a ratio that is not a
-    whole number costs several times more; bilinear hardly aliases down to 1/2)."""
+    ``fast`` two cheaper steps: area averaging by the whole factor ``k = floor(1 / scale)`` (when
+    k >= 2; OpenCV's fast path for whole ratios: the last ``width mod k`` columns and ``height
+    mod k`` rows, under k pixels, are left out), then bilinear to the size (a ratio of at least
+    1/2, where bilinear hardly aliases). Area averaging at a ratio that is not a whole number
+    costs about ten times more (docs/detectors.md, "The cascade")."""
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w)) if max_side and max_side > 0 else 1.0
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        bilinear = fast and scale >= 0.5
-        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if bilinear else cv2.INTER_AREA)
+        k = int(1.0 / scale)
+        if fast and k >= 2 and min(h, w) >= k:
+            image = cv2.resize(image[:h - h % k, :w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_LINEAR if fast else cv2.INTER_AREA
+        image = cv2.resize(image, size, interpolation=interpolation) if image.shape[1::-1] != size else image
     return to_rgb(image), scale
