@@ -340,3 +340,34 @@ def test_the_drawn_video_plays_in_a_browser_and_the_summary_names_its_codec(tmp_
     assert main(["predict", str(video), "--out", str(out), "--draw", "--quiet", "--skip-existing",
                  "--model", str(small_models.mean_onnx)]) == 0
     assert "1 skipped, already done" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ how many workers
+def test_auto_workers_follow_the_image_count_and_the_free_cores():
+    from denseface.infer.jobs import IMAGES_PER_WORKER, auto_workers
+
+    assert auto_workers(40, cpus=2, load=1.0) == 1          # the case: 40 images, busy
+    assert auto_workers(40, cpus=16, load=0.0) == 1         # too few images for a second process
+    assert auto_workers(1000, cpus=2, load=0.1) == 2
+    assert auto_workers(1000, cpus=2, load=1.8) == 1        # one core is taken
+    assert auto_workers(100 * IMAGES_PER_WORKER, cpus=8, load=3.2) == 5
+    assert auto_workers(0, cpus=8, load=0.0) == 1
+
+
+def test_workers_auto_is_the_default_and_a_small_batch_stays_in_one_process(tmp_path, small_models, capsys):
+    from denseface.cli.main import build_parser
+
+    assert build_parser(["predict"]).parse_args(["predict", "x.jpg"]).workers == "auto"
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        (src / f"p{k}.jpg").write_bytes(ASTRONAUT.read_bytes())
+    assert main(["predict", str(src), "--out", str(tmp_path / "o"), "--quiet", "--box", "150,60,330,290",
+                 "--model", str(small_models.mean_onnx)]) == 0
+    assert "worker processes" not in capsys.readouterr().err
+    assert main(["predict", str(src), "--out", str(tmp_path / "o2"), "--quiet", "--workers", "2",
+                 "--box", "150,60,330,290", "--model", str(small_models.mean_onnx)]) == 0
+    assert "3 image(s), 3 face(s) in 2 worker processes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", str(src), "--workers", "many"])
+    assert "expected a whole number >= 1 or auto, got 'many'" in capsys.readouterr().err

@@ -93,10 +93,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_many_args(p: argparse.ArgumentParser) -> None:
+    from ..infer.jobs import IMAGES_PER_WORKER
+
     many = p.add_argument_group("many images (docs/scale.md)")
-    many.add_argument("--workers", type=int, default=1, metavar="N",
-                      help="predict the images in N processes, each with its own model and 1 "
-                           "thread (or --threads); default 1: this process. Videos stay here")
+    many.add_argument("--workers", type=_workers, default="auto", metavar="N|auto",
+                      help="predict the images in N processes, each with its own model and 1 thread "
+                           "(or --threads); 1: this process. auto (default): one per free core (the "
+                           "cores minus the load average), but at most one per "
+                           f"{IMAGES_PER_WORKER} images, so small batches and busy machines stay in "
+                           "this process. More workers help only with free cores and many images: a "
+                           "worker costs about 1 s to start, an image 10-30 ms (docs/scale.md). "
+                           "Videos stay in this process")
     many.add_argument("--skip-existing", action="store_true",
                       help="skip inputs whose outputs all exist in --out (resume a killed run); "
                            "counted as skipped in the summary")
@@ -124,6 +131,21 @@ def _add_video_args(p: argparse.ArgumentParser) -> None:
     v.add_argument("--no-smooth", action="store_true", help="no temporal smoothing")
     v.add_argument("--redetect-every", type=int, default=tk.redetect_every, metavar="N",
                    help="also run the detector every N frames (default 0: only when a track is lost)")
+
+
+def _workers(text: str):
+    """--workers: a whole number >= 1 or "auto"."""
+    from ..infer.jobs import AUTO_WORKERS
+
+    if text.strip().lower() == AUTO_WORKERS:
+        return AUTO_WORKERS
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 or auto, got '{text}'")
+    return n
 
 
 def parse_box(text: str) -> list[float]:
@@ -168,8 +190,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     silence_opencv_log()
     if args.max_faces is not None and args.max_faces < 1:
         raise ConfigError("--max-faces must be at least 1")
-    if args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     if args.mesh == "full" and not args.export_mesh:
         raise ConfigError("--mesh full only changes what --export-mesh writes: add --export-mesh "
                           "ply or obj")

@@ -35,13 +35,14 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DenseFaceError, printable
 from ..io.files import atomic_output, ensure_out_dir
 from .api import DenseFace, ModelSpec, Timings
-from .jobs import TABLE_FILES, BatchOptions, Item, image_outcome, item_error, video_options_note
+from .jobs import (AUTO_WORKERS, TABLE_FILES, BatchOptions, Item, auto_workers, image_outcome, item_error,
+                   video_options_note)
 from .outputs import OutputNamer
 from .pool import pool_outcomes
 from .resume import already_done, extras_done
@@ -65,6 +66,7 @@ class BatchSummary:
     written: list[Path] = field(default_factory=list)
     skipped: int = 0                   # inputs whose outputs already existed (skip_existing)
     video_codec: str | None = None     # the annotated videos' codec (--draw), said in the summary
+    workers: int = 1                   # processes that predicted the images (said when > 1)
     #: peak resident memory (bytes) of each worker process, by process id (workers > 1)
     worker_peak_rss: dict = field(default_factory=dict)
 
@@ -84,6 +86,8 @@ class BatchSummary:
         images = self.done - self.videos
         if images > 0:
             head += f"; {images} image(s), {self.faces} face(s)"
+            if self.workers > 1:
+                head += f" in {self.workers} worker processes"
             if self.without_face:
                 head += f", {self.without_face} image(s) without a face"
         if self.videos:
@@ -106,7 +110,7 @@ def run_batch(model: DenseFace | None, paths, options: BatchOptions, log=None,
     (needed when ``options.workers`` > 1).
     ``on_result(n)``: called as n more inputs are finished (like the progress bar)."""
     log = log or (lambda line: print(line, file=sys.stderr))
-    if options.workers > 1 and spec is None:
+    if options.workers != AUTO_WORKERS and options.workers > 1 and spec is None:
         raise ConfigError("workers > 1 needs a ModelSpec to build each worker's model")
     if model is None and spec is None:
         raise ConfigError("run_batch needs a model (or a ModelSpec)")
@@ -188,6 +192,9 @@ def _run_items(model: DenseFace | None, spec: ModelSpec | None, todo: list[Item]
     timings = Timings()
     images = [it for it in todo if it.kind == "image"]
     rest = todo
+    if options.workers == AUTO_WORKERS:
+        options = replace(options, workers=auto_workers(len(images)) if spec is not None else 1)
+    recorder.summary.workers = options.workers if len(images) > 1 else 1
     if options.workers > 1 and len(images) > 1:
         by_index = {it.index: it for it in images}
         for outcome in pool_outcomes(images, spec, options, out_dir, advance):

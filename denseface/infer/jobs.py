@@ -38,7 +38,7 @@ class BatchOptions:
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     progress: bool = True
-    workers: int = 1                   # > 1: a process pool over the images (needs a ModelSpec)
+    workers: int | str = 1             # > 1: a process pool over the images (needs a ModelSpec); "auto": auto_workers
     skip_existing: bool = False        # skip inputs whose outputs all exist (resume a run)
     table: str | None = None           # "parquet" | "jsonl": one OUT/predictions.* file, no per-image files
     #: per-input user boxes, keyed by the input path as given (str); API only (benchmarks)
@@ -51,7 +51,8 @@ class BatchOptions:
         if unknown or not self.formats:
             raise ConfigError(f"unknown output format {', '.join(map(repr, unknown)) or '(none)'} "
                               f"(expected one or more of {', '.join(FORMATS)})")
-        self.workers = check_whole_number("workers", self.workers, 1)
+        if self.workers != AUTO_WORKERS:
+            self.workers = check_whole_number("workers", self.workers, 1)
         if self.table is not None and self.table not in TABLE_FILES:
             raise ConfigError(f"unknown table format '{self.table}' (expected one of "
                               f"{', '.join(TABLE_FILES)})")
@@ -60,6 +61,26 @@ class BatchOptions:
     def full_meshes(self) -> bool:
         """Whether each face's mesh file holds the full BFM mesh (else its points)."""
         return bool(self.export_mesh) and self.mesh == "full"
+
+
+#: ``workers="auto"``: as many processes as free cores, each with at least this many images:
+#: starting a worker costs about 1 s (spawn, imports, model) and an image about 10-30 ms on one
+#: core (docs/scale.md), so a worker pays for itself from a few hundred images on
+AUTO_WORKERS, IMAGES_PER_WORKER = "auto", 200
+
+
+def auto_workers(n_images: int, cpus: int | None = None, load: float | None = None) -> int:
+    """How many worker processes ``workers="auto"`` runs for ``n_images`` images: the free cores
+    (usable CPUs minus the 1-minute load average, rounded; at least 1), but no more than one per
+    IMAGES_PER_WORKER images; 1 (this process, no pool) for small batches or a busy machine."""
+    import os
+
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    free = max(1, cpus - int(round(load)))
+    return max(1, min(free, n_images // IMAGES_PER_WORKER))
 
 
 def video_options_note(options: BatchOptions, n_videos: int) -> str | None:
