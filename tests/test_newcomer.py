@@ -371,3 +371,61 @@ def test_workers_auto_is_the_default_and_a_small_batch_stays_in_one_process(tmp_
     with pytest.raises(SystemExit):
         main(["predict", str(src), "--workers", "many"])
     assert "expected a whole number >= 1 or auto, got 'many'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ small things
+def test_the_68_points_read_over_the_520_and_the_axes_on_the_first_picture(tmp_path):
+    """The README's first picture: every one of the 68 points shows its red at its centre (drawn
+    last, larger, ringed), and the 520 stay small enough to leave the face visible between them."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path), "--draw", "--quiet"]) == 0
+    drawn = cv2.cvtColor(cv2.imread(str(tmp_path / "astronaut_draw.jpg")), cv2.COLOR_BGR2RGB).astype(int)
+    face = json.loads((tmp_path / "astronaut.json").read_text())["faces"][0]
+    p68 = np.round(np.array(face["landmarks68"])[:, :2]).astype(int)
+    r, g, b = drawn[p68[:, 1], p68[:, 0]].T
+    red = (r > 150) & (g < 120) & (b < 120)
+    assert red.all(), f"{(~red).sum()} of the 68 points are covered"
+    x0, y0, x1, y1 = np.round(face["box"]).astype(int)
+    white = (drawn[y0:y1, x0:x1] > 220).all(-1).mean()
+    assert white < 0.2, f"{white:.0%} of the face box is white dots"
+
+
+def test_out_dash_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(ASTRONAUT), "--out", "-", "--quiet"]) == EXIT_USAGE
+    assert "not to standard output" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "-").exists()
+
+
+def test_the_readme_export_folder_is_ignored_by_git():
+    res = subprocess.run(["git", "check-ignore", "-q", "site/index.html"], cwd=ROOT)
+    assert res.returncode == 0
+    assert "denseface export --format web site/" in (ROOT / "README.md").read_text()
+
+
+def test_an_installed_wheel_says_the_web_export_needs_a_checkout_and_ships_the_data_sums(tmp_path):
+    """Built and installed as a user would (a wheel, not editable): the web export is refused in
+    one line with the usage code (it used to exit 3 pointing into site-packages), and the data
+    sums that `denseface data check` reads are in the wheel."""
+    pytest.importorskip("setuptools", reason="building the wheel needs setuptools")
+    wheel = tmp_path / "wheel"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            str(ROOT), "-w", str(wheel)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    target = tmp_path / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                    *map(str, wheel.glob("*.whl"))], check=True, capture_output=True, timeout=600)
+    assert (target / "denseface" / "cli" / "data_sums.json").is_file()
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    res = subprocess.run([sys.executable, "-m", "denseface", "export", "--format", "web", str(tmp_path / "site")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == EXIT_USAGE
+    line = _one_error_line(res.stderr)
+    assert "needs a source checkout" in line and "site-packages" not in line
+    assert not (tmp_path / "site").exists()

@@ -71,7 +71,12 @@ def run_web(args: argparse.Namespace) -> int:
 
     if args.checkpoint is not None:
         raise ConfigError("--format web serves an ONNX model (--model), not a checkpoint")
-    manifest = export_web(WebExportConfig(out=args.out, model=args.model))
+    config = WebExportConfig(out=args.out, model=args.model)
+    if not (config.web_dir / "package.json").is_file():   # an installed wheel has no web/ package
+        raise ConfigError("--format web needs a source checkout of denseface (its web/ folder, "
+                          "with `npm ci` run there): this denseface is installed without it; clone "
+                          "the repository, `pip install -e .` and run the command there (docs/web.md)")
+    manifest = export_web(config)
     print(f"wrote {args.out}/ ({len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB); "
           f"serve it with: python -m http.server -d {args.out} 8000", file=sys.stderr)
     return 0

@@ -203,6 +203,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError("--table writes one table instead of the per-image files: drop --format")
     if args.draw_parts is not None and not args.draw:
         raise ConfigError("--draw-parts only changes what --draw draws: add --draw")
+    if str(args.out) == "-":
+        raise ConfigError("--out - : predict writes files into a folder, not to standard output; "
+                          "give a folder (one JSON Lines file for all images: --table jsonl --out DIR)")
     boxes = [parse_box(b) for b in args.box] if args.box else None
     detector_flags = [f for f, v in (("--detector", args.detector), ("--detector-model", args.detector_model),
                                      ("--detector-threshold", args.detector_threshold)) if v is not None]

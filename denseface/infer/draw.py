@@ -65,19 +65,27 @@ def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
                 cv2.polylines(overlay, list(segs - np.array([x0, y0]) * _ONE), False, style.mesh_color,
                               thick, cv2.LINE_AA, SHIFT)
                 cv2.addWeighted(overlay, style.mesh_alpha, roi, 1 - style.mesh_alpha, 0, dst=roi)
-        # marks scale with the face, so a 50 px face is not buried under its own points
         face_px = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
-        r = float(np.clip(face_px / 220.0, 0.6, 2.0 * thick))
+        r, r68 = dot_radii(face_px)
         if style.points:
             _dots(out, lm, style.point_color, r)
-        if style.points68:
-            _dots(out, f.landmarks68, style.point68_color, 2 * r)
-        if style.points68_300w and f.landmarks68_300w is not None:
-            _dots(out, f.landmarks68_300w, style.point68_300w_color, 2 * r)
         if style.axes and np.isfinite([f.pose.yaw, f.pose.pitch, f.pose.roll]).all():
-            side = float(f.crop_box[2] - f.crop_box[0]) / np.sqrt(2.0)
-            draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * side, 2 * thick)
+            draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * face_px, 2 * thick)
+        # the 68 last, larger and ringed in black, so they read over the 520 and the axes
+        for on, pts, color in ((style.points68, f.landmarks68, style.point68_color),
+                               (style.points68_300w, f.landmarks68_300w, style.point68_300w_color)):
+            if on and pts is not None:
+                _dots(out, pts, (0, 0, 0), r68 + max(0.5, 0.35 * r68))
+                _dots(out, pts, color, r68)
     return out
+
+
+def dot_radii(face_px: float) -> tuple[float, float]:
+    """Dot radii (pixels) of the 520 points and of the 68 for a face ``face_px`` pixels wide
+    (its landmark box): both grow with the face, the 520 small enough that neighbours stay apart
+    (about a fifth of their spacing), the 68 about 2.5 times larger (at least 1.5 px)."""
+    r = float(np.clip(face_px / 250.0, 0.5, 3.0))
+    return r, max(1.5, 2.5 * r)
 
 
 #: Drawings of bigger images are made on a copy downscaled to this longer side (pixels).
