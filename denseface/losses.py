@@ -96,3 +96,32 @@ def build_loss(cfg: LossConfig, idx68) -> nn.Module:
         return PixelMSE(cfg.ref_size)
     mse = PixelMSE(cfg.ref_size, idx if cfg.name == "hybrid" else None)
     return WeightedSum({"wing": (cfg.wing_weight, wing), "mse": (cfg.mse_weight, mse)})
+
+
+class WeightedPointsLoss(nn.Module):
+    """The hybrid loss with a weight per point, plus the second head's term: for faces with and
+    without 3D labels in one batch (denseface.data.dataset.WeightedDataset).
+
+    ``wing_weight`` x Wing (mean over x, y, z) on all N points and ``mse_weight`` x MSE on the 68
+    subset, each point's term times its weight and averaged over the batch's points (weights of 1
+    give ``build_loss``'s "hybrid" exactly); plus ``head_300w_weight`` x Wing on the second head's
+    (x, y), weighted the same way. Inputs are normalised crop coordinates."""
+
+    def __init__(self, cfg: LossConfig, idx68, head_300w_weight: float):
+        super().__init__()
+        self.cfg, self.head_300w_weight = cfg, head_300w_weight
+        self.register_buffer("idx68", torch.as_tensor(idx68, dtype=torch.long), persistent=False)
+        self.C = cfg.wing_w - cfg.wing_w * math.log(1 + cfg.wing_w / cfg.wing_epsilon)
+
+    def _wing(self, pred, target):
+        x = (pred - target).abs() * self.cfg.ref_size
+        w, eps = self.cfg.wing_w, self.cfg.wing_epsilon
+        return torch.where(x < w, w * torch.log1p(x / eps), x - self.C).mean(-1)
+
+    def forward(self, pred, target, weight, pred_300w, target_300w, weight_300w):
+        c = self.cfg
+        wing = (self._wing(pred, target) * weight).mean()
+        err = ((pred[:, self.idx68] - target[:, self.idx68]) * c.ref_size) ** 2
+        mse = (err.mean(-1) * weight[:, self.idx68]).mean()
+        head = (self._wing(pred_300w, target_300w) * weight_300w).mean()
+        return c.wing_weight * wing + c.mse_weight * mse + self.head_300w_weight * head

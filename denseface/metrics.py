@@ -119,3 +119,48 @@ def ced_auc(nme: np.ndarray, max_nme: float = 10.0) -> float:
     """Area under the CED curve up to ``max_nme``, normalised to [0, 1]."""
     t, frac = ced_curve(nme, max_nme)
     return float(np.trapezoid(frac, t) / max_nme)
+
+
+#: The six points of each eye in the 68-point layout, in Soukupova and Cech's order p1..p6
+#: (outer corner, two upper lid, inner corner, two lower lid), for the face's right then left eye.
+EYE_POINTS_68 = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
+
+
+def eye_aspect_ratios(points68: np.ndarray) -> np.ndarray:
+    """(..., 68, >=2) -> (..., 2) eye aspect ratio of each eye (Soukupova and Cech 2016):
+    (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|). About 0.25-0.35 open, below 0.2 closed."""
+    p = np.asarray(points68, np.float64)[..., :2]
+    out = []
+    for p1, p2, p3, p4, p5, p6 in EYE_POINTS_68:
+        d = lambda a, b: np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1)  # noqa: E731
+        out.append((d(p2, p6) + d(p3, p5)) / (2.0 * np.maximum(d(p1, p4), 1e-9)))
+    return np.stack(out, -1)
+
+
+def eye_aspect_ratio(points68: np.ndarray) -> np.ndarray:
+    """(..., 68, >=2) -> (...) the eye aspect ratio averaged over both eyes."""
+    return eye_aspect_ratios(points68).mean(-1)
+
+
+def mouth_opening(points68: np.ndarray) -> np.ndarray:
+    """(..., 68, >=2) -> (...) inner-lip opening |p62 - p66| / |p60 - p64| (0 = lips together)."""
+    p = np.asarray(points68, np.float64)[..., :2]
+    gap = np.linalg.norm(p[..., 62, :] - p[..., 66, :], axis=-1)
+    return gap / np.maximum(np.linalg.norm(p[..., 60, :] - p[..., 64, :], axis=-1), 1e-9)
+
+
+def openness_scores(pred68_300w: np.ndarray, pred68: np.ndarray, human68: np.ndarray) -> dict:
+    """Scores of predictions (M, 68, >=2) of both conventions against human points (M, 68, 2) on
+    the same crops: the second head's inter-ocular NME (%), the eye aspect ratio's and the mouth
+    opening's Pearson r with the humans' (both conventions for the eyes), the mean |error| of
+    the eye aspect ratio on near-closed eyes (human EAR < 0.2) and the share of open eyes
+    (human EAR >= 0.25) read open (EAR >= 0.2)."""
+    ear_h, ear_p, ear_d = (eye_aspect_ratio(p) for p in (human68, pred68_300w, pred68))
+    near, open_ = ear_h < 0.2, ear_h >= 0.25
+    r = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
+    return {"nme_300w": float(nme_2d(pred68_300w[..., :2], human68, interocular(human68)).mean()),
+            "ear_r_300w": r(ear_p, ear_h), "ear_r_68": r(ear_d, ear_h),
+            "mouth_r_300w": r(mouth_opening(pred68_300w), mouth_opening(human68)),
+            "near_closed_err_300w": float(np.abs(ear_p - ear_h)[near].mean()) if near.any() else float("nan"),
+            "near_closed_err_68": float(np.abs(ear_d - ear_h)[near].mean()) if near.any() else float("nan"),
+            "open_read_open_300w": float((ear_p[open_] >= 0.2).mean()) if open_.any() else float("nan")}

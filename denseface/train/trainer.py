@@ -19,17 +19,17 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..data.dataset import LandmarkDataset, load_split
+from ..data.dataset import ExtraTargetsDataset, LandmarkDataset, WeightedDataset, load_split
 from ..errors import ConfigError, DenseFaceError
 from ..io.files import atomic_output
 from ..models.checkpoints import read_torch_file
 from ..landmarks import load_landmark_set
-from ..losses import build_loss
+from ..losses import WeightedPointsLoss, build_loss
 from ..mesh.bfm import load_bfm
 from ..models.regressor import DenseRegressor, create_model
 from ..paths import shared_path
 from .config import TrainConfig
-from .validation import evaluate, memory_format
+from .validation import evaluate, evaluate_extra, memory_format
 
 
 def _is_dist() -> bool:
@@ -81,6 +81,22 @@ def _data_paths(cfg: TrainConfig) -> tuple[Path, Path]:
     return tr, va
 
 
+class EpochConcat(torch.utils.data.ConcatDataset):
+    """A ConcatDataset that passes ``set_epoch`` on to its parts."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            d.set_epoch(epoch)
+
+
+def add_head_300w(model: DenseRegressor) -> None:
+    """Give ``model`` a second head (config.head_300w) in place, if it has none."""
+    import dataclasses
+    if model.head_300w is None:
+        model.config = dataclasses.replace(model.config, head_300w=True)
+        model.head_300w = torch.nn.Linear(model.config.num_points * 3, 68 * 2)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -106,10 +122,16 @@ class Trainer:
                                   f"with {src.config.num_points} points, the config asks for "
                                   f"{cfg.backbone} with {self.lset.n_points}")
             state = src.state_dict()
-            if src.head_300w is not None and self.rank == 0:   # a map of the old points: refit it at export
-                print(f"denseface: {cfg.init_from}'s 300-W map is left out (refit it for the new points: "
-                      "denseface export --head-300w)", file=sys.stderr)
-            self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head_300w.")})
+            if cfg.extra.sources:     # the second head trains too: start from the source's map
+                add_head_300w(self.model)
+                self.model.load_state_dict(state, strict=src.head_300w is not None)
+            else:
+                if src.head_300w is not None and self.rank == 0:   # a map of the old points: refit it
+                    print(f"denseface: {cfg.init_from}'s 300-W map is left out (refit it for the new "
+                          "points: denseface export --head-300w)", file=sys.stderr)
+                self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head_300w.")})
+        elif cfg.extra.sources:
+            add_head_300w(self.model)
         self.memory_format = memory_format(cfg.channels_last)
         self.model.to(memory_format=self.memory_format)
         bfm = load_bfm(cfg.data.bfm or None)
@@ -118,7 +140,13 @@ class Trainer:
                                       cfg.data.limit_train or None)
         self.val_split = load_split(va, bfm, self.lset, cfg.data.val_labels or None,
                                     cfg.data.limit_val or None)
-        self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
+        self.extra_val = {}
+        if cfg.extra.sources:
+            if self.world > 1:
+                raise ConfigError("config key 'extra.sources' trains on one process only")
+            self.loss_fn = WeightedPointsLoss(cfg.loss, self.lset.idx68, cfg.extra.head_300w_weight).to(self.device)
+        else:
+            self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
         self._make_loader()
         params = [p for p in self.model.parameters() if p.requires_grad]
         o = cfg.optim
@@ -154,6 +182,8 @@ class Trainer:
             return
         self.dataset = LandmarkDataset(self.train_split, self.lset.flip, cfg.input_size, cfg.augment,
                                        cfg.data.flip_double, cfg.seed)
+        if cfg.extra.sources:
+            self.dataset = self._with_extra(self.dataset)
         self.sampler = torch.utils.data.DistributedSampler(
             self.dataset, shuffle=True, seed=cfg.seed, drop_last=True) if self.world > 1 else None
         # the shuffle is re-seeded every epoch (seed + epoch), so a resumed run sees exactly
@@ -163,6 +193,47 @@ class Trainer:
             self.dataset, batch_size=cfg.batch_size, shuffle=self.sampler is None, sampler=self.sampler,
             num_workers=cfg.data.workers, drop_last=True, generator=self.shuffle_gen,
             persistent_workers=cfg.data.workers > 0, pin_memory=self.device.type == "cuda")
+
+    def _with_extra(self, base: LandmarkDataset):
+        """The 3D-labelled set with the extra sources beside it (and their held-out parts kept
+        for validation in ``self.extra_val``)."""
+        from ..data.human_targets import closed_eye_targets, eye_sigma, human_targets, propagation_weights
+        from .extra_targets import closed_eye_faces, human68_faces, load_or_make
+
+        e, cfg = self.cfg.extra, self.cfg
+        pseudo = e.pseudo_model or cfg.init_from
+        if not pseudo:
+            raise ConfigError("config key 'extra.pseudo_model': the extra sources need a model for "
+                              "pseudo-labels (or init_from)")
+        from ..models.regressor import load_model
+        pseudo_model = load_model(pseudo)
+        cache = Path(e.cache_dir) if e.cache_dir else self.out
+        lset = self.lset
+        spread = propagation_weights(lset.mean_shape, lset.idx68, e.spread_fraction / 0.25 *
+                                     eye_sigma(lset.mean_shape, lset.idx68))
+        parts = [WeightedDataset(base)]
+        makers = {"human68": (human68_faces, e.human68_dir or shared_path("data", "w300_afw_helen"),
+                              e.repeat_human68),
+                  "closed_eyes": (closed_eye_faces, e.closed_eyes_dir or shared_path("data", "cew_closed"),
+                                  e.repeat_closed_eyes)}
+        for source in e.sources:
+            make, folder, repeat = makers[source]
+            tr, va = (load_or_make(cache / f"extra_{source}_{part}.npz",
+                                   lambda part=part: make(pseudo_model, Path(folder), part))
+                      for part in ("train", "val"))
+            self.extra_val[source] = va
+            if source == "human68":
+                t = human_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
+                                  tr.human68, lset.idx68, spread, e.keep_weight, e.shared_weight)
+            else:
+                t = closed_eye_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
+                                       lset.idx68, spread, e.keep_weight, e.shared_weight)
+            parts.append(ExtraTargetsDataset(t, lset.flip, cfg.input_size, e.augment, repeat,
+                                             cfg.data.flip_double, cfg.seed))
+            if self.rank == 0:
+                print(f"denseface: extra source {source}: {len(tr.names)} train faces x {repeat} "
+                      f"(+ mirrors), {len(va.names)} held out", file=sys.stderr)
+        return EpochConcat(parts)
 
     # -- checkpoints -------------------------------------------------------------------
     def _save(self, epoch: int) -> None:
@@ -253,6 +324,11 @@ class Trainer:
         row = {"epoch": epoch, "train_loss": round(loss, 5) if loss == loss else loss, "lr": lr,
                "img_per_s": round(ips, 1), "world_size": self.world,
                "val_nme68": round(val["nme68"], 4), "val_nme21": round(val.get("nme21", float("nan")), 4)}
+        if self.extra_val:
+            extra = evaluate_extra(self.model, self.extra_val.get("human68"), self.extra_val.get("closed_eyes"),
+                                   self.lset.idx68, self.device)
+            row.update({f"val_{k}": round(v, 4) for k, v in extra.items()})
+            val.update(extra)
         row["_metric"] = val.get(cfg.select_metric, val["nme68"])   # nme68 without human points
         return row
 
@@ -276,12 +352,17 @@ class Trainer:
         for step, batch in enumerate(self.loader):
             if step >= self.steps_per_epoch:
                 break
-            x, y = batch[0], batch[1]
-            x = x.to(self.device, non_blocking=True).float().contiguous(memory_format=self.memory_format)
-            y = y.to(self.device, non_blocking=True)
+            x = batch[0].to(self.device, non_blocking=True).float().contiguous(memory_format=self.memory_format)
+            targets = [t.to(self.device, non_blocking=True) for t in batch[1:]]
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                pred = self.ddp_model(x)
-            loss = self.loss_fn(pred.float(), y)
+                if self.extra_val:     # (points, weights, second-head points, weights)
+                    pred, pred_300w = self.model.forward_both(x)
+                else:
+                    pred = self.ddp_model(x)
+            if self.extra_val:
+                loss = self.loss_fn(pred.float(), targets[0], targets[1], pred_300w.float(), *targets[2:])
+            else:
+                loss = self.loss_fn(pred.float(), targets[0])
             if not torch.isfinite(loss):
                 raise DenseFaceError(f"loss became {loss.item()} at epoch {epoch + 1} step {step}; "
                                      "lower optim.lr")

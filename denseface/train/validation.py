@@ -32,3 +32,35 @@ def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device
     in_size = val.images.shape[1]
     pred = decode_points(np.concatenate(preds), S) * (in_size / S)
     return split_scores(pred[:, idx68], val.points[:, idx68], val.table.pts21)
+
+
+@torch.inference_mode()
+def _both(model: DenseRegressor, images: np.ndarray, device: torch.device, batch: int = 128):
+    """(M, N, 3) and (M, 68, 2) crop pixels: the points and the second head's, one pass."""
+    model.eval()
+    S = model.config.input_size
+    pts, p300 = [], []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
+        a, b = model.forward_both(x)
+        pts.append(a.float().cpu().numpy())
+        p300.append(b.float().cpu().numpy())
+    return decode_points(np.concatenate(pts), S), decode_points(np.concatenate(p300), S)
+
+
+def evaluate_extra(model: DenseRegressor, human_val, closed_val, idx68: np.ndarray,
+                   device: torch.device) -> dict:
+    """Val scores on faces without 3D labels (denseface.train.extra_targets.PseudoLabelled, each
+    may be None): :func:`openness_scores` on the held-out human faces, and on the held-out closed
+    eyes the share read closed (EAR < 0.2) by each convention."""
+    from ..metrics import eye_aspect_ratio, openness_scores
+
+    out = {}
+    if human_val is not None:
+        pts, p300 = _both(model, human_val.images, device)
+        out.update(openness_scores(p300, pts[:, idx68], human_val.human68))
+    if closed_val is not None:
+        pts, p300 = _both(model, closed_val.images, device)
+        out["closed_read_closed_300w"] = float((eye_aspect_ratio(p300) < 0.2).mean())
+        out["closed_read_closed_68"] = float((eye_aspect_ratio(pts[:, idx68]) < 0.2).mean())
+    return out

@@ -1,0 +1,117 @@
+"""Faces without 3D labels for training, cropped as inference crops them and pseudo-labelled.
+
+Two sources (``TrainConfig.extra.sources``): the human 68-point faces of 300-W
+(denseface.data.human68; its train photos only, the held-out photos are for validation) and the
+closed-eye faces of CEW (denseface.data.closed_eyes; its train blocks). Each face is cropped
+where ``DenseFace``'s default pipeline (passes, flip averaging) ends with a model (the *pseudo
+model*): for a 300-W face given the box of its human points, for a CEW photo from the detector
+(the whole photo as the box when it finds none). That model's points on the crop are the
+pseudo-labels that denseface.data.human_targets turns into targets. The crops and pseudo-labels
+are computed once and cached in an ``.npz``.
+
+Frames: crops of side S; points in crop pixels (x right, y down, z towards the viewer on the
+same scale, ``(p - x0) * s`` as the training crops' labels).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.closed_eyes import closed_eye_files
+from ..data.human68 import held_out_photos, read_labels
+from ..geometry.boxes import landmark_bbox
+from ..geometry.crop import crop_image, points_to_crop
+from ..io.images import read_image, to_rgb
+from ..models.regressor import DenseRegressor
+
+#: Keys of one cached part (a source's train or val faces).
+_FIELDS = ("names", "images", "pseudo", "pseudo_300w", "human68", "source_scale")
+
+
+@dataclass
+class PseudoLabelled:
+    """Crops (M, S, S, 3) uint8 RGB, the pseudo model's points (M, N, 3) and second-head points
+    (M, 68, 2), the human points (M, 68, 2; NaN where there are none), crop px per source px."""
+
+    names: np.ndarray
+    images: np.ndarray
+    pseudo: np.ndarray
+    pseudo_300w: np.ndarray
+    human68: np.ndarray
+    source_scale: np.ndarray
+
+
+def _face_model(model: DenseRegressor):
+    from ..infer.api import DenseFace
+    from ..models.runners import TorchRunner
+    return DenseFace(TorchRunner(model.eval()))
+
+
+def _crop_face(face_model, image: np.ndarray, box: np.ndarray | None, size: int):
+    """(crop, pseudo (N, 3), pseudo_300w (68, 2), crop px per source px, crop box) of the main
+    face."""
+    faces = face_model.predict_array(image, boxes=None if box is None else [box], max_faces=1)
+    if not faces and box is None:     # a tight crop the detector misses: the photo is the face box
+        h, w = image.shape[:2]
+        faces = face_model.predict_array(image, boxes=[np.array([0.0, 0.0, w - 1.0, h - 1.0])], max_faces=1)
+    f = faces[0]
+    crop, M = crop_image(image, f.crop_box, size)
+    s = M[0, 0]
+    pts = np.concatenate([points_to_crop(f.landmarks[None, :, :2], f.crop_box[None], size)[0],
+                          f.landmarks[:, 2:3] * s], 1)
+    p300 = points_to_crop(f.landmarks68_300w[None], f.crop_box[None], size)[0]
+    return crop, pts, p300, s, f.crop_box
+
+
+def pseudo_label(model: DenseRegressor, images: list[np.ndarray], boxes: list | None,
+                 names, human68: np.ndarray | None = None) -> PseudoLabelled:
+    """Crop each image as the pipeline of ``model`` does and take its points as pseudo-labels;
+    ``human68`` (M, 68, 2) image px are carried into the crops."""
+    from tqdm import tqdm
+
+    fm, S = _face_model(model), model.config.input_size
+    out = {k: [] for k in _FIELDS}
+    for i, image in enumerate(tqdm(images, desc="pseudo-labels", file=sys.stderr, mininterval=5)):
+        crop, pts, p300, s, box = _crop_face(fm, image, None if boxes is None else boxes[i], S)
+        out["images"].append(crop)
+        out["pseudo"].append(pts)
+        out["pseudo_300w"].append(p300)
+        out["source_scale"].append(s)
+        out["human68"].append(np.full((68, 2), np.nan) if human68 is None
+                              else points_to_crop(human68[i][None], box[None], S)[0])
+    arrays = {k: np.stack(v) for k, v in out.items() if k != "names"}
+    return PseudoLabelled(np.asarray(names), arrays["images"], arrays["pseudo"].astype(np.float32),
+                          arrays["pseudo_300w"].astype(np.float32), arrays["human68"].astype(np.float32),
+                          arrays["source_scale"])
+
+
+def human68_faces(model: DenseRegressor, folder: Path, part: str) -> PseudoLabelled:
+    """The ``part`` faces of a human-68 folder, pseudo-labelled by ``model``'s pipeline."""
+    labels = read_labels(folder)
+    keep = held_out_photos(labels["source"]) == (part == "val")
+    names, pts = labels["names"][keep], labels["pts68"][keep].astype(np.float64)
+    images = [to_rgb(read_image(folder / "images" / str(n))) for n in names]
+    return pseudo_label(model, images, [landmark_bbox(p) for p in pts], names, pts)
+
+
+def closed_eye_faces(model: DenseRegressor, folder: Path, part: str) -> PseudoLabelled:
+    """The ``part`` faces of a CEW folder, pseudo-labelled by ``model``'s pipeline."""
+    files = closed_eye_files(folder, part)
+    images = [to_rgb(read_image(p)) for p in files]
+    return pseudo_label(model, images, None, [p.name for p in files])
+
+
+def load_or_make(cache: Path, make) -> PseudoLabelled:
+    """The cached part at ``cache`` (an .npz), or ``make()`` written there first."""
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as d:
+            return PseudoLabelled(**{k: d[k] for k in _FIELDS})
+    part = make()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    from ..io.files import atomic_output
+    with atomic_output(cache) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{k: getattr(part, k) for k in _FIELDS})
+    return part
