@@ -136,7 +136,8 @@ def python_defaults() -> dict:
     from denseface.infer.tracking import SmoothingConfig, TrackerConfig
 
     p = asdict(PredictConfig())
-    return {"predict": {k: p[k] for k in ("passes", "min_face_px", "roi_factor", "tta")},
+    keys = ("passes", "min_face_px", "roi_factor", "tta", "detect_max_side", "cascade_side", "cascade_min_face_px")
+    return {"predict": {k: p[k] for k in keys},
             "tracker": asdict(TrackerConfig()), "smoothing": asdict(SmoothingConfig())}
 
 

@@ -1,28 +1,32 @@
 """``denseface export --format web``: a static folder that runs denseface in a web browser.
 
 The JavaScript package lives in the source checkout's ``web/`` folder (an ES module, docs/web.md)
-and runs the shipped ONNX file unchanged with ONNX Runtime Web; faces are found by MediaPipe's
-BlazeFace from the npm package ``@mediapipe/face_detection``. Both come from the npm registry
-(``npm ci`` in ``web/``, versions pinned by its lockfile); every third-party file that the folder
-serves is checked here against the sha256 digests below before it is copied, and again by the
-page when it loads them (SubtleCrypto, where the browser offers it).
+and runs two ONNX files unchanged with ONNX Runtime Web: the shipped landmark network and YuNet,
+the face detector of ``denseface predict`` (the file vendored in denseface/infer/detectors/data,
+with the same pre- and post-processing and cascade in JavaScript). ONNX Runtime Web comes from
+the npm registry (``npm ci`` in ``web/``, version pinned by its lockfile); every third-party file
+that the folder serves is checked here against the sha256 digests below before it is copied, and
+again by the page when it loads it (SubtleCrypto, where the browser offers it). Its 11 MB wasm is
+served gzip-compressed (a quarter of the size) and inflated by the page.
 
-What the package needs from Python (the landmark set, the defaults of prediction, tracking and
-smoothing, BlazeFace's calibrated box -> crop mappings and the digests) is generated into one
-JavaScript module, ``web/src/generated/data.js``, by :func:`write_package_data`; a test checks
-that the committed module equals what this code generates, so the two sides cannot drift.
+What the package needs from Python (the landmark set, the defaults of prediction, detection,
+tracking and smoothing, YuNet's settings and calibrated box -> crop mapping, and the digests) is
+generated into one JavaScript module, ``web/src/generated/data.js``, by
+:func:`write_package_data`; a test checks that the committed module equals what this code
+generates, so the two sides cannot drift.
 
 Layout of the exported folder (any static server can serve it, e.g. ``python -m http.server``)::
 
     index.html demo.js demo.css site.json    the demo page and its settings
     denseface/                               the JavaScript package (web/src)
     models/<model>.onnx                      the network, unchanged
-    vendor/onnxruntime-web/                  ONNX Runtime Web's wasm build (MIT)
-    vendor/mediapipe-face_detection/         BlazeFace models, graphs and wasm (Apache-2.0)
+    models/face_detection_yunet_2026may.onnx the face detector (OpenCV Zoo, MIT) and its licence
+    vendor/onnxruntime-web/                  ONNX Runtime Web's wasm build (MIT), the wasm gzipped
     THIRD_PARTY.md manifest.json             licences; every file's size and sha256
 """
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -34,23 +38,11 @@ from ..paths import PACKAGE_DIR
 
 #: The web package of a source checkout (web/, beside the denseface package).
 WEB_DIR = PACKAGE_DIR.parent / "web"
+#: The YuNet licence, shipped beside its file.
+DETECTOR_LICENCE = PACKAGE_DIR / "infer" / "detectors" / "data" / "LICENSE_yunet.txt"
 #: The generated module of package data (see write_package_data).
 PACKAGE_DATA_MODULE = Path("src") / "generated" / "data.js"
 
-DETECTOR_PACKAGE = "@mediapipe/face_detection"
-DETECTOR_VERSION = "0.4.1646425229"   # 0.4.1657300184 (the latest) fails in its own graph
-#: Files of @mediapipe/face_detection that the page loads, with their sha256 (npm pack of the
-#: pinned version). The non-SIMD wasm is left out: ONNX Runtime Web needs WebAssembly SIMD too.
-DETECTOR_FILES = {
-    "face_detection.js": "464efd192f197f1000ab60bedde235f349b8ee2967e1443cc3a29cebf42cbce2",
-    "face_detection_short.binarypb": "771c6b632d5ba58a41d3160abfd80185a1d18081f52bcefc5baec9f3d10aa8d9",
-    "face_detection_short_range.tflite": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
-    "face_detection_full.binarypb": "8d2032a5b33f06e1c87e92ad7ee6c397c9afa008b9de515daa8a889cc5b4b18b",
-    "face_detection_full_range_sparse.tflite": "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce",
-    "face_detection_solution_simd_wasm_bin.js": "ac6721ba5e4ddba4b145116e5012a0e2536c95cd814230e7095fbda78c4e46b7",
-    "face_detection_solution_simd_wasm_bin.wasm": "ed927313be5ead0002008a7bc18177ecd342c60fd75795e4611fb44e19c4745b",
-    "face_detection_solution_simd_wasm_bin.data": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-}
 RUNTIME_PACKAGE = "onnxruntime-web"
 RUNTIME_VERSION = "1.22.0"
 #: Files of onnxruntime-web's dist/ that the page loads (its wasm-only build), with their sha256.
@@ -59,30 +51,32 @@ RUNTIME_FILES = {
     "ort-wasm-simd-threaded.mjs": "30dd851d9c00622940500f71ddd2ff8820c5cb65270816080175b958705385a8",
     "ort-wasm-simd-threaded.wasm": "71aef04959c5c1b6de461b6538e2058e306610034a85aad2742d0c7fd4533fe4",
 }
-#: BlazeFace's two models (the @mediapipe/face_detection "model" option) as detector names; their
-#: box -> crop mappings are calibrated like the Python detectors' (benchmarks/bench_web.py
-#: --calibrate writes them into denseface/infer/detectors/data/crop_mappings.json).
-BROWSER_DETECTORS = {"blazeface_short": "short", "blazeface_full": "full"}
-#: The page's detector on whole images: the full-range model, plus the faces that only the
-#: short-range model finds (close-ups that the full-range model misses); docs/web.md.
-DEFAULT_BROWSER_DETECTOR = ("blazeface_full", "blazeface_short")
-#: The detector of the tracker's drift check, which looks at one face's neighbourhood only (the
-#: face fills about a third of it: the short-range model's kind of picture, at a quarter of the
-#: full-range model's time in a browser without a GPU; docs/web.md).
-DEFAULT_BROWSER_REGION_DETECTOR = "blazeface_short"
-#: The score threshold of BlazeFace (MediaPipe's own default, minDetectionConfidence).
-BROWSER_DETECTOR_SCORE_THRESHOLD = 0.5
+#: The runtime's wasm, served gzip-compressed as WASM_GZ (the page inflates it and checks the
+#: digest of RUNTIME_FILES[WASM]).
+WASM = "ort-wasm-simd-threaded.wasm"
+WASM_GZ = WASM + ".gz"
 
 SITE_VENDOR_RUNTIME = "vendor/onnxruntime-web"
-SITE_VENDOR_DETECTOR = "vendor/mediapipe-face_detection"
+SITE_MODELS = "models"
+
+
+def detector_data() -> dict:
+    """The browser's face detector: YuNet with the Python backend's settings (score and NMS
+    thresholds, top_k), its calibrated box -> crop mapping, its file name and sha256."""
+    from ..infer.detectors.base import calibrated_crop_mapping
+    from ..infer.detectors.yunet import MODEL_FILE, MODEL_SHA256, YuNetConfig
+
+    c, m = YuNetConfig(), calibrated_crop_mapping("yunet")
+    return {"name": "yunet", "file": MODEL_FILE.name, "sha256": MODEL_SHA256,
+            "score_threshold": c.score_threshold, "nms_threshold": c.nms_threshold, "top_k": c.top_k,
+            "crop_mapping": None if m is None else asdict(m)}
 
 
 def package_data() -> dict:
     """Everything the JavaScript package takes from Python (JSON-serialisable): the landmark
-    sets, the defaults of PredictConfig, TrackerConfig and SmoothingConfig, the browser
-    detectors with their calibrated mappings, and the third-party files' digests."""
+    sets, the defaults of PredictConfig, TrackerConfig and SmoothingConfig, the face detector
+    (:func:`detector_data`), and the third-party files' digests."""
     from ..infer.api import PredictConfig
-    from ..infer.detectors.base import calibrated_crop_mapping
     from ..infer.tracking import SmoothingConfig, TrackerConfig
     from ..landmarks import load_landmark_set
     from ..landmarks.ibug68 import FLIP_68
@@ -91,13 +85,9 @@ def package_data() -> dict:
     sets = {ls.name: {"n_points": ls.n_points, "idx68": ls.idx68.tolist(), "flip": ls.flip.tolist(),
                       "triangles": ls.triangles.tolist(),
                       "mean_shape": [[float(v) for v in p] for p in ls.mean_shape]}}
-    detectors = {}
-    for name, model in BROWSER_DETECTORS.items():
-        m = calibrated_crop_mapping(name)
-        detectors[name] = {"model": model, "score_threshold": BROWSER_DETECTOR_SCORE_THRESHOLD,
-                           "crop_mapping": None if m is None else asdict(m)}
     predict = {k: v for k, v in asdict(PredictConfig()).items()
-               if k in ("passes", "min_face_px", "roi_factor", "tta")}
+               if k in ("passes", "min_face_px", "roi_factor", "tta", "detect_max_side", "cascade_side",
+                        "cascade_min_face_px")}
     return {
         "landmark_sets": sets,
         # the second head's 68 points (models with head_300w) mirror through the iBUG flip
@@ -105,11 +95,9 @@ def package_data() -> dict:
         "predict": predict,
         "tracker": asdict(TrackerConfig()),
         "smoothing": asdict(SmoothingConfig()),
-        "detectors": detectors,
-        "default_detector": list(DEFAULT_BROWSER_DETECTOR),
-        "default_region_detector": DEFAULT_BROWSER_REGION_DETECTOR,
-        "detector_package": {"name": DETECTOR_PACKAGE, "version": DETECTOR_VERSION, "sha256": DETECTOR_FILES},
-        "runtime_package": {"name": RUNTIME_PACKAGE, "version": RUNTIME_VERSION, "sha256": RUNTIME_FILES},
+        "detector": detector_data(),
+        "runtime_package": {"name": RUNTIME_PACKAGE, "version": RUNTIME_VERSION, "sha256": RUNTIME_FILES,
+                            "wasm_gz": WASM_GZ},
     }
 
 
@@ -118,8 +106,8 @@ def render_package_data(data: dict) -> str:
     body = ",\n".join(f" {json.dumps(k)}: {json.dumps(data[k], sort_keys=True, separators=(',', ':'))}"
                        for k in sorted(data))
     return ("// Generated by `python -m denseface.export.web` (denseface/export/web.py): do not edit.\n"
-            "// The landmark set, the Python defaults, BlazeFace's calibrated mappings and the\n"
-            "// third-party files' sha256; tests/test_web.py checks it matches the Python side.\n"
+            "// The landmark set, the Python defaults, the face detector's settings and calibrated\n"
+            "// mapping, the third-party files' sha256; tests/test_web.py checks it matches the Python side.\n"
             f"export default {{\n{body}\n}};\n")
 
 
@@ -183,6 +171,23 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _gzip(src: Path, dst: Path) -> Path:
+    """``src`` gzip-compressed (level 9, no name or time in the header: the same bytes each time)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(dst) as tmp:
+        tmp.write_bytes(gzip.compress(src.read_bytes(), 9, mtime=0))
+    return dst
+
+
+def _detector_file() -> Path:
+    """The vendored YuNet file, checked against its sha256."""
+    from ..infer.detectors.yunet import MODEL_FILE, MODEL_SHA256
+
+    if not MODEL_FILE.is_file() or sha256_of(MODEL_FILE) != MODEL_SHA256:
+        raise DenseFaceError("the package's YuNet file is missing or altered (reinstall denseface)", path=MODEL_FILE)
+    return MODEL_FILE
+
+
 def _write(dst: Path, text: str) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(dst) as tmp:
@@ -201,7 +206,7 @@ def export_web(config: WebExportConfig) -> dict:
     model = _model_file(config.model)
     runtime = _checked(web / "node_modules" / RUNTIME_PACKAGE, {f"dist/{k}": v for k, v in RUNTIME_FILES.items()},
                        RUNTIME_PACKAGE, RUNTIME_VERSION)
-    detector = _checked(web / "node_modules" / DETECTOR_PACKAGE, DETECTOR_FILES, DETECTOR_PACKAGE, DETECTOR_VERSION)
+    detector = _detector_file()
     data = web / PACKAGE_DATA_MODULE
     if not data.is_file() or data.read_text() != render_package_data(package_data()):
         raise DenseFaceError("the generated package data is out of date with the Python side "
@@ -212,11 +217,13 @@ def export_web(config: WebExportConfig) -> dict:
         raise OutputError(f"cannot create folder ({e.strerror})", path=out) from None
     written = [_copy(src, out / "denseface" / src.relative_to(web / "src")) for src in sorted((web / "src").rglob("*.js"))]
     written += [_copy(web / "demo" / name, out / name) for name in ("index.html", "demo.js", "demo.css")]
-    written += [_copy(src, out / SITE_VENDOR_RUNTIME / src.name) for src in runtime]
-    written += [_copy(src, out / SITE_VENDOR_DETECTOR / src.name) for src in detector]
-    written.append(_copy(model, out / "models" / model.name))
-    site = {"model": f"models/{model.name}", "detector_base_url": SITE_VENDOR_DETECTOR + "/",
-            "runtime_base_url": SITE_VENDOR_RUNTIME + "/"}
+    written += [_copy(src, out / SITE_VENDOR_RUNTIME / src.name) for src in runtime if src.name != WASM]
+    written.append(_gzip([src for src in runtime if src.name == WASM][0], out / SITE_VENDOR_RUNTIME / WASM_GZ))
+    written.append(_copy(model, out / SITE_MODELS / model.name))
+    written.append(_copy(detector, out / SITE_MODELS / detector.name))
+    written.append(_copy(DETECTOR_LICENCE, out / SITE_MODELS / DETECTOR_LICENCE.name))
+    site = {"model": f"{SITE_MODELS}/{model.name}", "detector_model": f"{SITE_MODELS}/{detector.name}",
+            "runtime_base_url": SITE_VENDOR_RUNTIME + "/", "runtime_wasm_gz": f"{SITE_VENDOR_RUNTIME}/{WASM_GZ}"}
     written.append(_write(out / "site.json", json.dumps(site, indent=1) + "\n"))
     written.append(_write(out / "THIRD_PARTY.md", third_party_notice(model.name)))
     manifest = {"files": {str(p.relative_to(out)): {"bytes": p.stat().st_size, "sha256": sha256_of(p)}
@@ -230,11 +237,10 @@ def third_party_notice(model_name: str) -> str:
     return (
         "# Third-party files in this folder\n\n"
         f"- `{SITE_VENDOR_RUNTIME}/`: {RUNTIME_PACKAGE} {RUNTIME_VERSION} (npm), Microsoft, MIT licence "
-        "(https://github.com/microsoft/onnxruntime).\n"
-        f"- `{SITE_VENDOR_DETECTOR}/`: {DETECTOR_PACKAGE} {DETECTOR_VERSION} (npm), Google, Apache-2.0 "
-        "(its package.json; https://github.com/google/mediapipe): BlazeFace short- and full-range "
-        "models, their graphs and the MediaPipe solution wasm.\n"
-        f"- `models/{model_name}`: the denseface network; research use only (trained on data under "
+        f"(https://github.com/microsoft/onnxruntime); `{WASM_GZ}` is its `{WASM}`, gzip-compressed.\n"
+        f"- `{SITE_MODELS}/{DETECTOR_LICENCE.name}` and the YuNet file beside it: YuNet, the face detector of "
+        "Shiqi Yu's group, from the OpenCV Zoo (https://github.com/opencv/opencv_zoo), MIT licence.\n"
+        f"- `{SITE_MODELS}/{model_name}`: the denseface network; research use only (trained on data under "
         "non-commercial terms, see the model card of the denseface repository).\n"
         "- `denseface/`, `index.html`, `demo.js`, `demo.css`: denseface, Apache-2.0.\n\n"
         "`manifest.json` lists every file with its size and sha256.\n")

@@ -4,9 +4,12 @@
 //
 // For tests and embedding, window.denseface exposes {ready, state, events, openFile, startWebcam}:
 // `events` fires "frame" ({faces, pixels, index, ms}) for every processed video frame, "photo"
-// ({name, faces, ms}) for every photo, and "message" ({text, error}) for every message shown.
+// ({name, faces, ms, at}) for every photo, and "message" ({text, error}) for every message shown;
+// `state.metrics` holds what the page measures of itself (performance.now() ms since navigation):
+// readyAt (model and detector loaded and warmed up), lastPhoto {ms, at}, fps (processed video
+// frames per second, drawing included, over the last 30 frames).
 
-import { DenseFace, FaceTracker, axisDirections, decodeImageFile } from './denseface/index.js';
+import { DenseFace, FaceTracker, axisDirections, decodeImageFile, packageData } from './denseface/index.js';
 
 const $ = (id) => document.getElementById(id);
 const canvas = $('view');
@@ -15,7 +18,9 @@ const video = $('video');
 const params = new URLSearchParams(location.search);
 
 const state = { df: null, loadError: null, loop: 0, busy: false, stream: null, objectUrl: null,
-  frames: 0, times: [], edges: null };
+  frames: 0, times: [], edges: null, metrics: { readyAt: null, lastPhoto: null, fps: null }, shownAt: 0 };
+/** The drawing layers, read from their checkboxes when they change (not at every frame). */
+const layers = {};
 const events = new EventTarget();
 
 function emit(type, detail) {
@@ -39,15 +44,18 @@ async function load() {
   const response = await fetch('site.json');
   if (!response.ok) throw new Error(`site.json: cannot be fetched (HTTP ${response.status})`);
   const site = await response.json();
-  const options = {
+  const runtime = packageData.runtime_package;
+  const options = {   // the model, the detector and the runtime's wasm are fetched side by side
     model: site.model,
-    detectorOptions: { baseUrl: new URL(site.detector_base_url, location.href).href },
+    detectorOptions: { model: site.detector_model },
     wasmPaths: new URL(site.runtime_base_url, location.href).href,
+    wasmGz: { url: site.runtime_wasm_gz, sha256: runtime.sha256[runtime.wasm_gz.replace(/\.gz$/, '')] },
   };
-  if (params.get('detector')) options.detector = params.get('detector');
   if (params.get('tta')) options.config = { tta: params.get('tta') };
   state.df = await DenseFace.create(options);
+  await state.df.warmUp();   // the first photo or frame then runs at full speed
   state.edges = meshEdges(state.df.triangles);
+  state.metrics.readyAt = performance.now();
   say('Ready: start the webcam, or drop a photo or video anywhere on the page.');
 }
 
@@ -68,8 +76,13 @@ function meshEdges(triangles) {
   return edges;
 }
 
+function readLayers() {
+  for (const id of ['show-box', 'show-mesh', 'show-points', 'show-68', 'show-axes']) layers[id] = $(id).checked;
+}
+readLayers();
+
 function layer(id) {
-  return $(id).checked;
+  return layers[id];
 }
 
 function drawFaces(faces) {
@@ -109,9 +122,14 @@ function drawFaces(faces) {
 function dots(points, colour, radius) {
   ctx.fillStyle = colour;
   ctx.beginPath();
-  for (const p of points) {
-    ctx.moveTo(p[0] + radius, p[1]);
-    ctx.arc(p[0], p[1], radius, 0, 2 * Math.PI);
+  if (radius <= 1.5) {   // small dots as squares: a fraction of the cost of arcs, the same look
+    const d = 2 * radius;
+    for (const p of points) ctx.rect(p[0] - radius, p[1] - radius, d, d);
+  } else {
+    for (const p of points) {
+      ctx.moveTo(p[0] + radius, p[1]);
+      ctx.arc(p[0], p[1], radius, 0, 2 * Math.PI);
+    }
   }
   ctx.fill();
 }
@@ -148,6 +166,7 @@ function stop() {
   state.busy = false;
   state.frames = 0;
   state.times = [];
+  state.metrics.fps = null;
   if (state.stream) { state.stream.getTracks().forEach((t) => t.stop()); state.stream = null; }
   video.pause();
   video.removeAttribute('src');
@@ -194,9 +213,10 @@ async function showPhoto(name, bitmap) {
   const ms = performance.now() - t0;
   drawFaces(faces);
   showPose(faces);
+  state.metrics.lastPhoto = { ms, at: performance.now() };
   if (faces.length) say(`${name}: ${faces.length} face${faces.length > 1 ? 's' : ''} in ${ms.toFixed(0)} ms.`);
   else say(`${name}: no face found (faces must be at least ${state.df.config.min_face_px} px and roughly facing the camera).`, true);
-  emit('photo', { name, faces, ms });
+  emit('photo', { name, faces, ms, at: state.metrics.lastPhoto.at });
 }
 
 function playVideo(file) {
@@ -279,25 +299,29 @@ async function processFrame(tracker, meta) {
     return;
   }
   const t0 = performance.now();
-  const pixels = state.df.imageData(video);
+  const pixels = state.df.imageData(video);   // one read of the frame, shown and tracked
   const t = meta && Number.isFinite(meta.mediaTime) ? meta.mediaTime : t0 / 1000;
   const faces = await tracker.update(pixels, t);
-  const ms = performance.now() - t0;
   ctx.putImageData(pixels, 0, 0);
   drawFaces(faces);
-  showPose(faces);
+  const now = performance.now(), ms = now - t0;
   state.frames += 1;
-  state.times.push(performance.now());
+  state.times.push(now);
   while (state.times.length > 30) state.times.shift();
   if (state.times.length > 1) {
-    const fps = (state.times.length - 1) / ((state.times[state.times.length - 1] - state.times[0]) / 1000);
-    $('fps').textContent = `fps ${fps.toFixed(1)} · ${ms.toFixed(1)} ms per frame`;
+    state.metrics.fps = (state.times.length - 1) / ((now - state.times[0]) / 1000);
+  }
+  if (now - state.shownAt > 250 && state.metrics.fps !== null) {   // text at 4 Hz: no layout per frame
+    state.shownAt = now;
+    $('fps').textContent = `fps ${state.metrics.fps.toFixed(1)} · ${ms.toFixed(1)} ms per frame`;
+    showPose(faces);
   }
   emit('frame', { faces, pixels, index: state.frames - 1, ms, t });
 }
 
 // ------------------------------------------------------------------------------------- wiring
 $('webcam').addEventListener('click', () => startWebcam());
+$('layers').addEventListener('change', readLayers);
 $('file').addEventListener('change', (e) => { if (e.target.files.length) openFile(e.target.files[0]); });
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
 document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));

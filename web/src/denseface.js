@@ -2,11 +2,12 @@
 // and head pose; the JavaScript twin of denseface.infer.api.DenseFace, with the same pipeline,
 // options and defaults:
 //
-// 1. find faces (BlazeFace, ./detector.js) or take the user's boxes;
+// 1. find faces (YuNet, ./detector.js, the Python detector: the same file, pre- and
+//    post-processing and cascade of detection copies) or take the user's boxes;
 // 2. map each box to the square training crop (the detector's calibrated mapping; a user box is
 //    read as a landmark box and enlarged by 3DDFA's policy);
 // 3. crop (OpenCV's bilinear sampling, bit-identical) and run the network (ONNX Runtime Web),
-//    with flip averaging when config.tta is "flip";
+//    with flip averaging on the last pass when config.tta is "flip";
 // 4. decode crop pixels to image pixels;
 // 5. second pass (passes = 2): re-crop from the predicted 68 points and predict again.
 //
@@ -17,15 +18,15 @@
 // pass's crop}.
 
 import data from './generated/data.js';
-import { boxIou, boxSize, boxToCrop, landmarkBbox, roiBox, roiBoxFromLandmarks } from './geometry.js';
-import { PixelReader } from './image.js';
+import { boxSize, boxToCrop, landmarkBbox, roiBox, roiBoxFromLandmarks } from './geometry.js';
+import { PixelReader, detectionView, regionPixels } from './image.js';
 import { LANDMARKS68_300W, LandmarkNetwork, POINTS } from './network.js';
 import { estimatePose } from './pose.js';
+import { setUpRuntime } from './runtime.js';
 
-/** Defaults of PredictConfig that apply here (passes, min_face_px, roi_factor, tta). */
+/** Defaults of PredictConfig that apply here (passes, tta, min_face_px, roi_factor and the
+ * detection copies: detect_max_side, cascade_side, cascade_min_face_px). */
 export const PREDICT_DEFAULTS = Object.freeze(data.predict);
-/** A later detector's face is another face when its crop overlaps every earlier one's less. */
-const MERGE_IOU = 0.3;
 /** Test-time augmentation modes (PredictConfig.tta). */
 export const TTA_MODES = Object.freeze(['flip', 'none']);
 
@@ -56,46 +57,46 @@ export function validateBoxes(boxes, width, height) {
 
 export class DenseFace {
   /**
-   * model: URL (or bytes) of the ONNX file. detector: a detector name ("blazeface_full",
-   * "blazeface_short"), a detector object ({name, cropMapping, detect(pixels, region)}), a list
-   * of them (the first one's faces, plus the others' faces that it missed), or null (then every
-   * call gives boxes); default ["blazeface_full", "blazeface_short"]. regionDetector: one
-   * detector for detect() calls on a region (the tracker's drift check on a face's
-   * neighbourhood); default "blazeface_short" when detector is given by name, else the detector. detectorOptions: {baseUrl, scoreThreshold, verify} for
-   * BlazeFace (baseUrl: the folder of @mediapipe/face_detection's files). config: PredictConfig
-   * fields (passes, tta, min_face_px, roi_factor). wasmPaths / threads: ONNX Runtime Web's.
+   * model: URL (or bytes) of the ONNX file. detector: "yunet" (the default, the detector of
+   * `denseface predict`), a detector object ({name, cropMapping, detect(pixels)}: boxes in the
+   * pixels it is given), or null (then every call gives boxes). detectorOptions: {model (URL or
+   * bytes of the YuNet file), verify, scoreThreshold, nmsThreshold, topK}. config: PredictConfig
+   * fields (passes, tta, min_face_px, roi_factor, detect_max_side, cascade_side,
+   * cascade_min_face_px). wasmPaths / wasmGz / threads: ONNX Runtime Web's (runtime.js).
    */
-  static async create({ model, detector = data.default_detector, regionDetector = undefined,
-    detectorOptions = {}, config = {}, wasmPaths = null, threads = null } = {}) {
+  static async create({ model, detector = 'yunet', detectorOptions = {}, config = {}, wasmPaths = null,
+    wasmGz = null, threads = null } = {}) {
     const cfg = predictConfig(config);
-    const network = await LandmarkNetwork.create(model, { wasmPaths, threads });
-    const byName = typeof detector === 'string' || (Array.isArray(detector) && detector.every((d) => typeof d === 'string'));
-    const region = regionDetector === undefined
-      ? (byName ? data.default_region_detector : (Array.isArray(detector) ? detector[0] : detector)) : regionDetector;
-    const made = {};
-    const make = async (spec) => {
-      if (typeof spec !== 'string') return spec;
-      if (!made[spec]) {
-        const { BlazeFaceDetector } = await import('./detector.js');
-        made[spec] = BlazeFaceDetector.create({ name: spec, ...detectorOptions });
-      }
-      return made[spec];
-    };
-    const whole = [];   // one after the other: MediaPipe loads its wasm once
-    for (const d of (Array.isArray(detector) ? detector : [detector])) whole.push(await make(d));
-    const near = await make(region);
-    return new DenseFace(network, whole, cfg, near);
+    if (typeof detector === 'string' && detector !== 'yunet') throw new ConfigError(`unknown detector '${detector}' (known: yunet)`);
+    const runtime = setUpRuntime({ wasmPaths, wasmGz, threads });   // the files are fetched side by side
+    const [network, det] = await Promise.all([
+      LandmarkNetwork.create(model, { wasmPaths, wasmGz, threads }),
+      detector === 'yunet' ? import('./detector.js').then((m) => m.YuNetDetector.create(detectorOptions)) : detector,
+      runtime,
+    ]);
+    return new DenseFace(network, det, cfg);
   }
 
-  constructor(network, detector, config, regionDetector = detector) {
+  /** One untimed run of every stage at the sizes a photo uses first (the network with and
+   * without the mirror, the detector on a cascade-sized copy), so that ONNX Runtime Web has
+   * compiled and allocated what the first photo needs. */
+  async warmUp() {
+    const S = this.modelConfig.input_size, plane = 3 * S * S;
+    await this.network.forward(new Float32Array(plane), 1);
+    if (this.ttaFlips) await this.network.forward(new Float32Array(2 * plane), 2);
+    if (this.detector) {
+      const side = this.config.cascade_side || this.config.detect_max_side || 320, h = Math.round(0.75 * side);
+      await this.detector.detect({ data: new Uint8ClampedArray(side * h * 4), width: side, height: h });
+    }
+  }
+
+  constructor(network, detector, config) {
     const mc = network.config;
     const set = data.landmark_sets[mc.landmark_set];
     if (!set) throw new ConfigError(`the model's landmark set '${mc.landmark_set}' is not in this package`);
     if (set.n_points !== mc.num_points) throw new ConfigError(`the model predicts ${mc.num_points} points but its landmark set has ${set.n_points}`);
     this.network = network;
-    /** the detectors of whole images (the first one's faces, plus the others' that it missed) */
-    this.detectors = (Array.isArray(detector) ? detector : [detector]).filter((d) => d);
-    this.regionDetector = regionDetector || this.detectors[0] || null;
+    this.detector = detector || null;
     this.config = config;
     this.modelConfig = mc;
     this.landmarkSet = set;
@@ -139,33 +140,50 @@ export class DenseFace {
     return [dets, crops];
   }
 
-  /** Faces found in RGBA pixels (boxes in its pixels), best first; region: only look inside
-   * [x0, y0, x1, y1] (clipped to the image), with the region detector. maxSide is the Python
-   * API's downscale for the search; BlazeFace scales its input itself, so it is not needed. */
-  async detect(image, region = null, maxSide = null) {   // eslint-disable-line no-unused-vars
-    const detectors = region ? [this.regionDetector] : this.detectors;
-    if (!detectors.length || !detectors[0]) throw new ConfigError('no face detector: give face boxes, or create DenseFace with a detector');
-    let r = null;
+  /** Faces found in RGBA pixels (boxes in its pixels), best first (FaceCropper.detect). region:
+   * only look inside [x0, y0, x1, y1] (clipped to the image), downscaled to maxSide. Without
+   * either, the cascade of the config: first on a copy downscaled to cascade_side (made from the
+   * detect_max_side copy), then on the detect_max_side copy unless the first found exactly one
+   * face of at least cascade_min_face_px there. */
+  async detect(image, region = null, maxSide = null) {
+    if (!this.detector) throw new ConfigError('no face detector: give face boxes, or create DenseFace with a detector');
+    const c = this.config;
+    if (!region && !maxSide) {
+      const [view, scale] = detectionView(image, c.detect_max_side);
+      if (c.cascade_side && c.cascade_side < Math.max(view.width, view.height)) {
+        const [small, factor] = detectionView(view, c.cascade_side, true);
+        const found = await this.foundIn(small, scale * factor);
+        if (found.length === 1 && boxSize(found[0].box) * scale * factor >= c.cascade_min_face_px) return found;
+      }
+      return this.foundIn(view, scale);
+    }
+    let x0 = 0, y0 = 0, searched = image;
     if (region) {
-      const x0 = Math.max(0, Math.floor(region[0])), y0 = Math.max(0, Math.floor(region[1]));
+      x0 = Math.max(0, Math.floor(region[0]));
+      y0 = Math.max(0, Math.floor(region[1]));
       const x1 = Math.min(image.width, Math.ceil(region[2])), y1 = Math.min(image.height, Math.ceil(region[3]));
       if (x1 - x0 < 2 || y1 - y0 < 2) return [];
-      r = [x0, y0, x1, y1];
+      searched = regionPixels(image, x0, y0, x1, y1);
     }
-    let faces = [];
-    for (const detector of detectors) {
-      const found = (await detector.detect(image, r)).map((d) => ({ ...d, detector }));
-      const crops = faces.map((f) => this.cropBoxOf(f));
-      faces = faces.concat(found.filter((d) => crops.every((c) => boxIou(c, this.cropBoxOf(d)) < MERGE_IOU)));
-    }
-    return faces.filter((d) => boxSize(d.box) >= this.config.min_face_px).sort((a, b) => b.score - a.score);
+    const [view, scale] = detectionView(searched, maxSide || c.detect_max_side);
+    return this.foundIn(view, scale, x0, y0);
+  }
+
+  /** The detector's faces in `view`, a copy of the image (or of its region at x0, y0) scaled
+   * by `scale`, in image pixels; faces under min_face_px dropped. */
+  async foundIn(view, scale, x0 = 0, y0 = 0) {
+    const found = await this.detector.detect(view);
+    return found.map((d) => ({
+      ...d,
+      box: [d.box[0] / scale + x0, d.box[1] / scale + y0, d.box[2] / scale + x0, d.box[3] / scale + y0],
+      keypoints: d.keypoints ? d.keypoints.map((p) => [p[0] / scale + x0, p[1] / scale + y0]) : null,
+    })).filter((d) => boxSize(d.box) >= this.config.min_face_px);
   }
 
   /** The training crop of a detection (the calibrated mapping of the detector that found it;
    * the landmark-box policy for a detector without one). */
   cropBoxOf(detection) {
-    const det = detection.detector || this.detectors[0];
-    const m = det && det.cropMapping;
+    const m = this.detector && this.detector.cropMapping;
     return m ? boxToCrop(m, detection.box) : roiBox(detection.box, this.roiFactor);
   }
 
@@ -175,18 +193,21 @@ export class DenseFace {
     return roiBoxFromLandmarks(p68, this.roiFactor);
   }
 
-  /** Each crop's outputs in image pixels by name (LandmarkNetwork.runCropOutputs). */
-  async run(image, cropBoxes) {
-    return this.network.runCropOutputs(image, cropBoxes, this.ttaFlips);
+  /** Each crop's outputs in image pixels by name (LandmarkNetwork.runCropOutputs); the crops'
+   * mirrors in the same batch when `flip` and config.tta is "flip". */
+  async run(image, cropBoxes, flip = true) {
+    return this.network.runCropOutputs(image, cropBoxes, flip ? this.ttaFlips : null);
   }
 
-  /** config.passes network passes from the first crops -> [outputs, crop boxes used]. */
+  /** config.passes network passes from the first crops -> [outputs, crop boxes used]; flip
+   * averaging on the last pass only (an earlier pass only places the next crop), as Python. */
   async passes(image, cropBoxes) {
-    let outputs = await this.run(image, cropBoxes);
+    const last = this.config.passes - 1;
+    let outputs = await this.run(image, cropBoxes, last === 0);
     let used = cropBoxes;
-    for (let k = 1; k < this.config.passes; k++) {
+    for (let k = 1; k <= last; k++) {
       used = outputs.map((o) => this.cropBoxFromLandmarks(o[POINTS]));
-      outputs = await this.run(image, used);
+      outputs = await this.run(image, used, k === last);
     }
     return [outputs, used];
   }

@@ -1,167 +1,139 @@
-// Face detection in the browser: MediaPipe's BlazeFace from the npm package
-// @mediapipe/face_detection (Apache-2.0; models, graphs and wasm inside the package).
+// Face detection in the browser: YuNet, the detector of `denseface predict` (the same vendored
+// ONNX file, OpenCV Zoo, MIT), run by ONNX Runtime Web beside the landmark network, with the
+// same pre- and post-processing as denseface.infer.detectors.yunet (the JavaScript twin):
 //
-// Frames: detect() takes RGBA pixels ({data, width, height}) and returns boxes [x0, y0, x1, y1]
-// in those pixels (x right, y down), best score first, with 6 keypoints (right eye, left eye,
-// nose tip, mouth centre, right and left ear tragion; the person's right and left) in the same
-// pixels. The box goes to the network's crop through its calibrated mapping (cropMapping, fitted
-// on non-test photos by benchmarks/bench_web.py --calibrate, as each Python detector is).
+// - input: the image (RGBA pixels) padded with black to multiples of 32 at the bottom and right,
+//   as (1, 3, H, W) float32 BGR 0..255;
+// - per stride s in 8, 16, 32, one anchor per cell (row r, column c): score = sqrt(clip(cls, 0, 1)
+//   * clip(obj, 0, 1)); box centre = ((c, r) + bbox[:2]) * s, size = exp(bbox[2:]) * s;
+//   keypoints = ((c, r) + kps) * s; faces scoring at least the threshold;
+// - non-maximum suppression as OpenCV's NMSBoxes (best score first, IoU above nms_threshold
+//   dropped), at most top_k faces, best first.
 //
-// Every file is fetched from `baseUrl` (the package's files, served with the page; nothing from
-// a CDN) and, where the browser offers SubtleCrypto (https or localhost), checked against the
-// sha256 digests recorded on the Python side before MediaPipe sees it.
-// MediaPipe's graph runs on WebGL 2 (software WebGL in a browser without a GPU).
+// Frames: detect() takes RGBA pixels ({data, width, height}) and returns boxes [x0, y0, x1, y1] in
+// those pixels (x right, y down), with 5 keypoints (right eye, left eye, nose tip, right and left
+// mouth corner; the person's right and left). The box goes to the network's crop through the
+// calibrated mapping of the Python detector (cropMapping). Where to search (the detection copy,
+// the cascade, a region) is DenseFace.detect's job, as FaceCropper.detect's in Python.
 
 import data from './generated/data.js';
+import { boxIou } from './geometry.js';
 import { fetchBytes } from './fetch_bytes.js';
+import { checkDigest, createSession, ort } from './runtime.js';
 
 /** A detector that cannot be loaded or run, with a readable message. */
 export class DetectorError extends Error {}
 
-const RUNTIME_FILES = [
-  'face_detection.js',
-  'face_detection_solution_simd_wasm_bin.js',
-  'face_detection_solution_simd_wasm_bin.wasm',
-  'face_detection_solution_simd_wasm_bin.data',
-];
-const MODEL_FILES = {
-  short: ['face_detection_short.binarypb', 'face_detection_short_range.tflite'],
-  full: ['face_detection_full.binarypb', 'face_detection_full_range_sparse.tflite'],
-};
-const MIME = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
+const STRIDES = [8, 16, 32];
 
-function hex(buffer) {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** {file: url} of the package files, each checked against its sha256 when SubtleCrypto exists
- * (then served to MediaPipe from the checked bytes, as blob URLs). */
-async function checkedUrls(baseUrl, names, digests, verify) {
-  const subtle = globalThis.crypto && globalThis.crypto.subtle;
-  const urls = {};
-  await Promise.all(names.map(async (name) => {
-    const url = new URL(name, baseUrl).href;
-    if (!verify || !subtle) { urls[name] = url; return; }
-    const bytes = await fetchBytes(url, DetectorError);
-    const got = hex(await subtle.digest('SHA-256', bytes));
-    if (got !== digests[name]) {
-      throw new DetectorError(`${url}: sha256 mismatch (got ${got.slice(0, 12)}..., expected ${digests[name].slice(0, 12)}...)`);
+/** (1, 3, ph, pw) float32 BGR 0..255 of RGBA pixels, black padding at the bottom and right. */
+export function inputBlob(image, ph, pw) {
+  const { data: px, width: w, height: h } = image;
+  const blob = new Float32Array(3 * ph * pw), plane = ph * pw;
+  for (let y = 0; y < h; y++) {
+    let s = y * w * 4, d = y * pw;
+    for (let x = 0; x < w; x++, s += 4, d++) {
+      blob[d] = px[s + 2];
+      blob[plane + d] = px[s + 1];
+      blob[2 * plane + d] = px[s];
     }
-    const ext = name.slice(name.lastIndexOf('.'));
-    urls[name] = URL.createObjectURL(new Blob([bytes], { type: MIME[ext] || 'application/octet-stream' }));
-  }));
-  return urls;
+  }
+  return blob;
 }
 
-let scriptLoaded = null;
-function loadScript(url) {
-  if (globalThis.FaceDetection) return Promise.resolve();
-  if (!scriptLoaded) {
-    scriptLoaded = new Promise((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = url;
-      s.onload = () => resolve();
-      s.onerror = () => { scriptLoaded = null; reject(new DetectorError(`${url}: the MediaPipe script does not load`)); };
-      document.head.appendChild(s);
+/** The faces of one stride scoring at least `threshold`: {box, score, keypoints} in input pixels
+ * (denseface.infer.detectors.yunet.decode_stride). cols = padded width / stride. */
+export function decodeStride(outputs, stride, cols, threshold) {
+  const cls = outputs[`cls_${stride}`], obj = outputs[`obj_${stride}`];
+  const bbox = outputs[`bbox_${stride}`], kps = outputs[`kps_${stride}`];
+  const out = [];
+  for (let i = 0; i < cls.length; i++) {
+    const score = Math.sqrt(Math.min(Math.max(cls[i], 0), 1) * Math.min(Math.max(obj[i], 0), 1));
+    if (!(score >= threshold)) continue;
+    const c = i % cols, r = Math.floor(i / cols);
+    const cx = (c + bbox[4 * i]) * stride, cy = (r + bbox[4 * i + 1]) * stride;
+    const w = Math.exp(bbox[4 * i + 2]) * stride, h = Math.exp(bbox[4 * i + 3]) * stride;
+    const keypoints = [];
+    for (let k = 0; k < 5; k++) keypoints.push([(kps[10 * i + 2 * k] + c) * stride, (kps[10 * i + 2 * k + 1] + r) * stride]);
+    out.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score, keypoints });
+  }
+  return out;
+}
+
+/** OpenCV's NMSBoxes: best score first (stable), a box overlapping a kept one by more than
+ * `iou` is dropped. */
+export function nms(detections, iou) {
+  const order = detections.map((d, i) => i).sort((a, b) => detections[b].score - detections[a].score || a - b);
+  const kept = [];
+  for (const i of order) {
+    if (kept.every((k) => boxIou(detections[k].box, detections[i].box) <= iou)) kept.push(i);
+  }
+  return kept.map((i) => detections[i]);
+}
+
+export class YuNetDetector {
+  /**
+   * model: URL (or bytes) of the YuNet ONNX file (default: the package data's file name, beside
+   * the page's models); verify: check its sha256 (default true; needs SubtleCrypto, else
+   * skipped); scoreThreshold, nmsThreshold, topK: the Python detector's defaults unless given.
+   * ONNX Runtime Web must be set up (runtime.js setUpRuntime) before.
+   */
+  static async create({ model, verify = true, scoreThreshold = null, nmsThreshold = null, topK = null } = {}) {
+    const spec = data.detector;
+    if (!model) throw new DetectorError('the detector needs model, the URL of the YuNet ONNX file');
+    const name = typeof model === 'string' ? model : 'the YuNet file';
+    let bytes = typeof model === 'string' ? await fetchBytes(model, DetectorError) : new Uint8Array(model);
+    if (verify) bytes = await checkDigest(bytes, spec.sha256, name, DetectorError);
+    let session;
+    try {
+      session = await createSession(bytes);
+    } catch (e) {
+      throw new DetectorError(`${name}: ONNX Runtime Web cannot load it (${e && e.message ? e.message : e})`);
+    }
+    return new YuNetDetector(session, {
+      scoreThreshold: scoreThreshold ?? spec.score_threshold, nmsThreshold: nmsThreshold ?? spec.nms_threshold,
+      topK: topK ?? spec.top_k, cropMapping: spec.crop_mapping,
     });
   }
-  return scriptLoaded;
-}
 
-/** A detection's score: MediaPipe's solution API returns it in its (minified) classification
- * list, the one array field besides the box and the landmarks. */
-export function scoreOf(detection) {
-  for (const [key, value] of Object.entries(detection)) {
-    if (key === 'boundingBox' || key === 'landmarks' || !Array.isArray(value) || !value.length) continue;
-    for (const [k, v] of Object.entries(value[0])) {
-      if (k !== 'index' && typeof v === 'number' && v >= 0 && v <= 1) return v;
-    }
-  }
-  return NaN;
-}
-
-/** WebGL 2 as MediaPipe needs it, or a readable reason why not. */
-function checkWebGl2() {
-  const canvas = new OffscreenCanvas(1, 1);
-  if (!canvas.getContext('webgl2')) {
-    throw new DetectorError('face detection needs WebGL 2, which this browser does not offer (turned off, or no GPU and no software fallback)');
-  }
-}
-
-export class BlazeFaceDetector {
-  /**
-   * name: "blazeface_full" (faces up to about 5 m, photos) or "blazeface_short" (faces within
-   * about 2 m, selfies); baseUrl: the folder holding @mediapipe/face_detection's files;
-   * scoreThreshold: keep faces scoring at least this (default: the package data's);
-   * verify: check every file's sha256 (default true; needs SubtleCrypto, else skipped).
-   */
-  static async create({ name = data.default_detector, baseUrl, scoreThreshold = null, verify = true } = {}) {
-    const spec = data.detectors[name];
-    if (!spec) throw new DetectorError(`unknown detector '${name}' (known: ${Object.keys(data.detectors).join(', ')})`);
-    if (!baseUrl) throw new DetectorError('the detector needs baseUrl, the folder of @mediapipe/face_detection\'s files');
-    checkWebGl2();
-    const base = new URL(baseUrl, globalThis.location?.href).href;
-    const names = [...RUNTIME_FILES, ...MODEL_FILES[spec.model]];
-    const urls = await checkedUrls(base, names, data.detector_package.sha256, verify);
-    await loadScript(urls['face_detection.js']);
-    const threshold = scoreThreshold ?? spec.score_threshold;
-    const solution = new globalThis.FaceDetection({ locateFile: (file) => urls[file] || new URL(file, base).href });
-    solution.setOptions({ model: spec.model, minDetectionConfidence: threshold, selfieMode: false });
-    const detector = new BlazeFaceDetector(name, spec, solution, threshold);
-    try {
-      await solution.initialize();
-    } catch (e) {
-      throw new DetectorError(`the face detector does not start (${e && e.message ? e.message : e})`);
-    }
-    return detector;
-  }
-
-  constructor(name, spec, solution, threshold) {
-    this.name = name;
-    this.cropMapping = spec.crop_mapping;   // null until calibrated: then the landmark-box policy
-    this.scoreThreshold = threshold;
-    this.solution = solution;
-    this.canvas = document.createElement('canvas');
-    this.context = this.canvas.getContext('2d', { willReadFrequently: true });
-    this.results = null;
+  constructor(session, { scoreThreshold, nmsThreshold, topK, cropMapping }) {
+    this.name = 'yunet';
+    this.session = session;
+    this.inputName = session.inputNames[0];
+    this.scoreThreshold = scoreThreshold;
+    this.nmsThreshold = nmsThreshold;
+    this.topK = topK;
+    this.cropMapping = cropMapping;   // the Python detector's calibrated box -> crop mapping
     this.queue = Promise.resolve();
-    solution.onResults((results) => { this.results = results; });
   }
 
-  /** Faces in RGBA pixels, or in the integer region [x0, y0, x1, y1] of them (boxes in the
-   * full image's pixels), best score first. MediaPipe scales its input to the network's size
-   * (128 px short, 192 px full) itself. */
-  detect(image, region = null) {
-    const run = this.queue.then(() => this.run(image, region));
+  /** Faces in RGBA pixels, boxes in its pixels, best score first (one call at a time). */
+  detect(image) {
+    const run = this.queue.then(() => this.run(image));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  async run(image, region) {
-    const [x0, y0, x1, y1] = region || [0, 0, image.width, image.height];
-    const w = x1 - x0, h = y1 - y0;
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w;
-      this.canvas.height = h;
-    }
-    this.context.putImageData(image, -x0, -y0, x0, y0, w, h);
-    this.results = null;
+  async run(image) {
+    const ph = Math.ceil(image.height / 32) * 32, pw = Math.ceil(image.width / 32) * 32;
+    const input = new ort.Tensor('float32', inputBlob(image, ph, pw), [1, 3, ph, pw]);
+    let result;
     try {
-      await this.solution.send({ image: this.canvas });
+      result = await this.session.run({ [this.inputName]: input });
     } catch (e) {
       throw new DetectorError(`the face detector failed (${e && e.message ? e.message : e})`);
+    } finally {
+      input.dispose?.();
     }
-    const found = (this.results && this.results.detections) || [];
-    return found.map((d) => {
-      const b = d.boundingBox;
-      const box = [(b.xCenter - b.width / 2) * w + x0, (b.yCenter - b.height / 2) * h + y0,
-        (b.xCenter + b.width / 2) * w + x0, (b.yCenter + b.height / 2) * h + y0];
-      const keypoints = (d.landmarks || []).map((p) => [p.x * w + x0, p.y * h + y0]);
-      return { box, score: scoreOf(d), keypoints, label: this.name };
-    }).filter((d) => !(d.score < this.scoreThreshold)).sort((a, b) => b.score - a.score);
+    const outputs = {};
+    for (const [k, v] of Object.entries(result)) outputs[k] = v.data;
+    let found = [];
+    for (const s of STRIDES) found = found.concat(decodeStride(outputs, s, pw / s, this.scoreThreshold));
+    for (const v of Object.values(result)) v.dispose?.();
+    return nms(found, this.nmsThreshold).slice(0, this.topK).map((d) => ({ ...d, label: this.name }));
   }
 
   async close() {
-    await this.solution.close();
+    await this.session.release?.();
   }
 }

@@ -57,3 +57,157 @@ export class PixelReader {
     return this.context.getImageData(0, 0, w, h);
   }
 }
+
+// ------------------------------------------------------------------ detection copies (resizing)
+// The JavaScript twin of denseface.io.images.detection_view: the copy of an image that a face
+// detector searches, downscaled so its longer side is at most maxSide, by area averaging (OpenCV's
+// INTER_AREA), or with `fast` bilinearly (INTER_LINEAR) when the scale is at least 1/2. The
+// arithmetic is OpenCV's in float64 (OpenCV's is float32 or fixed point), so a pixel may differ by
+// one level: the detector's boxes agree within a fraction of a pixel (tests/test_web.py).
+
+/** Python's round(): half to even. */
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
+}
+
+/** OpenCV's INTER_AREA table for one axis: typed arrays of source index, destination index and
+ * weight, one entry per (source, destination) overlap, in source order. */
+function areaTable(src, dst) {
+  const scale = src / dst, s = [], d = [], a = [];
+  for (let k = 0; k < dst; k++) {
+    const f1 = k * scale, f2 = f1 + scale;
+    const cell = Math.min(scale, src - f1);
+    const s1 = Math.ceil(f1), s2 = Math.floor(f2);
+    if (s1 - f1 > 1e-3) { s.push(s1 - 1); d.push(k); a.push((s1 - f1) / cell); }
+    for (let i = s1; i < s2; i++) { s.push(i); d.push(k); a.push(1 / cell); }
+    if (f2 - s2 > 1e-3 && s2 < src) { s.push(s2); d.push(k); a.push(Math.min(Math.min(f2 - s2, 1), cell) / cell); }
+  }
+  return { src: Int32Array.from(s), dst: Int32Array.from(d), w: Float64Array.from(a) };
+}
+
+/** OpenCV's INTER_LINEAR sampling for one axis: per destination index the source index and the
+ * weight of the next source pixel. */
+function linearTable(src, dst) {
+  const scale = src / dst, idx = new Int32Array(dst), frac = new Float64Array(dst);
+  for (let d = 0; d < dst; d++) {
+    let f = (d + 0.5) * scale - 0.5, s = Math.floor(f);
+    f -= s;
+    if (s < 0) { s = 0; f = 0; }
+    if (s >= src - 1) { s = src - 1; f = 0; }
+    idx[d] = s;
+    frac[d] = f;
+  }
+  return { idx, frac };
+}
+
+function bilinear(image, w, h, W, H) {
+  const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
+  const xs = linearTable(W, w), ys = linearTable(H, h);
+  const c0 = new Int32Array(w), c1 = new Int32Array(w);
+  for (let x = 0; x < w; x++) { c0[x] = xs.idx[x] * 4; c1[x] = Math.min(xs.idx[x] + 1, W - 1) * 4; }
+  for (let y = 0; y < h; y++) {
+    const fy = ys.frac[y], gy = 1 - fy, r0 = ys.idx[y] * stride, r1 = Math.min(ys.idx[y] + 1, H - 1) * stride;
+    let o = y * w * 4;
+    for (let x = 0; x < w; x++, o += 4) {
+      const fx = xs.frac[x], gx = 1 - fx, a = r0 + c0[x], b = r0 + c1[x], c = r1 + c0[x], d = r1 + c1[x];
+      out[o] = roundHalfEven((src[a] * gx + src[b] * fx) * gy + (src[c] * gx + src[d] * fx) * fy);
+      out[o + 1] = roundHalfEven((src[a + 1] * gx + src[b + 1] * fx) * gy + (src[c + 1] * gx + src[d + 1] * fx) * fy);
+      out[o + 2] = roundHalfEven((src[a + 2] * gx + src[b + 2] * fx) * gy + (src[c + 2] * gx + src[d + 2] * fx) * fy);
+      out[o + 3] = 255;
+    }
+  }
+  return { data: out, width: w, height: h };
+}
+
+/** Area averaging by a whole factor k (each output pixel the mean of a k x k block). */
+function boxDown(image, w, h, k) {
+  const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
+  const acc = new Float64Array(w * 3), inv = 1 / (k * k);
+  for (let y = 0; y < h; y++) {
+    acc.fill(0);
+    for (let j = 0; j < k; j++) {
+      let s = (y * k + j) * stride;
+      for (let x = 0; x < w; x++) {
+        const o = 3 * x;
+        for (let i = 0; i < k; i++, s += 4) {
+          acc[o] += src[s];
+          acc[o + 1] += src[s + 1];
+          acc[o + 2] += src[s + 2];
+        }
+      }
+    }
+    let o = y * w * 4;
+    for (let x = 0; x < w; x++, o += 4) {
+      out[o] = roundHalfEven(acc[3 * x] * inv);
+      out[o + 1] = roundHalfEven(acc[3 * x + 1] * inv);
+      out[o + 2] = roundHalfEven(acc[3 * x + 2] * inv);
+      out[o + 3] = 255;
+    }
+  }
+  return { data: out, width: w, height: h };
+}
+
+/** Area averaging at any ratio (OpenCV's INTER_AREA tables): each source row resized across,
+ * then added to the output rows it overlaps. */
+function areaDown(image, w, h, W, H) {
+  const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
+  const xt = areaTable(W, w), yt = areaTable(H, h), n = xt.src.length;
+  const row = new Float64Array(w * 3), acc = new Float64Array(w * h * 3);
+  for (let e = 0; e < yt.src.length; e++) {
+    row.fill(0);
+    const s = yt.src[e] * stride;
+    for (let i = 0; i < n; i++) {
+      const p = s + 4 * xt.src[i], o = 3 * xt.dst[i], a = xt.w[i];
+      row[o] += a * src[p];
+      row[o + 1] += a * src[p + 1];
+      row[o + 2] += a * src[p + 2];
+    }
+    const d = yt.dst[e] * w * 3, b = yt.w[e];
+    for (let i = 0; i < 3 * w; i++) acc[d + i] += b * row[i];
+  }
+  for (let i = 0, j = 0; i < acc.length; i += 3, j += 4) {
+    out[j] = roundHalfEven(acc[i]);
+    out[j + 1] = roundHalfEven(acc[i + 1]);
+    out[j + 2] = roundHalfEven(acc[i + 2]);
+    out[j + 3] = 255;
+  }
+  return { data: out, width: w, height: h };
+}
+
+/** RGBA pixels resized to w x h (area averaging, or bilinear with `bilinear`); only the top-left
+ * cw x ch of the image when given. */
+export function resizePixels(image, w, h, bilinearly = false, cw = image.width, ch = image.height) {
+  if (bilinearly) return bilinear(image, w, h, cw, ch);
+  const k = cw / w;
+  if (Number.isInteger(k) && ch === h * k) return boxDown(image, w, h, k);
+  return areaDown(image, w, h, cw, ch);
+}
+
+/** The detection copy of RGBA pixels: [copy, scale] with scale = copy / original (<= 1); boxes
+ * found on the copy are divided by scale (denseface.io.images.detection_view: area averaging, or
+ * with `fast` area averaging by the whole factor k = floor(1 / scale) of the top-left multiple
+ * of k pixels, then bilinear). */
+export function detectionView(image, maxSide, fast = false) {
+  const w = image.width, h = image.height;
+  const scale = maxSide && maxSide > 0 ? Math.min(1, maxSide / Math.max(w, h)) : 1;
+  if (scale >= 1) return [image, 1];
+  const size = [Math.max(1, roundHalfEven(w * scale)), Math.max(1, roundHalfEven(h * scale))];
+  const k = Math.floor(1 / scale);
+  let view = image;
+  if (fast && k >= 2 && Math.min(w, h) >= k) {
+    view = resizePixels(image, Math.floor(w / k), Math.floor(h / k), false, w - (w % k), h - (h % k));
+  }
+  if (view.width !== size[0] || view.height !== size[1]) view = resizePixels(view, size[0], size[1], fast);
+  return [view, scale];
+}
+
+/** The integer region [x0, y0, x1, y1] of RGBA pixels as pixels of its own. */
+export function regionPixels(image, x0, y0, x1, y1) {
+  const w = x1 - x0, h = y1 - y0, out = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    const s = ((y0 + y) * image.width + x0) * 4;
+    out.set(image.data.subarray(s, s + w * 4), y * w * 4);
+  }
+  return { data: out, width: w, height: h };
+}

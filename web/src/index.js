@@ -1,9 +1,9 @@
 // denseface in the browser: 520 dense 3D facial landmarks, the 68 subset and head pose, with
-// the shipped ONNX network in ONNX Runtime Web and MediaPipe's BlazeFace. See docs/web.md.
+// the shipped ONNX network and the YuNet face detector in ONNX Runtime Web. See docs/web.md.
 //
 //   import { DenseFace, FaceTracker } from 'denseface-web';
 //   const df = await DenseFace.create({ model: 'models/dense520_mbv1_050.onnx',
-//                                       detectorOptions: { baseUrl: 'vendor/mediapipe-face_detection/' } });
+//                                       detectorOptions: { model: 'models/face_detection_yunet_2026may.onnx' } });
 //   const faces = await df.predict(imageOrVideoOrCanvas);
 //   const tracker = new FaceTracker(df);
 //   const smoothed = await tracker.update(videoElement, video.currentTime);
@@ -14,4 +14,6 @@ export { LANDMARKS68_300W, LandmarkNetwork, ModelError, POINTS, hasWasmSimd, mod
 export { decodeImageFile, ImageDecodeError, PixelReader } from './image.js';
 export { estimatePose, axisDirections } from './pose.js';
 export { default as packageData } from './generated/data.js';
-export { DetectorError } from './detector.js';
+export { DetectorError, YuNetDetector } from './detector.js';
+export { RuntimeError, setUpRuntime } from './runtime.js';
+export { detectionView } from './image.js';

@@ -5,10 +5,10 @@
 // normalised crop coordinates p / S - 0.5. The config (input size, point count, landmark set,
 // crop factor) is read from the file's metadata key "denseface_config", as Python does.
 
-import * as ort from 'onnxruntime-web';
 import { cropInto, cropToImage, decodePoints, unmirrorCropPoints } from './geometry.js';
 import { fetchBytes } from './fetch_bytes.js';
 import { readOnnxMetadata } from './onnx_metadata.js';
+import { createSession, ort, setUpRuntime } from './runtime.js';
 
 export const ONNX_CONFIG_KEY = 'denseface_config';
 
@@ -56,9 +56,10 @@ export function outputSpecs(config) {
 
 export class LandmarkNetwork {
   /** source: a URL, an ArrayBuffer or a Uint8Array of the ONNX file. options.wasmPaths: where
-   * ONNX Runtime Web's wasm files are (default: beside its module); options.threads: wasm threads
-   * (default: ONNX Runtime's own choice, 1 without cross-origin isolation). */
-  static async create(source, { wasmPaths = null, threads = null } = {}) {
+   * ONNX Runtime Web's wasm files are (default: beside its module); options.wasmGz: {url, sha256}
+   * of its gzip-compressed wasm (runtime.js); options.threads: wasm threads (default: ONNX
+   * Runtime's own choice, 1 without cross-origin isolation). */
+  static async create(source, { wasmPaths = null, wasmGz = null, threads = null } = {}) {
     if (!hasWasmSimd()) {
       throw new ModelError('this browser has no WebAssembly SIMD, which denseface needs (Chrome or Edge 91+, '
         + 'Firefox 89+, Safari 16.4+; or it is turned off)');
@@ -66,11 +67,10 @@ export class LandmarkNetwork {
     const name = typeof source === 'string' ? source : 'the model';
     const bytes = typeof source === 'string' ? await fetchBytes(source, ModelError) : new Uint8Array(source);
     const config = modelConfig(bytes, name);
-    if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
-    if (threads) ort.env.wasm.numThreads = threads;
+    await setUpRuntime({ wasmPaths, wasmGz, threads });
     let session;
     try {
-      session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+      session = await createSession(bytes);
     } catch (e) {
       throw new ModelError(`${name}: ONNX Runtime Web cannot load it (${e.message})`);
     }

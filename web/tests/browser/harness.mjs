@@ -10,7 +10,9 @@
 // writes its result as JSON to --out):
 //   predict     photos (input.photos: [{path, boxes?}]) through the page's DenseFace (input.config,
 //               input.detector: its options), faces and timings per photo
-//   detect      raw detections (no crop mapping) of input.detector on input.photos
+//   detect      the page's detections (DenseFace.detect: YuNet with its cascade) on input.photos
+//   first_photo the page opened and input.photo (a file path) dropped on it at once: when the
+//               page was ready and the photo's faces drawn (ms since navigation), what it fetched
 //   live        the webcam button with a fake camera playing input.clip (.y4m); collects
 //               input.frames processed frames (faces, and the frame number read from the clip's
 //               barcode, see benchmarks/bench_web.py)
@@ -69,7 +71,7 @@ async function launch(extra = [], limitMs = TIMEOUT_MS) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'denseface-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM, headless: true, userDataDir: dir, timeout: TIMEOUT_MS, protocolTimeout: limitMs,
-    args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-quic', '--no-first-run',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-features=Translate,MediaRouter', '--window-size=1000,900', ...extra],
   });
@@ -124,7 +126,7 @@ const TASKS = {
       const site = await (await fetch('site.json')).json();
       const df = input.config || input.detector === null
         ? await m.DenseFace.create({ model: site.model, detector: input.detector === null ? null : undefined,
-          detectorOptions: { baseUrl: site.detector_base_url }, config: input.config || {} })
+          detectorOptions: { model: site.detector_model }, config: input.config || {} })
         : window.denseface.state.df;
       const out = [];
       for (const p of input.photos) {
@@ -141,28 +143,44 @@ const TASKS = {
   async detect(browser, base, input, log) {
     const page = await openPage(browser, base, log);
     return page.evaluate(async (input) => {
+      // the page's DenseFace.detect (YuNet with the cascade, as FaceCropper.detect), boxes with their crops
       const m = await import('./denseface/index.js');
-      const { BlazeFaceDetector } = await import('./denseface/detector.js');
-      const site = await (await fetch('site.json')).json();
-      const out = {};
-      for (const name of input.detectors) {
-        // "page": the page's own DenseFace.detect (its detectors merged, boxes with their crops)
-        const df = window.denseface.state.df;
-        const det = name === 'page' ? null
-          : await BlazeFaceDetector.create({ name, baseUrl: site.detector_base_url, scoreThreshold: input.score_threshold });
-        const reader = new m.PixelReader();
-        out[name] = [];
-        for (const p of input.photos) {
-          const pixels = reader.read(await m.decodeImageFile(await (await fetch(p.path)).blob()));
-          const t0 = performance.now();
-          const found = det ? await det.detect(pixels) : await df.detect(pixels);
-          out[name].push({ path: p.path, ms: performance.now() - t0,
-            detections: found.map((d) => ({ box: d.box, score: d.score, crop_box: det ? null : df.cropBoxOf(d) })) });
-        }
-        if (det) await det.close();
+      const df = window.denseface.state.df;
+      const reader = new m.PixelReader();
+      const out = [];
+      for (const p of input.photos) {
+        const pixels = reader.read(await m.decodeImageFile(await (await fetch(p.path)).blob()));
+        const t0 = performance.now();
+        const found = await df.detect(pixels);
+        out.push({ path: p.path, ms: performance.now() - t0, width: pixels.width, height: pixels.height,
+          detections: found.map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints, crop_box: df.cropBoxOf(d) })) });
       }
       return out;
     }, input);
+  },
+
+  async first_photo(browser, base, input, log) {
+    // the demo as a user meets it: the page opened, a photo dropped as soon as the page has loaded;
+    // times in ms since navigation (performance.now()), as the page measures them
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT_MS);
+    page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+    watchOrigin(page, base, log);
+    const bytes = fs.readFileSync(input.photo);
+    await page.goto(base, { waitUntil: 'load' });
+    return page.evaluate(async (b64, name) => {
+      const loadedAt = performance.getEntriesByType('navigation')[0].loadEventEnd || performance.now();
+      const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([raw], name, { type: 'image/jpeg' }));
+      const photo = new Promise((resolve) => window.denseface.events.addEventListener('photo', (e) => resolve(e.detail), { once: true }));
+      const droppedAt = performance.now();
+      document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const d = await photo;
+      return { loaded_at: loadedAt, dropped_at: droppedAt, ready_at: window.denseface.state.metrics.readyAt,
+        photo_at: d.at, photo_ms: d.ms, faces: d.faces.length,
+        resources: performance.getEntriesByType('resource').map((r) => ({ name: new URL(r.name).pathname, bytes: r.transferSize || r.encodedBodySize, ms: r.duration })) };
+    }, bytes.toString('base64'), input.name || 'photo.jpg');
   },
 
   async live(browser, base, input, log) {
@@ -189,7 +207,8 @@ const TASKS = {
       });
       document.getElementById('webcam').click();
       await done;
-      return { frames, message: document.getElementById('message').textContent, fps: document.getElementById('fps').textContent };
+      return { frames, message: document.getElementById('message').textContent, fps: document.getElementById('fps').textContent,
+        page_fps: window.denseface.state.metrics.fps };
     }, input);
   },
 
