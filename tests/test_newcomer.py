@@ -504,3 +504,14 @@ def test_an_installed_wheel_says_the_web_export_needs_a_checkout_and_ships_the_d
     line = _one_error_line(res.stderr)
     assert "needs a source checkout" in line and "site-packages" not in line
     assert not (tmp_path / "site").exists()
+
+
+def test_video_options_on_photos_only_are_named_in_a_note(tmp_path, capsys):
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path), "--quiet", "--box", "150,60,330,290",
+                 "--no-smooth", "--redetect-every", "5"]) == 0
+    err = capsys.readouterr().err
+    assert ("note: --no-smooth and --redetect-every apply to videos only; none of the 1 input(s) is a video"
+            in err)
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path), "--quiet", "--box", "150,60,330,290",
+                 "--detect-max-side", "320"]) == EXIT_USAGE
+    assert "--detect-max-side would do nothing" in capsys.readouterr().err

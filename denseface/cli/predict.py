@@ -83,7 +83,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help=f"flip{' (default)' if pc.tta == 'flip' else ''}: average each crop's "
                         "prediction with its mirror image's (exact, twice the network time); "
                         f"none{' (default)' if pc.tta == 'none' else ''}: the crop alone")
-    p.add_argument("--detect-max-side", type=int, default=pc.detect_max_side, metavar="PX",
+    p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
                    help="images are downscaled to this longer side for detection only (default "
                         f"{pc.detect_max_side})")
     p.add_argument("--threads", type=int, default=1,
@@ -208,7 +208,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           "give a folder (one JSON Lines file for all images: --table jsonl --out DIR)")
     boxes = [parse_box(b) for b in args.box] if args.box else None
     detector_flags = [f for f, v in (("--detector", args.detector), ("--detector-model", args.detector_model),
-                                     ("--detector-threshold", args.detector_threshold)) if v is not None]
+                                     ("--detector-threshold", args.detector_threshold),
+                                     ("--detect-max-side", args.detect_max_side)) if v is not None]
     if boxes is not None and detector_flags:
         raise ConfigError(f"--box skips face detection, so {' and '.join(detector_flags)} would do "
                           "nothing: drop one or the other")
@@ -217,7 +218,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
-    config = PredictConfig(detect_max_side=args.detect_max_side, passes=args.passes, tta=args.tta)
+    config = PredictConfig(passes=args.passes, tta=args.tta, **(
+        {} if args.detect_max_side is None else {"detect_max_side": args.detect_max_side}))
     # this process's model, and what each worker process builds its own from (--workers N)
     spec = ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
                      det_opts, args.bfm)

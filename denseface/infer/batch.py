@@ -149,7 +149,7 @@ def _plan(paths, options: BatchOptions, namer: OutputNamer, summary: BatchSummar
     boxes_for = options.boxes_for or {}
     plan = [Item(i, p, kind, namer.stem_for(p), boxes_for.get(str(p)))
             for i, (p, kind) in enumerate(inputs.items)]
-    note = video_options_note(options, sum(it.kind == "video" for it in plan))
+    note = video_options_note(options, sum(it.kind == "video" for it in plan), len(plan))
     if note:
         log(note)
     return plan

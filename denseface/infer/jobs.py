@@ -83,8 +83,18 @@ def auto_workers(n_images: int, cpus: int | None = None, load: float | None = No
     return max(1, min(free, n_images // IMAGES_PER_WORKER))
 
 
-def video_options_note(options: BatchOptions, n_videos: int) -> str | None:
-    """One line saying which options do not apply to the ``n_videos`` videos of a run, or None."""
+def video_options_note(options: BatchOptions, n_videos: int, n_inputs: int | None = None) -> str | None:
+    """One line saying which options do not apply to the ``n_videos`` videos of a run, or which
+    video options (smoothing, re-detection) do nothing because none of its ``n_inputs`` inputs
+    is a video; None when every option applies."""
+    if n_videos == 0 and n_inputs:
+        unused = [] if options.smoothing == SmoothingConfig() else [
+            "--no-smooth" if options.smoothing is None else "--smooth-*"]
+        unused += ["--redetect-every"] if options.tracker.redetect_every != TrackerConfig().redetect_every else []
+        if unused:
+            return (f"denseface predict: note: {' and '.join(unused)} apply to videos only; none of "
+                    f"the {n_inputs} input(s) is a video")
+        return None
     ignored = [f"--export-mesh {options.export_mesh}"] if options.export_mesh else []
     other = [f for f in options.formats if f != "json"]
     ignored += [f"--format {','.join(other)}"] if other else []
