@@ -1,4 +1,6 @@
-"""Shared fixtures. Data-dependent tests skip with a reason when ../shared is absent."""
+"""Shared fixtures. Data-dependent tests skip with a reason when ../shared is absent, torch tests
+when torch, torchvision or timm is missing or broken (need_torch), so the light install
+(``pip install -e ".[test]"``) runs the inference, CLI, I/O, geometry and web tests."""
 from __future__ import annotations
 
 import functools
