@@ -106,7 +106,7 @@ def main() -> int:
     w300 = Sources(w300.crops[pick], w300.table.subset(pick))
     sheet = contact_sheet(bfm, [aflw, w300])
     SHEET.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(SHEET), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(SHEET), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
     result["sheet"] = {"path": str(SHEET.relative_to(ROOT)), "aflw_pl_val": aflw.table.names.tolist(),
                        "w300_train": w300.table.names.tolist(), "yaws": list(SHEET_YAWS)}
     result["w300_train_fit"] = fit_summary

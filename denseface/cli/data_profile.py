@@ -53,7 +53,8 @@ def register(dsub) -> None:
 
 
 def cmd_profile(args) -> int:
-    from ..data.profile import ProfileConfig, fit_human68, profile_sources, read_sources
+    from ..data.profile import (ProfileConfig, Sources, fit_human68, profile_sources, read_sources,
+                                 select_sources)
     from ..mesh import load_bfm
     from ..mesh.readers import read_fit_table
 
@@ -74,11 +75,7 @@ def cmd_profile(args) -> int:
     if human68:
         sources, fit_summary = fit_human68(args.data, bfm, cfg.size)
         real_table = sources.table
-        yaw_ok = np.abs(sources.table.yaw) < args.max_source_yaw
-        idx = np.flatnonzero(yaw_ok)
-        if args.limit and args.limit < len(idx):
-            idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.limit, replace=False))
-        from ..data.profile import Sources
+        idx = select_sources(sources.table.yaw, args.max_source_yaw, args.limit, args.seed)
         real_sources = sources
         sources = Sources(sources.crops[idx], sources.table.subset(idx))
     else:

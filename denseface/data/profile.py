@@ -320,6 +320,15 @@ def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str 
     return Sources(split.images, t), result.summary()
 
 
+def select_sources(yaw: np.ndarray, max_yaw: float, limit: int, seed: int) -> np.ndarray:
+    """Sorted row indices with |yaw| < ``max_yaw`` (degrees); ``limit`` > 0 draws that many of
+    them with ``seed``."""
+    idx = np.flatnonzero(np.abs(np.asarray(yaw)) < max_yaw)
+    if limit and limit < len(idx):
+        idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
+    return idx
+
+
 def read_sources(folder: str | Path, labels: str | Path | None = None, max_yaw: float = 90.0,
                  limit: int = 0, seed: int = 0) -> Sources:
     """Faces of an aflw_pl-layout split (``images/`` + ``labels.npz``, or the ``labels`` file
@@ -328,9 +337,7 @@ def read_sources(folder: str | Path, labels: str | Path | None = None, max_yaw: 
     folder = Path(folder)
     table = read_fit_table(labels or folder)
     yaw = np.array([source_pose(table.fit(i))[0] for i in range(len(table))])
-    idx = np.flatnonzero(np.abs(yaw) < max_yaw)
-    if limit and limit < len(idx):
-        idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
+    idx = select_sources(yaw, max_yaw, limit, seed)
     images, keep = [], []
     for i in idx:
         try:
