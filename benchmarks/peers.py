@@ -33,6 +33,8 @@ Parts (results in benchmarks/results/peers_*.json; docs/peers.md is rebuilt from
   normaliser) on the AFW faces and on all faces, overall and by part; MediaPipe with its own
   detector on the crop and given the whole crop as its ROI; dlib (trained on these images) and
   denseface for reference. Per-image MediaPipe arrays: benchmarks/results/peers_w300.npz.
+- openness: eyes that close and mouths that open (benchmarks/peers_openness.py): held-out 300-W
+  faces and held-out CEW closed eyes, every method with its own detector.
 - time: the same AFLW2000-3D photos for every method, each on one CPU core (the process and the
   peers' workers pinned to one core; ONNX Runtime and OpenCV 1 thread), taking turns in rounds
   of rotating order; per photo the median of repeats, per round the median over photos; ratios
@@ -62,6 +64,7 @@ from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  
 from denseface.metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, interocular, nme_2d,  # noqa: E402
                                point_errors)
 from compare_detectors import machine  # noqa: E402
+import peers_openness  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -535,6 +538,7 @@ def _time_section(d: dict) -> list[str]:
 
 #: docs/peers.md's sections in order: each from its result file, left out while that file is missing.
 REPORT_SECTIONS = (("peers_aflw2000.json", _aflw2000_section), ("peers_w300.json", _w300_section),
+                   ("peers_openness.json", lambda d: peers_openness.section(d, _f)),
                    ("peers_time.json", _time_section))
 
 
@@ -557,8 +561,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", nargs="+", default=["calibrate", "aflw2000", "w300", "time"],
-                    choices=["calibrate", "aflw2000", "w300", "time"])
+    ap.add_argument("--parts", nargs="+", default=["calibrate", "aflw2000", "w300", "openness", "time"],
+                    choices=["calibrate", "aflw2000", "w300", "openness", "time"])
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--mediapipe-python", default=str(VENVS / "mediapipe" / "bin" / "python"))
     ap.add_argument("--dlib-python", default=str(VENVS / "dlib" / "bin" / "python"))
@@ -579,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
                 part_aflw2000(peers, args.limit, workdir)
             if "w300" in args.parts:
                 part_w300(peers, workdir)
+            if "openness" in args.parts:
+                write_json(RESULTS / "peers_openness.json",
+                           {"machine": machine(), **peers_openness.part_openness(peers, pick_face)})
             if "time" in args.parts:
                 part_time(peers, args.time_images, args.rounds, args.repeats, workdir)
     DOC.write_text(render())
