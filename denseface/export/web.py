@@ -58,6 +58,8 @@ WASM_GZ = WASM + ".gz"
 
 SITE_VENDOR_RUNTIME = "vendor/onnxruntime-web"
 SITE_MODELS = "models"
+#: Where the demo page's index.html names the model (its preload link), replaced by the export.
+MODEL_PLACEHOLDER = "__MODEL__"
 
 
 def detector_data() -> dict:
@@ -216,7 +218,9 @@ def export_web(config: WebExportConfig) -> dict:
     except OSError as e:
         raise OutputError(f"cannot create folder ({e.strerror})", path=out) from None
     written = [_copy(src, out / "denseface" / src.relative_to(web / "src")) for src in sorted((web / "src").rglob("*.js"))]
-    written += [_copy(web / "demo" / name, out / name) for name in ("index.html", "demo.js", "demo.css")]
+    written += [_copy(web / "demo" / name, out / name) for name in ("demo.js", "demo.css")]
+    page = (web / "demo" / "index.html").read_text().replace(MODEL_PLACEHOLDER, f"{SITE_MODELS}/{model.name}")
+    written.append(_write(out / "index.html", page))
     written += [_copy(src, out / SITE_VENDOR_RUNTIME / src.name) for src in runtime if src.name != WASM]
     written.append(_gzip([src for src in runtime if src.name == WASM][0], out / SITE_VENDOR_RUNTIME / WASM_GZ))
     written.append(_copy(model, out / SITE_MODELS / model.name))

@@ -6,7 +6,7 @@
 // `events` fires "frame" ({faces, pixels, index, ms}) for every processed video frame, "photo"
 // ({name, faces, ms, at}) for every photo, and "message" ({text, error}) for every message shown;
 // `state.metrics` holds what the page measures of itself (performance.now() ms since navigation):
-// readyAt (model and detector loaded and warmed up), lastPhoto {ms, at}, fps (processed video
+// createdAt (model and detector loaded), readyAt (and warmed up), lastPhoto {ms, at}, fps (processed video
 // frames per second, drawing included, over the last 30 frames).
 
 import { DenseFace, FaceTracker, axisDirections, decodeImageFile, packageData } from './denseface/index.js';
@@ -18,7 +18,7 @@ const video = $('video');
 const params = new URLSearchParams(location.search);
 
 const state = { df: null, loadError: null, loop: 0, busy: false, stream: null, objectUrl: null,
-  frames: 0, times: [], edges: null, metrics: { readyAt: null, lastPhoto: null, fps: null }, shownAt: 0 };
+  frames: 0, times: [], edges: null, metrics: { createdAt: null, readyAt: null, lastPhoto: null, fps: null }, shownAt: 0 };
 /** The drawing layers, read from their checkboxes when they change (not at every frame). */
 const layers = {};
 const events = new EventTarget();
@@ -53,6 +53,7 @@ async function load() {
   };
   if (params.get('tta')) options.config = { tta: params.get('tta') };
   state.df = await DenseFace.create(options);
+  state.metrics.createdAt = performance.now();
   await state.df.warmUp();   // the first photo or frame then runs at full speed
   state.edges = meshEdges(state.df.triangles);
   state.metrics.readyAt = performance.now();

@@ -177,7 +177,7 @@ const TASKS = {
       const droppedAt = performance.now();
       document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
       const d = await photo;
-      return { loaded_at: loadedAt, dropped_at: droppedAt, ready_at: window.denseface.state.metrics.readyAt,
+      return { loaded_at: loadedAt, dropped_at: droppedAt, created_at: window.denseface.state.metrics.createdAt, ready_at: window.denseface.state.metrics.readyAt,
         photo_at: d.at, photo_ms: d.ms, faces: d.faces.length,
         resources: performance.getEntriesByType('resource').map((r) => ({ name: new URL(r.name).pathname, bytes: r.transferSize || r.encodedBodySize, ms: r.duration })) };
     }, bytes.toString('base64'), input.name || 'photo.jpg');
