@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-HELP = "build training sets and refine 3DMM labels"
+HELP = "build training sets, refine 3DMM labels, check the data folder"
 
 
 def register(sub) -> None:
