@@ -150,3 +150,24 @@ def test_closed_eye_folder_split_is_disjoint():
     train, val = closed_eye_files(folder, "train"), closed_eye_files(folder, "val")
     assert len(train) + len(val) == len(list((folder / "images").iterdir()))
     assert not {p.name for p in train} & {p.name for p in val} and len(val) >= 100
+
+
+def test_train_set_flags_add_up():
+    """``--set a=1 --set b=2`` keeps both overrides (argparse's default kept only the last)."""
+    import argparse
+
+    from denseface.cli.train import _parse_overrides, register
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--config", "x.yaml", "--set", "epochs=2", "--set", "seed=3", "data.workers=0"])
+    assert _parse_overrides(args.set) == {"epochs": 2, "seed": 3, "data.workers": 0}
+
+
+def test_extra_sources_config_is_validated():
+    from denseface.errors import ConfigError
+    from denseface.train.config import config_from_dict
+
+    cfg = config_from_dict({"extra": {"sources": ["human68", "closed_eyes"], "repeat_human68": 2}})
+    assert cfg.extra.sources == ["human68", "closed_eyes"] and cfg.extra.augment.enabled
+    with pytest.raises(ConfigError, match="extra.sources"):
+        config_from_dict({"extra": {"sources": ["faces"]}})
