@@ -23,8 +23,8 @@ def register(dsub) -> None:
         "anchors) and write OUT/images/*.jpg and OUT/labels.npz in the aflw_pl layout (the rotated "
         "fits; pts21 all NaN). DATA is an aflw_pl-layout split (fits in labels.npz or --labels) or "
         "a human-68 folder (data/w300_afw_helen layout): its train part is fitted first (teacher, "
-        "then the refiner on the human points without the jaw); the held-out photos are never "
-        "read. Deterministic for a --seed. See docs/training.md.")
+        "then the refiner on the human points; the jaw only within 15 degrees of frontal); the "
+        "held-out photos are never read. Deterministic for a --seed. See docs/training.md.")
     p.add_argument("--data", required=True, type=Path, help="aflw_pl-layout split or human-68 folder")
     p.add_argument("--labels", type=Path, default=None,
                    help="fits to use instead of DATA/labels.npz (e.g. runs/refined/train/labels.npz)")

@@ -280,13 +280,15 @@ class Sources:
 
 
 def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str | Path | None = None,
-                fit_jaw: bool = False) -> tuple[Sources, dict]:
+                jaw_max_yaw: float = 15.0) -> tuple[Sources, dict]:
     """3DMM fits for the *train* part of a human-68 folder (data/w300_afw_helen layout; the
     held-out photos of denseface.data.human68 are never read): each face's training crop
     (``load_human68``), the teacher's fit on it (3DDFA-V2 mb05, as aflw_pl), then the refiner
-    fitted to the human 68 points (mapping ``ibug68``). The jaw (points 0-16) is left out unless
-    ``fit_jaw``: human jaw points follow the visible outline, not fixed vertices. Returns the
-    sources (roi_box in the original photos) and the refiner's summary."""
+    fitted to the human 68 points (mapping ``ibug68``, whose jaw points are fixed vertices). Human
+    jaw points follow the visible outline, so the jaw (points 0-16) is fitted only on faces the
+    teacher puts within ``jaw_max_yaw`` degrees of frontal, where outline and fixed vertices
+    agree (3DDFA's own convention on frontal faces); beyond, it is left out. Returns the sources
+    (roi_box in the original photos) and the refiner's summary."""
     from ..paths import shared_path
     from ..refine.refiner import RefineConfig, Refiner
     from ..refine.teacher import cameras_from_params, load_teacher, predict_params
@@ -306,8 +308,8 @@ def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str 
     shape, expr = params[:, 12:12 + ks], params[:, 12 + ks:12 + ks + ke]
     cam[:, 2, 3] = -mesh_min_z(bfm, cam[:, 2, :3], shape, expr)
     pts = split.points[..., :2].astype(np.float64).copy()
-    if not fit_jaw:
-        pts[:, :17] = np.nan
+    turned = np.array([abs(source_pose(Fit(c, shape[0], expr[0]))[0]) >= jaw_max_yaw for c in cam])
+    pts[turned, :17] = np.nan
     # the crop box of each face in its w300 image, then in the original photo
     boxes = np.stack([roi_box_from_landmarks(p) for p in labels["pts68"][idx].astype(np.float64)])
     photo = boxes / scale[idx, None] + np.tile(crop_box[idx, :2], 2)
