@@ -81,7 +81,7 @@ def contact_sheet(bfm, sources: list[Sources]) -> np.ndarray:
         for i in range(len(src.table)):
             crop, fit = src.crops[i], src.table.fit(i)
             side = crop.shape[0]
-            yaw0 = source_pose(fit)[0]
+            yaw0 = source_pose(fit.camera)[0]
             sign = 1.0 if yaw0 >= 0 else -1.0
             cells = [cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)]
             for y in SHEET_YAWS:

@@ -126,7 +126,7 @@ def test_profile_at_the_source_pose_reproduces_the_source(bfm, synthetic):
     from denseface.data.profile import ProfileConfig, profile_view, source_pose
 
     image, fit, _ = synthetic
-    yaw, _ = source_pose(fit)
+    yaw, _ = source_pose(fit.camera)
     box = np.array([0.0, 0.0, SIZE, SIZE])
     same = profile_view(image, fit, box, bfm, yaw, 0.0, ProfileConfig(size=SIZE, supersample=1))
     assert np.allclose(same.box, box)
@@ -149,7 +149,7 @@ def test_profile_of_a_real_crop_at_its_pose_reproduces_it(bfm):
     for i in (0, 1, 2):
         image = to_rgb(read_image(folder / "images" / table.names[i]))
         fit = table.fit(i)
-        view = profile_view(image, fit, np.array([0.0, 0.0, 120.0, 120.0]), bfm, source_pose(fit)[0], 0.0,
+        view = profile_view(image, fit, np.array([0.0, 0.0, 120.0, 120.0]), bfm, source_pose(fit.camera)[0], 0.0,
                             ProfileConfig(supersample=1))
         assert np.abs(view.image.astype(int) - image).mean() < 0.5
 

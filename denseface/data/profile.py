@@ -231,7 +231,7 @@ def profile_view(image: np.ndarray, fit: Fit, box: np.ndarray, bfm: BFM, yaw_deg
     M = crop_matrix(out_box, size)
     s = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     cfit = Fit(cam, fit.shape, fit.expression).transformed(M, z_scale=s, z_shift=-s * Vt[:, 2].min())
-    yaw, pitch = source_pose(cfit)
+    yaw, pitch = source_pose(cfit.camera)
     return ProfiledView(out, cfit, out_box, yaw, pitch)
 
 
@@ -249,11 +249,12 @@ def _soften_outside(render: np.ndarray, maps: np.ndarray, h: int, w: int) -> np.
     return np.clip(render * (1.0 - alpha) + soft * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
-def source_pose(fit: Fit) -> tuple[float, float]:
-    """(yaw, pitch) in degrees of a fit's camera (pose_from_camera; no gimbal-lock warning)."""
+def source_pose(camera: np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) in degrees of a fit's camera (3, 4) (pose_from_camera; no gimbal-lock
+    warning)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        yaw, pitch, _ = pose_from_camera(fit.camera)
+        yaw, pitch, _ = pose_from_camera(camera)
     return yaw, pitch
 
 
@@ -308,7 +309,7 @@ def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str 
     shape, expr = params[:, 12:12 + ks], params[:, 12 + ks:12 + ks + ke]
     cam[:, 2, 3] = -mesh_min_z(bfm, cam[:, 2, :3], shape, expr)
     pts = split.points[..., :2].astype(np.float64).copy()
-    turned = np.array([abs(source_pose(Fit(c, shape[0], expr[0]))[0]) >= jaw_max_yaw for c in cam])
+    turned = np.array([abs(source_pose(c)[0]) >= jaw_max_yaw for c in cam])
     pts[turned, :17] = np.nan
     # the crop box of each face in its w300 image, then in the original photo
     boxes = np.stack([roi_box_from_landmarks(p) for p in labels["pts68"][idx].astype(np.float64)])
@@ -317,7 +318,7 @@ def fit_human68(folder: str | Path, bfm: BFM, size: int = 120, teacher_dir: str 
                      np.full((len(idx), 21, 2), np.nan, np.float32), None, photo.astype(np.float32))
     result = Refiner(bfm, RefineConfig(mapping="ibug68")).run(table, points=pts)
     t = result.table
-    yaw = np.array([source_pose(t.fit(i))[0] for i in range(len(t))], np.float32)
+    yaw = np.array([source_pose(c)[0] for c in t.camera], np.float32)
     t = FitTable(t.names, t.camera, t.shape, t.expression, t.pts21, yaw, t.roi_box)
     return Sources(split.images, t), result.summary()
 
@@ -338,7 +339,7 @@ def read_sources(folder: str | Path, labels: str | Path | None = None, max_yaw: 
     many of them (``seed``). Unreadable crops are skipped with one line each."""
     folder = Path(folder)
     table = read_fit_table(labels or folder)
-    yaw = np.array([source_pose(table.fit(i))[0] for i in range(len(table))])
+    yaw = np.array([source_pose(c)[0] for c in table.camera])
     idx = select_sources(yaw, max_yaw, limit, seed)
     images, keep = [], []
     for i in idx:
@@ -364,7 +365,7 @@ def _profile_source(args) -> list[tuple[str, bytes, Fit, float, float, np.ndarra
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     V = bfm.vertices(fit)
     side = crop.shape[0]
-    yaw0 = source_pose(fit)[0]
+    yaw0 = source_pose(fit.camera)[0]
     out = []
     stem = Path(name).stem
     for j, yaw in enumerate(target_yaws(yaw0, rng, cfg)):
@@ -421,6 +422,7 @@ def profile_sources(sources: Sources, out: str | Path, bfm: BFM, cfg: ProfileCon
 
 
 def _collect(results, img_dir: Path, n: int, progress: bool) -> list:
+    """Write each view's JPEG as it arrives; the rows without the bytes, in source order."""
     rows = []
     if progress:
         from tqdm import tqdm
@@ -428,5 +430,5 @@ def _collect(results, img_dir: Path, n: int, progress: bool) -> list:
     for views in results:
         for name, jpg, *rest in views:
             atomic_write(img_dir / name, jpg)
-            rows.append((name, jpg, *rest))
-    return [(r[0],) + tuple(r[2:]) for r in rows]
+            rows.append((name, *rest))
+    return rows
