@@ -179,11 +179,17 @@ def test_face_json_schema(mean_model):
     rec = json.loads(json_bytes(image_record("x.jpg", 160, 120, faces)))
     assert list(rec) == ["image", "width", "height", "faces"]
     (f,) = rec["faces"]
-    assert list(f) == ["box", "score", "landmarks", "landmarks68", "landmarks68_300w", "pose"]
+    assert list(f) == ["box", "score", "landmarks", "landmarks68", "landmarks68_300w", "pose",
+                       "eye_open_left", "eye_open_right", "mouth_open"]
     assert f["landmarks68_300w"] is None    # this model has no second head
     assert len(f["box"]) == 4 and isinstance(f["score"], float)
     assert np.array(f["landmarks"]).shape == (520, 3) and np.array(f["landmarks68"]).shape == (68, 3)
     assert list(f["pose"]) == ["yaw", "pitch", "roll"]
+    # openness readouts from the 68 (this model has no second head): the EAR of each eye, the lips' gap
+    from denseface.metrics import eye_aspect_ratios, mouth_opening
+    right, left = eye_aspect_ratios(np.array(f["landmarks68"]))
+    assert f["eye_open_right"] == pytest.approx(right, abs=1e-3) and f["eye_open_left"] == pytest.approx(left, abs=1e-3)
+    assert f["mouth_open"] == pytest.approx(mouth_opening(np.array(f["landmarks68"])), abs=1e-3)
 
 
 def test_mesh_export_ply_and_obj_round_trip(mean_model, landmark_set):

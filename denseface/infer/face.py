@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics import eye_aspect_ratios, mouth_opening
 from .pose import Pose
 
 
@@ -16,7 +17,13 @@ class Face:
     mesh: the full BFM mesh (53215, 3) fitted to the landmarks, same frame, when asked for
     (``mesh="full"``; not part of the JSON form); landmarks68_300w (68, 2) image pixels: the 68
     points as people annotate them (300-W: the jaw on the visible outline), from models with
-    the second head, else None (docs/predict.md says which 68 to use when)."""
+    the second head, else None (docs/predict.md says which 68 to use when).
+
+    Openness readouts (docs/predict.md), from ``landmarks68_300w`` when the model has it, else
+    from ``landmarks68``: ``eye_open_right`` / ``eye_open_left`` the eye aspect ratio of the
+    subject's right eye (points 36-41, on the image's left in a frontal photo) and left eye
+    (42-47), about 0.25-0.35 open and below 0.2 closed; ``mouth_open`` the inner-lip opening
+    |62 - 66| / |60 - 64| (0 with the lips together)."""
 
     box: np.ndarray
     score: float
@@ -26,6 +33,22 @@ class Face:
     crop_box: np.ndarray
     mesh: np.ndarray | None = None
     landmarks68_300w: np.ndarray | None = None
+
+    @property
+    def _points_for_openness(self) -> np.ndarray:
+        return self.landmarks68 if self.landmarks68_300w is None else self.landmarks68_300w
+
+    @property
+    def eye_open_right(self) -> float:
+        return float(eye_aspect_ratios(self._points_for_openness)[0])
+
+    @property
+    def eye_open_left(self) -> float:
+        return float(eye_aspect_ratios(self._points_for_openness)[1])
+
+    @property
+    def mouth_open(self) -> float:
+        return float(mouth_opening(self._points_for_openness))
 
     def __repr__(self) -> str:
         box = ", ".join(f"{v:.0f}" for v in np.asarray(self.box, np.float64))
@@ -41,7 +64,9 @@ class Face:
                 "landmarks68": _round(self.landmarks68, decimals),
                 "landmarks68_300w": (None if self.landmarks68_300w is None
                                      else _round(self.landmarks68_300w, decimals)),
-                "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()}}
+                "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()},
+                "eye_open_left": _round(self.eye_open_left, 4), "eye_open_right": _round(self.eye_open_right, 4),
+                "mouth_open": _round(self.mouth_open, 4)}
 
 
 def _round(a, decimals: int):
