@@ -154,6 +154,7 @@ def test_closed_eye_folder_split_is_disjoint():
 
 def test_train_set_flags_add_up():
     """``--set a=1 --set b=2`` keeps both overrides (argparse's default kept only the last)."""
+    need_torch()                  # the train command's module imports the trainer's config
     import argparse
 
     from denseface.cli.train import _parse_overrides, register
@@ -164,6 +165,7 @@ def test_train_set_flags_add_up():
 
 
 def test_extra_sources_config_is_validated():
+    need_torch()
     from denseface.errors import ConfigError
     from denseface.train.config import config_from_dict
 

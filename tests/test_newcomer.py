@@ -297,7 +297,11 @@ def test_inference_tests_pass_with_a_broken_torch_and_torch_tests_skip_with_the_
     summary = res.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     assert passed >= 10 and "failed" not in summary and "error" not in summary, summary
-    assert "torchvision is not usable here (RuntimeError: operator torchvision::nms does not exist)" in res.stdout
+    import importlib.util
+
+    said = ("torchvision is not usable here (RuntimeError: operator torchvision::nms does not exist)"
+            if importlib.util.find_spec("torch") else "torch is not usable here (ModuleNotFoundError")
+    assert said in res.stdout
 
 
 # ------------------------------------------------------------------ the data folder
@@ -487,7 +491,10 @@ def test_an_installed_wheel_says_the_web_export_needs_a_checkout_and_ships_the_d
     """Built and installed as a user would (a wheel, not editable): the web export is refused in
     one line with the usage code (it used to exit 3 pointing into site-packages), and the data
     sums that `denseface data check` reads are in the wheel."""
-    pytest.importorskip("setuptools", reason="building the wheel needs setuptools")
+    import importlib.util
+
+    if not (importlib.util.find_spec("wheel") or importlib.util.find_spec("setuptools.command.bdist_wheel")):
+        pytest.skip("building a wheel needs setuptools >= 70.1 or the wheel package")
     wheel = tmp_path / "wheel"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                             str(ROOT), "-w", str(wheel)], capture_output=True, text=True, timeout=600)
