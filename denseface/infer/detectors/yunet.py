@@ -27,6 +27,7 @@ the onnxruntime runtime; OpenCV's thread pool (set around the call and restored)
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ import cv2
 import numpy as np
 
 from ...errors import ConfigError, first_line
-from .base import (Detection, DetectorBackend, DetectorUnavailable, _check_rgb, check_sha256, nms,
+from .base import (Detection, DetectorBackend, DetectorUnavailable, _check_rgb, check_sha256,
                    opencv_threads, register_detector, sorted_by_score)
 
 #: The vendored OpenCV Zoo file and its sha256 (data/SOURCE_yunet.md).
@@ -127,20 +128,18 @@ class YuNetDetector(DetectorBackend):
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         blob = input_blob(image_rgb, ph, pw)
         outputs = dict(zip(self._output_names, self.session.run(self._output_names, {self._input: blob})))
-        rows = [decode_stride(outputs, s, pw // s, c.score_threshold) for s in STRIDES]
-        rows = np.concatenate(rows) if rows else np.zeros((0, 15))
+        rows = np.concatenate([decode_stride(outputs, s, pw // s, c.score_threshold) for s in STRIDES])
         if len(rows) <= 1:
             return rows
-        dets = [Detection(np.array([r[0], r[1], r[0] + r[2], r[1] + r[3]]), float(r[14]), None, str(i))
-                for i, r in enumerate(rows)]
-        keep = [int(d.label) for d in nms(dets, c.nms_threshold)][: c.top_k]
-        return rows[keep]
+        # OpenCV's NMSBoxes on the x, y, w, h rows: the kept indices, best score first (base.nms)
+        keep = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), 0.0, c.nms_threshold)
+        return rows[np.asarray(keep, np.int64).reshape(-1)[: c.top_k]]
 
-    @property
+    @functools.cached_property
     def _input(self) -> str:
         return self.session.get_inputs()[0].name
 
-    @property
+    @functools.cached_property
     def _output_names(self) -> list[str]:
         return [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in STRIDES]
 
@@ -157,12 +156,16 @@ def input_blob(image_rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def decode_stride(outputs: dict, stride: int, cols: int, score_threshold: float) -> np.ndarray:
     """The faces of one stride with score >= ``score_threshold`` as (K, 15) rows: x, y, w, h of
-    the box (input pixels), 5 keypoints (x, y), score. ``cols`` = padded input width / stride;
-    anchor i sits in cell (row i // cols, column i % cols)."""
-    cls = np.clip(outputs[f"cls_{stride}"].reshape(-1), 0.0, 1.0)
-    obj = np.clip(outputs[f"obj_{stride}"].reshape(-1), 0.0, 1.0)
-    score = np.sqrt(cls * obj)
-    idx = np.flatnonzero(score >= score_threshold)
+    the box (input pixels), 5 keypoints (x, y), score = sqrt(clip(cls, 0, 1) * clip(obj, 0, 1)).
+    ``cols`` = padded input width / stride; anchor i sits in cell (row i // cols, column i % cols).
+    Only the anchors whose raw ``cls * obj`` reaches the squared threshold can score enough (the
+    clipped product of two positive numbers is at most their product), so the exact score is
+    computed for those alone."""
+    cls, obj = outputs[f"cls_{stride}"].reshape(-1), outputs[f"obj_{stride}"].reshape(-1)
+    t = float(score_threshold)
+    idx = np.flatnonzero(cls * obj >= t * t) if t > 0 else np.arange(len(cls))
+    score = np.sqrt(np.clip(cls[idx], 0.0, 1.0) * np.clip(obj[idx], 0.0, 1.0)).astype(np.float64)
+    idx, score = idx[score >= t], score[score >= t]
     if not len(idx):
         return np.zeros((0, 15))
     cell = np.stack([idx % cols, idx // cols], 1).astype(np.float64)          # (K, 2) column, row
@@ -171,7 +174,7 @@ def decode_stride(outputs: dict, stride: int, cols: int, score_threshold: float)
     centre = (cell + bbox[:, :2]) * stride
     size = np.exp(bbox[:, 2:]) * stride
     points = (kps + cell[:, None, :]) * stride
-    return np.concatenate([centre - size / 2, size, points.reshape(-1, 10), score[idx, None]], 1)
+    return np.concatenate([centre - size / 2, size, points.reshape(-1, 10), score[:, None]], 1)
 
 
 def _ort_session(path: Path, threads: int | None):
