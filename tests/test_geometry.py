@@ -105,3 +105,14 @@ def test_outward_winding_and_export_frame():
     assert (((v[out].mean(1) - centre) * triangle_normals(v, out)).sum(1) > 0).all()
     assert {tuple(sorted(t)) for t in out} == {tuple(sorted(t)) for t in tris}
     np.testing.assert_array_equal(to_export_frame(v), v * [1, -1, 1])
+
+
+def test_rotation_3ddfa_is_scipys_intrinsic_xyz_with_flipped_signs():
+    """The numpy rotation equals scipy's ``Rotation.from_euler("XYZ", -angles)`` (the definition
+    3DDFA's convention was written against), so dropping scipy changed nothing."""
+    pytest.importorskip("scipy")
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    for angles in rng.uniform(-np.pi, np.pi, (50, 3)):
+        assert np.allclose(rotation_3ddfa(*angles), Rotation.from_euler("XYZ", -angles).as_matrix(), atol=1e-12)

@@ -1,4 +1,4 @@
-"""Rotations and similarity fits (scipy's Rotation), in 3DDFA's Euler convention.
+"""Rotations and similarity fits in numpy, in 3DDFA's Euler convention.
 
 3DDFA / face3d / AFLW2000-3D ``Pose_Para`` write a model rotation (y-up model frame) as
 ``R = Rx(pitch) @ Ry(yaw) @ Rz(roll)`` with each factor the *transpose* of the usual active
@@ -9,12 +9,21 @@ right), pitch > 0 looks up, roll > 0 turns it clockwise in the image.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+
+def _axis_rotation(axis: int, angle: float) -> np.ndarray:
+    """The active rotation (3, 3) by ``angle`` radians about the x (0), y (1) or z (2) axis."""
+    c, s = np.cos(angle), np.sin(angle)
+    i, j = (axis + 1) % 3, (axis + 2) % 3     # cyclic, so that y's sines fall as they should
+    R = np.eye(3)
+    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
+    return R
 
 
 def rotation_3ddfa(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    """R (3, 3) of 3DDFA's ``angle2matrix_3ddfa`` for angles in radians."""
-    return Rotation.from_euler("XYZ", [-pitch, -yaw, -roll]).as_matrix()
+    """R (3, 3) of 3DDFA's ``angle2matrix_3ddfa`` for angles in radians:
+    ``Rx(-pitch) @ Ry(-yaw) @ Rz(-roll)`` (intrinsic "XYZ" with the signs flipped)."""
+    return _axis_rotation(0, -pitch) @ _axis_rotation(1, -yaw) @ _axis_rotation(2, -roll)
 
 
 def nearest_rotation(M: np.ndarray) -> np.ndarray:
