@@ -6,7 +6,8 @@
 // `events` fires "frame" ({faces, pixels, index, ms}) for every processed video frame, "photo"
 // ({name, faces, ms, at}) for every photo, and "message" ({text, error}) for every message shown;
 // `state.metrics` holds what the page measures of itself (performance.now() ms since navigation):
-// createdAt (model and detector loaded), readyAt (and warmed up), lastPhoto {ms, at}, fps (processed video
+// createdAt (model and detector loaded), readyAt (and warmed up, unless a photo or the webcam
+// was already waiting), lastPhoto {ms, at}, fps (processed video
 // frames per second, drawing included, over the last 30 frames).
 
 import { DenseFace, FaceTracker, axisDirections, decodeImageFile, packageData } from './denseface/index.js';
@@ -18,7 +19,7 @@ const video = $('video');
 const params = new URLSearchParams(location.search);
 
 const state = { df: null, loadError: null, loop: 0, busy: false, stream: null, objectUrl: null,
-  frames: 0, times: [], edges: null, metrics: { createdAt: null, readyAt: null, lastPhoto: null, fps: null }, shownAt: 0 };
+  frames: 0, times: [], edges: null, waiting: false, metrics: { createdAt: null, readyAt: null, lastPhoto: null, fps: null }, shownAt: 0 };
 /** The drawing layers, read from their checkboxes when they change (not at every frame). */
 const layers = {};
 const events = new EventTarget();
@@ -54,7 +55,9 @@ async function load() {
   if (params.get('tta')) options.config = { tta: params.get('tta') };
   state.df = await DenseFace.create(options);
   state.metrics.createdAt = performance.now();
-  await state.df.warmUp();   // the first photo or frame then runs at full speed
+  // run every stage once so the first photo or frame runs at full speed; unless one is already
+  // waiting: then its own run is the warm-up, and it is not kept waiting for a blank one
+  if (!state.waiting) await state.df.warmUp();
   state.edges = meshEdges(state.df.triangles);
   state.metrics.readyAt = performance.now();
   say('Ready: start the webcam, or drop a photo or video anywhere on the page.');
@@ -198,6 +201,7 @@ async function openFile(file) {
 async function showPhoto(name, bitmap) {
   resize(bitmap.width, bitmap.height);
   ctx.drawImage(bitmap, 0, 0);
+  state.waiting = true;
   await ready;
   if (!state.df) {
     say(`${name}: shown without landmarks (${state.loadError})`, true);
@@ -238,6 +242,7 @@ function playVideo(file) {
 
 async function startWebcam() {
   stop();
+  state.waiting = true;
   await ready;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     say('This page cannot use a camera here (cameras need https or localhost); drop a photo or video instead.', true);

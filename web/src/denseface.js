@@ -55,6 +55,14 @@ export function validateBoxes(boxes, width, height) {
   });
 }
 
+/** The JavaScript of the detection copies run once on blank pixels (each way of resizing), so
+ * that the engine has compiled it before the first photo. */
+function warmUpResizing(config) {
+  const side = config.cascade_side || 224, blank = (w, h) => ({ data: new Uint8ClampedArray(w * h * 4), width: w, height: h });
+  detectionView(blank(Math.round(2.5 * side), Math.round(1.9 * side)), side, true);   // whole-factor areas, then bilinear
+  detectionView(blank(Math.round(1.6 * side), Math.round(1.2 * side)), side);          // area averaging at any ratio
+}
+
 export class DenseFace {
   /**
    * model: URL (or bytes) of the ONNX file. detector: "yunet" (the default, the detector of
@@ -69,11 +77,13 @@ export class DenseFace {
     const cfg = predictConfig(config);
     if (typeof detector === 'string' && detector !== 'yunet') throw new ConfigError(`unknown detector '${detector}' (known: yunet)`);
     const runtime = setUpRuntime({ wasmPaths, wasmGz, threads });   // the files are fetched side by side
-    const [network, det] = await Promise.all([
+    const loading = Promise.all([
       LandmarkNetwork.create(model, { wasmPaths, wasmGz, threads }),
       detector === 'yunet' ? import('./detector.js').then((m) => m.YuNetDetector.create(detectorOptions)) : detector,
       runtime,
     ]);
+    if (detector !== null) warmUpResizing(cfg);   // while the files arrive
+    const [network, det] = await loading;
     return new DenseFace(network, det, cfg);
   }
 

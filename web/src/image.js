@@ -61,9 +61,10 @@ export class PixelReader {
 // ------------------------------------------------------------------ detection copies (resizing)
 // The JavaScript twin of denseface.io.images.detection_view: the copy of an image that a face
 // detector searches, downscaled so its longer side is at most maxSide, by area averaging (OpenCV's
-// INTER_AREA), or with `fast` bilinearly (INTER_LINEAR) when the scale is at least 1/2. The
-// arithmetic is OpenCV's in float64 (OpenCV's is float32 or fixed point), so a pixel may differ by
-// one level: the detector's boxes agree within a fraction of a pixel (tests/test_web.py).
+// INTER_AREA), or with `fast` by whole-factor area averaging and then bilinearly (INTER_LINEAR).
+// The arithmetic is OpenCV's in float (OpenCV's is float32 or fixed point, in another order), so
+// a pixel may differ by one level: the detector's boxes agree within a few percent of their size
+// (tests/test_web.py).
 
 /** Python's round(): half to even. */
 function roundHalfEven(x) {
@@ -148,29 +149,34 @@ function boxDown(image, w, h, k) {
   return { data: out, width: w, height: h };
 }
 
-/** Area averaging at any ratio (OpenCV's INTER_AREA tables): each source row resized across,
- * then added to the output rows it overlaps. */
+/** Area averaging at any ratio (OpenCV's INTER_AREA tables): the source rows that overlap an
+ * output row summed with their weights (flat loops over RGBA), then resized across. */
 function areaDown(image, w, h, W, H) {
   const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
   const xt = areaTable(W, w), yt = areaTable(H, h), n = xt.src.length;
-  const row = new Float64Array(w * 3), acc = new Float64Array(w * h * 3);
-  for (let e = 0; e < yt.src.length; e++) {
-    row.fill(0);
-    const s = yt.src[e] * stride;
-    for (let i = 0; i < n; i++) {
-      const p = s + 4 * xt.src[i], o = 3 * xt.dst[i], a = xt.w[i];
-      row[o] += a * src[p];
-      row[o + 1] += a * src[p + 1];
-      row[o + 2] += a * src[p + 2];
+  const xs = Int32Array.from(xt.src, (v) => 4 * v), xd = Int32Array.from(xt.dst, (v) => 4 * v), xw = Float32Array.from(xt.w);
+  const rows = new Float32Array(W * 4), acc = new Float32Array(w * 4);
+  let e = 0;
+  for (let y = 0; y < h; y++) {
+    rows.fill(0);
+    for (; e < yt.src.length && yt.dst[e] === y; e++) {
+      const o = yt.src[e] * stride, a = yt.w[e];
+      for (let i = 0; i < 4 * W; i++) rows[i] += a * src[o + i];
     }
-    const d = yt.dst[e] * w * 3, b = yt.w[e];
-    for (let i = 0; i < 3 * w; i++) acc[d + i] += b * row[i];
-  }
-  for (let i = 0, j = 0; i < acc.length; i += 3, j += 4) {
-    out[j] = roundHalfEven(acc[i]);
-    out[j + 1] = roundHalfEven(acc[i + 1]);
-    out[j + 2] = roundHalfEven(acc[i + 2]);
-    out[j + 3] = 255;
+    acc.fill(0);
+    for (let i = 0; i < n; i++) {
+      const s = xs[i], d = xd[i], a = xw[i];
+      acc[d] += a * rows[s];
+      acc[d + 1] += a * rows[s + 1];
+      acc[d + 2] += a * rows[s + 2];
+    }
+    const o = y * w * 4;
+    for (let x = 0; x < 4 * w; x += 4) {
+      out[o + x] = roundHalfEven(acc[x]);
+      out[o + x + 1] = roundHalfEven(acc[x + 1]);
+      out[o + x + 2] = roundHalfEven(acc[x + 2]);
+      out[o + x + 3] = 255;
+    }
   }
   return { data: out, width: w, height: h };
 }
