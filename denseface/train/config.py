@@ -81,6 +81,7 @@ class ExtraConfig:
     keep_weight: NonNegFloat = 0.5      # pseudo-labelled points
     shared_weight: NonNegFloat = 2.0    # human (or closed-lid) points
     head_300w_weight: NonNegFloat = 1.0
+    head_300w_lr_scale: NonNegFloat = 0.01   # the second head's learning rate, of optim.lr
     spread_fraction: Annotated[float, Gt(0)] = 0.25   # propagation width, of the eye width
     augment: AugmentConfig = field(default_factory=_extra_augment)
 

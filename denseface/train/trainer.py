@@ -148,8 +148,8 @@ class Trainer:
         else:
             self.loss_fn = build_loss(cfg.loss, self.lset.idx68).to(self.device)
         self._make_loader()
-        params = [p for p in self.model.parameters() if p.requires_grad]
         o = cfg.optim
+        params = self._param_groups(o.lr)
         if o.optimizer == "adamw":
             self.opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
         else:
@@ -169,6 +169,17 @@ class Trainer:
         self.amp = _amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
         self.start_epoch, self.best, self.history = 0, math.inf, []
+
+    def _param_groups(self, lr: float) -> list[dict]:
+        """The trained parameters; the second head (a linear map of 1,560 correlated inputs, where
+        Adam's per-weight steps add up) at ``extra.head_300w_lr_scale`` times the rate."""
+        head = self.model.head_300w
+        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in head_ids]
+        groups = [{"params": rest, "lr": lr}]
+        if head_ids:
+            groups.append({"params": list(head.parameters()), "lr": lr * self.cfg.extra.head_300w_lr_scale})
+        return groups
 
     def _make_loader(self) -> None:
         cfg = self.cfg
