@@ -65,18 +65,19 @@ class FaceCropper:
 
         region: only look inside this [x0, y0, x1, y1] box (clipped to the image); the searched
         image is downscaled to ``max_side``. Without either, the cascade of the config: first
-        on a copy downscaled to ``cascade_side`` (made from the ``detect_max_side`` copy), then
-        on the ``detect_max_side`` copy unless the first found exactly one face of at least
+        on a copy downscaled to ``cascade_side`` (made from the image in two cheap steps,
+        :func:`~denseface.io.images.detection_view` ``fast``), then on the ``detect_max_side``
+        copy (made only then) unless the first found exactly one face of at least
         ``cascade_min_face_px`` there."""
         c = self.config
         if region is None and max_side is None:
-            view, scale = detection_view(image, c.detect_max_side)
-            if c.cascade_side and c.cascade_side < max(view.shape[:2]):
-                small, factor = detection_view(view, c.cascade_side, fast=True)
-                found = self._found_in(small, scale * factor)
-                if len(found) == 1 and box_size(found[0].box) * scale * factor >= c.cascade_min_face_px:
+            longer = max(image.shape[:2])
+            if c.cascade_side and c.cascade_side < (min(longer, c.detect_max_side) if c.detect_max_side else longer):
+                small, factor = detection_view(image, c.cascade_side, fast=True)
+                found = self._found_in(small, factor)
+                if len(found) == 1 and box_size(found[0].box) * factor >= c.cascade_min_face_px:
                     return found
-            return self._found_in(view, scale)
+            return self._found_in(*detection_view(image, c.detect_max_side))
         x0 = y0 = 0
         if region is not None:
             h, w = image.shape[:2]

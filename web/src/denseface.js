@@ -153,19 +153,19 @@ export class DenseFace {
   /** Faces found in RGBA pixels (boxes in its pixels), best first (FaceCropper.detect). region:
    * only look inside [x0, y0, x1, y1] (clipped to the image), downscaled to maxSide. Without
    * either, the cascade of the config: first on a copy downscaled to cascade_side (made from the
-   * detect_max_side copy), then on the detect_max_side copy unless the first found exactly one
-   * face of at least cascade_min_face_px there. */
+   * image in two cheap steps), then on the detect_max_side copy (made only then) unless the first
+   * found exactly one face of at least cascade_min_face_px there. */
   async detect(image, region = null, maxSide = null) {
     if (!this.detector) throw new ConfigError('no face detector: give face boxes, or create DenseFace with a detector');
     const c = this.config;
     if (!region && !maxSide) {
-      const [view, scale] = detectionView(image, c.detect_max_side);
-      if (c.cascade_side && c.cascade_side < Math.max(view.width, view.height)) {
-        const [small, factor] = detectionView(view, c.cascade_side, true);
-        const found = await this.foundIn(small, scale * factor);
-        if (found.length === 1 && boxSize(found[0].box) * scale * factor >= c.cascade_min_face_px) return found;
+      const longer = Math.max(image.width, image.height);
+      if (c.cascade_side && c.cascade_side < (c.detect_max_side ? Math.min(longer, c.detect_max_side) : longer)) {
+        const [small, factor] = detectionView(image, c.cascade_side, true);
+        const found = await this.foundIn(small, factor);
+        if (found.length === 1 && boxSize(found[0].box) * factor >= c.cascade_min_face_px) return found;
       }
-      return this.foundIn(view, scale);
+      return this.foundIn(...detectionView(image, c.detect_max_side));
     }
     let x0 = 0, y0 = 0, searched = image;
     if (region) {
