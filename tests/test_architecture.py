@@ -9,7 +9,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "denseface"
 
-#: Bottom to top; a module may import from its own layer and the layers below it only.
+#: Bottom to top; a module may import from its own layer and the layers below it only. Where
+#: two stages use each other's work the order between them is stated by a layer each: training
+#: crops faces as inference does (train -> infer, never back), and the cost report times an
+#: exported model (eval -> export, never back).
 LAYERS = (
     ("errors", "paths"),
     ("geometry",),
@@ -18,8 +21,10 @@ LAYERS = (
     ("mesh", "landmarks"),
     ("models", "weights"),
     ("data", "losses", "refine"),
-    ("train", "infer"),
-    ("eval", "export"),
+    ("infer",),
+    ("train",),
+    ("export",),
+    ("eval",),
     ("cli", "__main__"),
 )
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -173,3 +173,36 @@ def test_extra_sources_config_is_validated():
     assert cfg.extra.sources == ["human68", "closed_eyes"] and cfg.extra.augment.enabled
     with pytest.raises(ConfigError, match="extra.sources"):
         config_from_dict({"extra": {"sources": ["faces"]}})
+
+
+def test_extra_sources_train_end_to_end(tmp_path):
+    """A few steps of the tiny config with both extra sources: the faces are cropped and
+    pseudo-labelled once (cached), the second head is trained, and the log holds the openness
+    scores of the held-out faces."""
+    need_torch()
+    need_shared("data", "aflw_pl", "train")
+    need_shared("data", "w300_afw_helen")
+    need_shared("data", "cew_closed")
+    import csv
+    from pathlib import Path
+
+    from denseface.models.regressor import load_model
+    from denseface.train import load_config, train
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "tiny.yaml", {
+        "out_dir": str(tmp_path / "run"), "epochs": 1, "threads": 2, "max_steps_per_epoch": 3,
+        "extra.sources": ["human68", "closed_eyes"], "extra.limit_faces": 6,
+        "extra.pseudo_model": str(root / "denseface" / "weights" / "dense520_mbv1_050.pt")})
+    train(cfg)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1"]
+    for key in ("val_nme_300w", "val_ear_r_300w", "val_ear_r_68", "val_closed_read_closed_300w"):
+        assert key in rows[0]
+    assert 0.0 <= float(rows[0]["val_closed_read_closed_300w"]) <= 1.0
+    with np.load(tmp_path / "run" / "extra_human68_train.npz") as d:
+        assert d["images"].shape == (6, 120, 120, 3) and np.isfinite(d["human68"]).all()
+    with np.load(tmp_path / "run" / "extra_closed_eyes_val.npz") as d:
+        assert len(d["names"]) == 6 and np.isnan(d["human68"]).all()
+    model = load_model(tmp_path / "run" / "last.pt")
+    assert model.config.head_300w and model.head_300w is not None

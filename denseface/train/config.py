@@ -76,6 +76,7 @@ class ExtraConfig:
     closed_eyes_dir: str = ""
     pseudo_model: str = ""
     cache_dir: str = ""
+    limit_faces: NonNegInt = 0          # per source and part, 0 = all (smoke tests)
     repeat_human68: PosInt = 4
     repeat_closed_eyes: PosInt = 4
     keep_weight: NonNegFloat = 0.5      # pseudo-labelled points

@@ -88,18 +88,20 @@ def pseudo_label(model: DenseRegressor, images: list[np.ndarray], boxes: list | 
                           arrays["source_scale"])
 
 
-def human68_faces(model: DenseRegressor, folder: Path, part: str) -> PseudoLabelled:
-    """The ``part`` faces of a human-68 folder, pseudo-labelled by ``model``'s pipeline."""
+def human68_faces(model: DenseRegressor, folder: Path, part: str, limit: int = 0) -> PseudoLabelled:
+    """The ``part`` faces of a human-68 folder (the first ``limit``; 0 = all), pseudo-labelled by
+    ``model``'s pipeline."""
     labels = read_labels(folder)
-    keep = held_out_photos(labels["source"]) == (part == "val")
+    keep = np.flatnonzero(held_out_photos(labels["source"]) == (part == "val"))[:limit or None]
     names, pts = labels["names"][keep], labels["pts68"][keep].astype(np.float64)
     images = [to_rgb(read_image(folder / "images" / str(n))) for n in names]
     return pseudo_label(model, images, [landmark_bbox(p) for p in pts], names, pts)
 
 
-def closed_eye_faces(model: DenseRegressor, folder: Path, part: str) -> PseudoLabelled:
-    """The ``part`` faces of a CEW folder, pseudo-labelled by ``model``'s pipeline."""
-    files = closed_eye_files(folder, part)
+def closed_eye_faces(model: DenseRegressor, folder: Path, part: str, limit: int = 0) -> PseudoLabelled:
+    """The ``part`` faces of a CEW folder (the first ``limit``; 0 = all), pseudo-labelled by
+    ``model``'s pipeline."""
+    files = closed_eye_files(folder, part)[:limit or None]
     images = [to_rgb(read_image(p)) for p in files]
     return pseudo_label(model, images, None, [p.name for p in files])
 
@@ -115,3 +117,45 @@ def load_or_make(cache: Path, make) -> PseudoLabelled:
     with atomic_output(cache) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: getattr(part, k) for k in _FIELDS})
     return part
+
+
+def extra_training_sets(cfg, lset, out_dir: Path, verbose: bool = True) -> tuple[list, dict]:
+    """The datasets of ``cfg.extra.sources`` (a denseface.train.config.TrainConfig) for the
+    landmark set ``lset``, and each source's held-out part (source -> PseudoLabelled) for
+    validation. Crops and pseudo-labels are cached in ``extra.cache_dir`` (default ``out_dir``)."""
+    from ..data.dataset import ExtraTargetsDataset
+    from ..data.human_targets import closed_eye_targets, eye_sigma, human_targets, propagation_weights
+    from ..errors import ConfigError
+    from ..models.regressor import load_model
+    from ..paths import shared_path
+
+    e = cfg.extra
+    pseudo = e.pseudo_model or cfg.init_from
+    if not pseudo:
+        raise ConfigError("config key 'extra.pseudo_model': the extra sources need a model for "
+                          "pseudo-labels (or init_from)")
+    pseudo_model = load_model(pseudo)
+    cache = Path(e.cache_dir) if e.cache_dir else Path(out_dir)
+    ms, idx = lset.mean_shape, lset.idx68
+    spread = propagation_weights(ms, idx, e.spread_fraction / 0.25 * eye_sigma(ms, idx))
+    makers = {"human68": (human68_faces, e.human68_dir or shared_path("data", "w300_afw_helen"), e.repeat_human68),
+              "closed_eyes": (closed_eye_faces, e.closed_eyes_dir or shared_path("data", "cew_closed"),
+                              e.repeat_closed_eyes)}
+    parts, val = [], {}
+    for source in e.sources:
+        make, folder, repeat = makers[source]
+        tr, val[source] = (load_or_make(cache / f"extra_{source}_{part}.npz",
+                                        lambda part=part: make(pseudo_model, Path(folder), part, e.limit_faces))
+                           for part in ("train", "val"))
+        if source == "human68":
+            t = human_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w, tr.human68,
+                              idx, spread, e.keep_weight, e.shared_weight)
+        else:
+            t = closed_eye_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
+                                   idx, spread, e.keep_weight, e.shared_weight)
+        parts.append(ExtraTargetsDataset(t, lset.flip, cfg.input_size, e.augment, repeat,
+                                         cfg.data.flip_double, cfg.seed))
+        if verbose:
+            print(f"denseface: extra source {source}: {len(tr.names)} train faces x {repeat} "
+                  f"(+ mirrors), {len(val[source].names)} held out", file=sys.stderr)
+    return parts, val

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..data.dataset import ExtraTargetsDataset, LandmarkDataset, WeightedDataset, load_split
+from ..data.dataset import LandmarkDataset, WeightedDataset, load_split
 from ..errors import ConfigError, DenseFaceError
 from ..io.files import atomic_output
 from ..models.checkpoints import read_torch_file
@@ -206,45 +206,12 @@ class Trainer:
             persistent_workers=cfg.data.workers > 0, pin_memory=self.device.type == "cuda")
 
     def _with_extra(self, base: LandmarkDataset):
-        """The 3D-labelled set with the extra sources beside it (and their held-out parts kept
-        for validation in ``self.extra_val``)."""
-        from ..data.human_targets import closed_eye_targets, eye_sigma, human_targets, propagation_weights
-        from .extra_targets import closed_eye_faces, human68_faces, load_or_make
+        """The 3D-labelled set with the extra sources beside it (their held-out parts kept for
+        validation in ``self.extra_val``)."""
+        from .extra_targets import extra_training_sets
 
-        e, cfg = self.cfg.extra, self.cfg
-        pseudo = e.pseudo_model or cfg.init_from
-        if not pseudo:
-            raise ConfigError("config key 'extra.pseudo_model': the extra sources need a model for "
-                              "pseudo-labels (or init_from)")
-        from ..models.regressor import load_model
-        pseudo_model = load_model(pseudo)
-        cache = Path(e.cache_dir) if e.cache_dir else self.out
-        lset = self.lset
-        spread = propagation_weights(lset.mean_shape, lset.idx68, e.spread_fraction / 0.25 *
-                                     eye_sigma(lset.mean_shape, lset.idx68))
-        parts = [WeightedDataset(base)]
-        makers = {"human68": (human68_faces, e.human68_dir or shared_path("data", "w300_afw_helen"),
-                              e.repeat_human68),
-                  "closed_eyes": (closed_eye_faces, e.closed_eyes_dir or shared_path("data", "cew_closed"),
-                                  e.repeat_closed_eyes)}
-        for source in e.sources:
-            make, folder, repeat = makers[source]
-            tr, va = (load_or_make(cache / f"extra_{source}_{part}.npz",
-                                   lambda part=part: make(pseudo_model, Path(folder), part))
-                      for part in ("train", "val"))
-            self.extra_val[source] = va
-            if source == "human68":
-                t = human_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
-                                  tr.human68, lset.idx68, spread, e.keep_weight, e.shared_weight)
-            else:
-                t = closed_eye_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
-                                       lset.idx68, spread, e.keep_weight, e.shared_weight)
-            parts.append(ExtraTargetsDataset(t, lset.flip, cfg.input_size, e.augment, repeat,
-                                             cfg.data.flip_double, cfg.seed))
-            if self.rank == 0:
-                print(f"denseface: extra source {source}: {len(tr.names)} train faces x {repeat} "
-                      f"(+ mirrors), {len(va.names)} held out", file=sys.stderr)
-        return EpochConcat(parts)
+        parts, self.extra_val = extra_training_sets(self.cfg, self.lset, self.out, self.rank == 0)
+        return EpochConcat([WeightedDataset(base), *parts])
 
     # -- checkpoints -------------------------------------------------------------------
     def _save(self, epoch: int) -> None:

@@ -36,16 +36,20 @@ def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device
 
 @torch.inference_mode()
 def _both(model: DenseRegressor, images: np.ndarray, device: torch.device, batch: int = 128):
-    """(M, N, 3) and (M, 68, 2) crop pixels: the points and the second head's, one pass."""
+    """(M, N, 3) and (M, 68, 2) pixels of the crops ``images`` (M, s, s, 3): the points and the
+    second head's, one pass (crops of another side than the model's are resized)."""
     model.eval()
-    S = model.config.input_size
+    S, in_size = model.config.input_size, images.shape[1]
     pts, p300 = [], []
     for i in range(0, len(images), batch):
         x = torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
+        if in_size != S:
+            x = torch.nn.functional.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
         a, b = model.forward_both(x)
         pts.append(a.float().cpu().numpy())
         p300.append(b.float().cpu().numpy())
-    return decode_points(np.concatenate(pts), S), decode_points(np.concatenate(p300), S)
+    scale = in_size / S
+    return decode_points(np.concatenate(pts), S) * scale, decode_points(np.concatenate(p300), S) * scale
 
 
 def evaluate_extra(model: DenseRegressor, human_val, closed_val, idx68: np.ndarray,
