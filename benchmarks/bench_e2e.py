@@ -31,7 +31,8 @@ median over photos. The machine is shared: read the ratios of the same run.
 
 Large JPEGs (every run): a 4032x3024 JPEG (a sample photo upscaled, quality 95): ``read_image``
 (full decode), ``cv2.imread`` with ``IMREAD_REDUCED_COLOR_2/4/8`` (the decoder's DCT scaling),
-and the detection copies made from the full image (``detection_view`` to 640 and 320 px): what
+and the detection copies made from the full image (``detection_view`` to 640 px, and the
+cascade's small copy, made from the full image in two cheap steps): what
 decoding at reduced size for detection would save, and what it would add when the crops still
 need the full image.
 
@@ -209,9 +210,10 @@ def large_jpeg(shared: Path, folder: Path, repeats: int = 5) -> dict:
     path = folder / "large.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     full = read_image(path)
+    small = PredictConfig().cascade_side
     steps = {"read_image (full decode)": lambda: read_image(path),
              "detection_view 640 px from the full image": lambda: detection_view(full, 640),
-             "detection_view 320 px from the full image": lambda: detection_view(full, 320)}
+             f"the cascade's {small}-px copy from the full image (fast)": lambda: detection_view(full, small, fast=True)}
     for f in (2, 4, 8):
         flag = getattr(cv2, f"IMREAD_REDUCED_COLOR_{f}")
         steps[f"cv2.imread reduced 1/{f}"] = lambda flag=flag: cv2.imread(str(path), flag)

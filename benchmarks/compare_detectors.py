@@ -542,6 +542,7 @@ def measure_speed(dets, shared: Path, rounds: int, results: Path, threads) -> No
                 cpu[label].append(1000 * (time.process_time() - c0))
     write_json(results / "speed.json",
                {"threads": threads, "images": len(images), "rounds": rounds, "image_size": [640, 480],
+                "cascade": f"{PredictConfig().cascade_side} px, then {PredictConfig().detect_max_side} px when needed",
                 **start, "load_average_end": round(os.getloadavg()[0], 1),
                 "ms": {k: np.round(v, 3).tolist() for k, v in ms.items()},
                 "cpu_ms": {k: np.round(v, 3).tolist() for k, v in cpu.items()}})
@@ -555,7 +556,7 @@ def speed_markdown(s: dict) -> str:
              "detectors interleaved in one process (rotating order). Shared 2-core machine, 1-minute "
              f"load average {s['load_average']}-{s['load_average_end']}: read the ratios. CPU/wall near 1 = one thread used; a \"threads=None\" row is that "
              f"backend with its library's default (every core); \"default\" is the detection of "
-             "`denseface predict` (the cascade: 320 px, then 640 px when needed); \"yunet, runtime=opencv\" "
+             f"`denseface predict` (the cascade: {s.get('cascade', '320 px, then 640 px when needed')}); \"yunet, runtime=opencv\" "
              f"is the same network run by OpenCV's FaceDetectorYN. {s['date']}.", "",
              f"| detector | ms median | ms mean | ms p90 | CPU ms median | CPU/wall | x {ref} (median) |",
              "|---|---|---|---|---|---|---|"]
