@@ -29,6 +29,10 @@ carries its name.
   run interleaved, image by image, in one process.
 - samples: every annotated face of shared/data/face_landmark_samples (68-point and the other
   schemes of the mmpose test files), found = IoU >= 0.3 with the box of its annotated points.
+- cascade: the cascade's first side and minimum face size (PredictConfig.cascade_side,
+  cascade_min_face_px), chosen on non-test data only (:func:`evaluate_cascade`): the faces that
+  the 320/48 cascade finds on face_landmark_samples, the annotated sample and 300wlp faces, the
+  aflw_pl val faces shown large (all poses), and how often each variant searches the 640-px copy.
 - speed: ms per 640x480 photo (the sample photos centre-cropped to 4:3 and resized), detectors
   interleaved in one process, rounds in rotating order; ratios to the first-choice default.
 - rss: resident memory growth over N calls (after 20 warm-up calls), one fresh process per
@@ -637,6 +641,106 @@ def rss_markdown(r: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------- the doc
+#: The cascade variants compared by --parts cascade: (first side px, minimum face px in it).
+CASCADE_VARIANTS = ((320, 48), (256, 40), (224, 32), (224, 24), (192, 32), (192, 24), (160, 24))
+
+
+def val_large_faces(shared: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The aflw_pl val crops as large faces of every pose (no AFLW2000-3D): each 120-px crop
+    padded to 240 px with grey and shown at 480 px, so the face (the central square of side
+    120/sqrt(2) px of the crop) fills about a third of the photo, as in AFLW2000-3D. Returns
+    the photos, the face box in their pixels and the |yaw| bins (0-30, 30-60, 60-90)."""
+    import cv2
+
+    folder = shared / "data" / "aflw_pl" / "val"
+    labels = np.load(folder / "labels.npz")
+    side, centre = 120 / np.sqrt(2), 120.0
+    face = 2 * np.array([centre - side / 2, centre - side / 2, centre + side / 2, centre + side / 2])
+    photos = []
+    for name in labels["names"]:
+        im = to_rgb(read_image(folder / "images" / str(name)))
+        im = cv2.copyMakeBorder(im, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        photos.append(cv2.resize(im, (480, 480), interpolation=cv2.INTER_LINEAR))
+    return photos, face, yaw_bin(np.abs(labels["yaw"]))
+
+
+def evaluate_cascade(shared: Path, results: Path, threads: int | None) -> None:
+    """The cascade's first side and minimum face size, chosen on non-test data only: for each
+    variant, the faces the 320/48 variant finds on face_landmark_samples that it loses, the
+    annotated sample faces and 300wlp_samples faces it finds, the found rate of the aflw_pl val
+    faces by yaw bin, and how often it goes on to the 640-px copy (val photos, and the 640x480
+    photos of the speed part)."""
+    backend = create_detector("default", threads=threads)
+    croppers = {v: FaceCropper(backend, PredictConfig(cascade_side=v[0], cascade_min_face_px=v[1]),
+                               np.arange(68), float(np.sqrt(2))) for v in CASCADE_VARIANTS}
+    fls = shared / "data" / "face_landmark_samples"
+    photos = {p: to_rgb(read_image(p)) for p in sorted(fls.rglob("*"))
+              if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".ppm", ".pgm")}
+    reference = {p: croppers[CASCADE_VARIANTS[0]].detect(im) for p, im in photos.items()}
+    annotated = sample_faces(shared)
+    wlp = [(a.path, f) for a in calibration_images(shared) if fls not in a.path.parents for f in a.faces68]
+    wlp_images = {path: to_rgb(read_image(path)) for path, _ in wlp}
+    val, val_face, bins = val_large_faces(shared)
+    speed = speed_images(shared, count=1000)
+    rows = []
+    for v, cropper in croppers.items():
+        searched = []
+        original = cropper._found_in
+
+        def counting(view, *a, original=original, **k):
+            searched.append(max(view.shape[:2]))
+            return original(view, *a, **k)
+
+        cropper._found_in = counting
+
+        def found(image, box):
+            return max((box_iou(d.box, box) for d in cropper.detect(image)), default=0.0) >= FOUND_IOU
+
+        lost = [f"{p.relative_to(fls)} {np.round(d.box).astype(int).tolist()}" for p, im in photos.items()
+                for d in reference[p] if max((box_iou(d.box, g.box) for g in cropper.detect(im)), default=0.0) < FOUND_IOU]
+        n_annotated = sum(found(photos[p], landmark_bbox(pts)) for p, pts, _ in annotated)
+        n_wlp = sum(found(wlp_images[path], landmark_bbox(f)) for path, f in wlp)
+        val_found, val_second = [], []
+        for im in val:
+            searched.clear()
+            val_found.append(found(im, val_face))
+            val_second.append(len(searched) > 1)
+        photo_second = []
+        for im in speed:
+            searched.clear()
+            cropper.detect(im)
+            photo_second.append(len(searched) > 1)
+        vf = np.array(val_found)
+        rows.append({"cascade_side": v[0], "cascade_min_face_px": v[1], "lost_vs_320_48": lost,
+                     "annotated": [int(n_annotated), len(annotated)], "wlp": [int(n_wlp), len(wlp)],
+                     "val_found_pct": [100 * float(vf[bins == b].mean()) for b in range(3)],
+                     "val_second_pct": 100 * float(np.mean(val_second)),
+                     "photos_second_pct": 100 * float(np.mean(photo_second))})
+        print(f"cascade {v}: {rows[-1]}", file=sys.stderr)
+    write_json(results / "cascade.json", {**machine(), "val_photos": len(val), "photos_640x480": len(speed),
+                                          "variants": rows, "default": [PredictConfig().cascade_side,
+                                                                        PredictConfig().cascade_min_face_px]})
+
+
+def cascade_markdown(c: dict) -> str:
+    lines = [f"Non-test data only ({c['date']}): faces of face_landmark_samples that the 320-px/48-px cascade finds "
+             f"and the variant loses; annotated sample faces and 300wlp_samples faces found (IoU >= {FOUND_IOU}); the "
+             f"{c['val_photos']} aflw_pl val faces shown large (each crop padded to 240 px and shown at 480 px) found per "
+             "yaw bin; how often the 640-px copy is searched (val photos; the "
+             f"{c['photos_640x480']} 640x480 photos of the speed table). **Bold**: the default.", "",
+             "| first side | min face | lost vs 320/48 | annotated | 300wlp | val found 0-30 / 30-60 / 60-90 | balanced | "
+             "640-px copy searched: val / 640x480 |", "|---|---|---|---|---|---|---|---|"]
+    for r in c["variants"]:
+        bold = [r["cascade_side"], r["cascade_min_face_px"]] == c["default"]
+        name = f"**{r['cascade_side']} px**" if bold else f"{r['cascade_side']} px"
+        f = r["val_found_pct"]
+        lines.append(f"| {name} | {r['cascade_min_face_px']:g} px | {len(r['lost_vs_320_48']) or '-'} | "
+                     f"{r['annotated'][0]}/{r['annotated'][1]} | {r['wlp'][0]}/{r['wlp'][1]} | "
+                     f"{f[0]:.1f} / {f[1]:.1f} / {f[2]:.1f} % | {np.mean(f):.2f} % | "
+                     f"{r['val_second_pct']:.1f} / {r['photos_second_pct']:.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(doc: Path, results: Path) -> None:
     """Every table of the doc from the saved JSON files."""
     if (results / "calibration.json").exists():
@@ -652,6 +756,8 @@ def write_report(doc: Path, results: Path) -> None:
     samples = read_json(results, "samples_*.json")
     if samples:
         write_doc_section(doc, "samples", samples_markdown(samples))
+    if (results / "cascade.json").exists():
+        write_doc_section(doc, "cascade", cascade_markdown(json.loads((results / "cascade.json").read_text())))
     if (results / "speed.json").exists():
         write_doc_section(doc, "detector-speed", speed_markdown(json.loads((results / "speed.json").read_text())))
     if (results / "rss.json").exists():
@@ -668,7 +774,7 @@ def main(argv=None) -> int:
     ap.add_argument("--detect-max-side", type=int, default=640)
     ap.add_argument("--calibrate", action="store_true", help="same as --parts calibrate")
     ap.add_argument("--parts", nargs="+", default=["aflw2000", "samples", "speed", "rss"],
-                    choices=("calibrate", "aflw2000", "samples", "speed", "rss"))
+                    choices=("calibrate", "aflw2000", "samples", "cascade", "speed", "rss"))
     ap.add_argument("--model", default=None, help="also measure the downstream NME with this model")
     ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the saved results")
     ap.add_argument("--limit", type=int, default=0, help="AFLW2000-3D: an even subset of this many images")
@@ -696,6 +802,8 @@ def main(argv=None) -> int:
                           "nme" if args.model else "det", args.threads)
     if "samples" in parts:
         evaluate_samples(dets, args.shared, args.detect_max_side, args.results)
+    if "cascade" in parts:
+        evaluate_cascade(args.shared, args.results, args.threads)
     if "speed" in parts:
         measure_speed(dets, args.shared, args.speed_rounds, args.results, args.threads)
     if "rss" in parts:
