@@ -296,7 +296,7 @@ def test_inference_tests_pass_with_a_broken_torch_and_torch_tests_skip_with_the_
     assert res.returncode == 0, res.stdout[-3000:]
     summary = res.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
-    assert passed >= 10 and "failed" not in summary and "error" not in summary, summary
+    assert passed >= 4 and "failed" not in summary and "error" not in summary, summary
     import importlib.util
 
     said = ("torchvision is not usable here (RuntimeError: operator torchvision::nms does not exist)"
