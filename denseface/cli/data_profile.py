@@ -68,6 +68,8 @@ def cmd_profile(args) -> int:
     if labels_path.exists() and not args.append:
         raise OutputError("already holds labels.npz (use --append to add to it, or another --out)",
                           path=out)
+    if not Path(args.data).is_dir():      # the input first: its problem is the one to name
+        raise DenseFaceError("data folder does not exist", path=args.data)
     t0 = time.time()
     bfm = load_bfm(args.bfm)
     human68 = args.labels is None and _is_human68(args.data)
