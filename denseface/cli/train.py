@@ -16,7 +16,20 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
-HELP = "[train] train a dense landmark regressor"
+HELP = "[train] train a dense landmark regressor (or, with stage: eyes, the eye stage)"
+
+
+def _stage_of(path) -> str | None:
+    """The config's top-level ``stage`` (None when it has none or cannot be read: the regular
+    loader then names the problem)."""
+    from pathlib import Path
+
+    from ..train.config import parse_yaml
+    try:
+        d = parse_yaml(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    return d.get("stage") if isinstance(d, dict) else None
 
 
 def register(sub) -> None:
@@ -41,6 +54,11 @@ def cmd_train(args) -> int:
     overrides = _parse_overrides(args.set)
     if args.pretrained:
         overrides["pretrained"] = args.pretrained
+    if _stage_of(args.config) == "eyes":         # the eye stage (denseface.train.eye_stage)
+        from ..train.eye_stage import load_eye_config, train_eye_stage
+        out = train_eye_stage(load_eye_config(args.config, overrides))
+        print(f"run folder: {out} (eye_net.pt, eyes.onnx, log.csv)")
+        return 0
     cfg = load_config(args.config, overrides)
     out = train(cfg, resume=args.resume)
     print(f"run folder: {out} (best.pt, last.pt, log.csv)")

@@ -91,3 +91,26 @@ def parity_max_abs_px(model, onnx_path: str | Path, crops) -> float:
     a = TorchRunner(model).predict_outputs(crops)
     b = OnnxRunner(onnx_path).predict_outputs(crops)
     return max(float(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)).max()) for k in a)
+
+
+def export_eye_stage(net, path: str | Path, opset: int = 17) -> Path:
+    """Write the eye stage's network (denseface.models.eye_net.EyeNet) to ``path``: input "patch"
+    (B, 3, H, W) RGB 0..255, output "eye_points" (B, 6, 2) patch pixels; its EyeConfig in the
+    metadata (denseface.infer.eyes.CONFIG_KEY)."""
+    import onnx
+    import torch
+
+    from ..infer.eyes import CONFIG_KEY
+
+    path = Path(path)
+    net = net.float().eval().cpu()
+    c = net.config
+    with atomic_output(path) as tmp:
+        torch.onnx.export(net, (torch.rand(1, 3, c.height, c.width) * 255,), str(tmp), input_names=["patch"],
+                          output_names=["eye_points"], dynamic_axes={"patch": {0: "batch"}, "eye_points": {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+        m = onnx.load(str(tmp))
+        entry = m.metadata_props.add()
+        entry.key, entry.value = CONFIG_KEY, c.to_json()
+        onnx.save(m, str(tmp))
+    return path

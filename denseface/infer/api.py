@@ -31,6 +31,7 @@ from .config import (TTA_MODES, PredictConfig, as_predict_config, check_max_face
                      validate_boxes)
 from .crops import STAGES, Timings, run_crop_outputs, run_crops
 from .detectors import Detection, create_detector, crop_mapping_of
+from .eyes import open_eye_stage
 from .face import Face
 from .pose import estimate_pose
 
@@ -168,6 +169,8 @@ class DenseFace:
         #: the flip permutation when every crop is averaged with its mirror (config.tta)
         self.tta_flip = self.landmark_set.flip if self.config.tta == "flip" else None
         self._bfm_spec, self._fitter = bfm, None
+        #: the eye stage (denseface.infer.eyes), or None: off, or no human-convention head
+        self.eye_stage = open_eye_stage(self.config.eyes, self.runner, self.landmark_set, threads)
 
     # ------------------------------------------------------------------ full meshes
     @property
@@ -294,7 +297,15 @@ class DenseFace:
         for k in range(self.config.passes - 1):
             used = [self.crop_box_from_landmarks(p) for p in outputs[POINTS]]
             outputs = self._run(images, used, t, flip=k == self.config.passes - 2)
-        return outputs, used
+        return self._read_eyes(images, outputs, t), used
+
+    def _read_eyes(self, images: list, outputs: dict[str, np.ndarray], t: Timings) -> dict[str, np.ndarray]:
+        """The eye stage over the faces' last outputs (unchanged without one)."""
+        if self.eye_stage is None or not len(images):
+            return outputs
+        with t.stage("eyes"):
+            points, human = self.eye_stage.refine(images, outputs[POINTS], outputs[LANDMARKS68_300W])
+        return {**outputs, POINTS: points, LANDMARKS68_300W: human}
 
     def _run(self, images: list, crop_boxes: list, t: Timings, flip: bool = True) -> dict[str, np.ndarray]:
         """One network pass over (image, crop box) pairs, the crops' mirrors in the same batch
@@ -320,7 +331,7 @@ class DenseFace:
             return []
         t = timings or Timings()
         crop_boxes = [self.crop_box_from_landmarks(f.landmarks68) for f in previous]
-        outputs = self._run([image] * len(previous), crop_boxes, t)
+        outputs = self._read_eyes([image] * len(previous), self._run([image] * len(previous), crop_boxes, t), t)
         idx68 = self.landmark_set.idx68
         with t.stage("decode"):  # a tracked face's box: its predicted 68 points' bounding box
             return [self.make_face(landmark_bbox(outputs[POINTS][i][idx68]), f.score, _row(outputs, i), b)

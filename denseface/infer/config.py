@@ -24,7 +24,10 @@ class PredictConfig:
     runs the crop alone.
     cascade_side: detect first on a copy downscaled to this longer side (px; 0 = off), and on
     the ``detect_max_side`` copy only unless that found exactly one face of at least
-    ``cascade_min_face_px`` (mean side, in the small copy's pixels): docs/detectors.md."""
+    ``cascade_min_face_px`` (mean side, in the small copy's pixels): docs/detectors.md.
+    eyes: read the eyelids again from eye patches of the photo (the eye stage,
+    denseface.infer.eyes) when the model has the human-convention head and the package ships
+    the eye stage; False keeps the main network's eyes."""
 
     detect_max_side: int = 640
     cascade_side: int = 224
@@ -33,6 +36,7 @@ class PredictConfig:
     min_face_px: float = 16.0
     roi_factor: float | None = None
     tta: str = "flip"
+    eyes: bool = True
 
     def __post_init__(self) -> None:
         check_whole_number("detect_max_side", self.detect_max_side, 0)
@@ -46,6 +50,8 @@ class PredictConfig:
         if self.roi_factor is not None and (not _is_number(self.roi_factor) or self.roi_factor <= 0):
             raise ConfigError(f"roi_factor must be a number > 0 or None, got {self.roi_factor!r}")
         check_tta(self.tta)
+        if not isinstance(self.eyes, (bool, np.bool_)):
+            raise ConfigError(f"eyes must be true or false, got {self.eyes!r}")
 
 
 #: Test-time augmentation modes (PredictConfig.tta).

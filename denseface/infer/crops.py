@@ -16,7 +16,7 @@ from ..models.codec import crop_to_image, unmirror_crop_points
 from ..models.runners import LANDMARKS68_300W, POINTS
 
 #: The stages of a prediction, timed by :class:`Timings`.
-STAGES = ("detect", "crop", "network", "decode")
+STAGES = ("detect", "crop", "network", "eyes", "decode")
 
 
 @dataclass
