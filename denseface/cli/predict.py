@@ -83,6 +83,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help=f"flip{' (default)' if pc.tta == 'flip' else ''}: average each crop's "
                         "prediction with its mirror image's (exact, twice the network time); "
                         f"none{' (default)' if pc.tta == 'none' else ''}: the crop alone")
+    p.add_argument("--no-eyes", dest="eyes", action="store_false",
+                   help="keep the main network's eyelids (default: the eye stage reads them again from "
+                        "eye patches of the photo, for models with the human-convention 68; docs/predict.md)")
     p.add_argument("--detect-max-side", type=int, default=None, metavar="PX",
                    help="images are downscaled to this longer side for detection only (default "
                         f"{pc.detect_max_side})")
@@ -218,7 +221,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
-    config = PredictConfig(passes=args.passes, tta=args.tta, **(
+    config = PredictConfig(passes=args.passes, tta=args.tta, eyes=args.eyes, **(
         {} if args.detect_max_side is None else {"detect_max_side": args.detect_max_side}))
     # this process's model, and what each worker process builds its own from (--workers N)
     spec = ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
