@@ -30,6 +30,8 @@ from denseface.paths import shared_path
 #: Rows of the report: (method key, label).
 ROWS = (("denseface_300w", "denseface `landmarks68_300w` (human convention)"),
         ("denseface_68", "denseface `landmarks68` (the dense points' 68)"),
+        ("denseface_300w_no_eyes", "denseface `landmarks68_300w`, `--no-eyes` (the main network's eyes)"),
+        ("denseface_68_no_eyes", "denseface `landmarks68`, `--no-eyes`"),
         ("mediapipe", "MediaPipe Face Mesh 0.10.21 (468 -> 68)"),
         ("dlib", "dlib 68-point shape predictor (trained on 300-W)"))
 
@@ -41,17 +43,21 @@ def _largest(faces68: list[np.ndarray]) -> int | None:
 
 
 def _ours(paths: list[Path], pick) -> dict[str, np.ndarray]:
-    """denseface's default pipeline on each photo -> both conventions of the picked face."""
+    """denseface's default pipeline on each photo, with and without the eye stage -> both
+    conventions of the picked face."""
     from denseface import DenseFace
-    model = DenseFace()
-    out = {k: np.full((len(paths), 68, 2), np.nan) for k in ("denseface_300w", "denseface_68")}
-    for i, p in enumerate(paths):
-        faces = model.predict(str(p))
-        k = pick(i, [f.landmarks68 for f in faces])
-        if k is not None:
-            out["denseface_68"][i] = faces[k].landmarks68[:, :2]
-            if faces[k].landmarks68_300w is not None:
-                out["denseface_300w"][i] = faces[k].landmarks68_300w
+    out = {}
+    for suffix, eyes in (("", True), ("_no_eyes", False)):
+        model = DenseFace(config={"eyes": eyes})
+        human, dense = (np.full((len(paths), 68, 2), np.nan) for _ in range(2))
+        for i, p in enumerate(paths):
+            faces = model.predict(str(p))
+            k = pick(i, [f.landmarks68 for f in faces])
+            if k is not None:
+                dense[i] = faces[k].landmarks68[:, :2]
+                if faces[k].landmarks68_300w is not None:
+                    human[i] = faces[k].landmarks68_300w
+        out[f"denseface_300w{suffix}"], out[f"denseface_68{suffix}"] = human, dense
     return out
 
 

@@ -125,3 +125,15 @@ def test_shipped_eye_stage_reads_closed_and_open_eyes():
     opened = [eye_aspect_ratio(df.predict(str(w300 / "images" / str(labels["names"][i])), max_faces=1)[0].landmarks68_300w)
               for i in held]
     assert np.mean(np.array(opened) >= 0.2) >= 0.9
+
+
+def test_eye_stage_is_off_when_asked_or_without_the_human_head():
+    from denseface import DenseFace
+    from denseface.errors import ConfigError
+    from denseface.infer.eyes import SHIPPED
+
+    assert DenseFace(config={"eyes": False}).eye_stage is None
+    assert DenseFace("dense520_mbv2_100").eye_stage is None      # no landmarks68_300w to read from
+    assert (DenseFace().eye_stage is not None) == SHIPPED.is_file()
+    with pytest.raises(ConfigError, match="eyes"):
+        DenseFace(config={"eyes": "yes"})

@@ -16,7 +16,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from ..errors import DenseFaceError
-from ..infer.api import check_tta, run_crops
+from ..infer.api import check_tta, run_crop_outputs, run_crops
 from .report import TEACHER
 
 
@@ -33,9 +33,12 @@ class RunnerPredictor:
     """A denseface runner (ONNX Runtime or torch): square crops of ``config.input_size`` from
     the boxes, one batched forward pass, all the model's points mapped back to image pixels;
     the runner's checked landmark set (denseface.models.runners.landmark_set_of) gives
-    ``idx68``. tta: "flip" averages each crop with its mirror (denseface.infer.api.run_crops)."""
+    ``idx68``. tta: "flip" averages each crop with its mirror (denseface.infer.api.run_crops).
+    eyes: the eye stage after the network, as ``DenseFace`` runs it (denseface.infer.eyes; for
+    models with the human-convention head when it is installed)."""
 
-    def __init__(self, runner, name: str, tta: str | None = None):
+    def __init__(self, runner, name: str, tta: str | None = None, eyes: bool = True):
+        from ..infer.eyes import open_eye_stage
         from ..models.runners import landmark_set_of
 
         self.runner = runner
@@ -46,11 +49,16 @@ class RunnerPredictor:
         self.output_shape = (self.landmark_set.n_points, 3)
         self.tta = check_tta(tta)
         self.flip = self.landmark_set.flip if self.tta == "flip" else None
+        self.eye_stage = open_eye_stage(eyes, runner, self.landmark_set)
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, *self.output_shape))
-        return np.asarray(run_crops(self.runner, images, boxes, flip=self.flip), np.float64)
+        if self.eye_stage is None:
+            return np.asarray(run_crops(self.runner, images, boxes, flip=self.flip), np.float64)
+        from ..models.runners import LANDMARKS68_300W, POINTS
+        out = run_crop_outputs(self.runner, images, boxes, None, self.flip)
+        return self.eye_stage.refine(list(images), out[POINTS], out[LANDMARKS68_300W])[0]
 
 
 class CallablePredictor:
