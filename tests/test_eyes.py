@@ -137,3 +137,15 @@ def test_eye_stage_is_off_when_asked_or_without_the_human_head():
     assert (DenseFace().eye_stage is not None) == SHIPPED.is_file()
     with pytest.raises(ConfigError, match="eyes"):
         DenseFace(config={"eyes": "yes"})
+
+
+def test_foreshortening_gate_spares_a_turned_away_eye():
+    from denseface.infer.eyes import foreshortening_gate
+
+    face = _face68(np.random.default_rng(2))
+    assert np.allclose(foreshortening_gate(face[None]), [[1.0, 1.0]])
+    turned = face.copy()
+    turned[42:48, 0] = 220 + (turned[42:48, 0] - 220) * 0.5        # the left eye half as wide
+    assert np.allclose(foreshortening_gate(turned[None]), [[1.0, 0.0]])
+    turned[42:48, 0] = 220 + (face[42:48, 0] - 220) * 0.85
+    assert np.allclose(foreshortening_gate(turned[None]), [[1.0, 0.5]])

@@ -5,9 +5,10 @@ tells an open eye from a closed one. After the last pass, each eye is cut from t
 (denseface.geometry.eye_patch: corners level, the left eye mirrored) around the human-convention
 eye points, and a small network (denseface.models.eye_net, its own ONNX file with its config
 inside) gives the six eye points again. They replace the eye points of ``landmarks68_300w``; the
-same displacement moves the eye points of the N dense points (and so ``landmarks68``), and every
-other dense point follows by the smooth field the training targets use
-(denseface.data.human_targets.propagation_weights), so the mesh closes its eyes too.
+same displacement (less for an eye turned away: :func:`foreshortening_gate`) moves the eye points
+of the N dense points (and so ``landmarks68``), and every other dense point follows by the smooth
+field the training targets use (denseface.data.human_targets.propagation_weights), so the mesh
+closes its eyes too.
 
 Frames: image pixels (x right, y down); z is not changed.
 """
@@ -34,6 +35,21 @@ def cut_eye_patches(image: np.ndarray, points68: np.ndarray, width: int, height:
     mats = eye_matrices(points68, width, height, width_factor)
     return np.stack([cv2.warpAffine(image, M, (width, height), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE) for M in mats]), mats
+
+
+#: Eye width, as a share of the wider eye's, below which the dense points keep their eye (0) and
+#: above which they take the eye stage's whole displacement (1), linear between: a turned-away
+#: eye is read poorly from its narrow patch, and moving the dense points there cost more 3D
+#: agreement than it gained (aflw_pl val, docs/predict.md).
+GATE_RANGE = (0.75, 0.95)
+
+
+def foreshortening_gate(points68: np.ndarray, lo: float = GATE_RANGE[0], hi: float = GATE_RANGE[1]) -> np.ndarray:
+    """(F, 2) weight in [0, 1] per eye (right, left) of F faces' 68 points: its width (corner to
+    corner) relative to the wider eye's, mapped linearly from ``lo`` (0) to ``hi`` (1)."""
+    p = np.asarray(points68, np.float64)[..., :2]
+    w = np.stack([np.linalg.norm(p[:, idx[3]] - p[:, idx[0]], axis=-1) for idx in EYE_INDICES], 1)
+    return np.clip((w / np.maximum(w.max(1, keepdims=True), 1e-9) - lo) / (hi - lo), 0.0, 1.0)
 
 
 class EyeStage:
@@ -78,14 +94,16 @@ class EyeStage:
     def refine(self, images: list[np.ndarray], points: np.ndarray,
                points_300w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(points (F, N, 3), points_300w (F, 68, 2)) with the eyes read again: the human
-        convention's eye points replaced, the dense points moved by the same displacement."""
+        convention's eye points replaced, the dense points moved by the same displacement, times
+        each eye's :func:`foreshortening_gate`."""
         eyes = np.concatenate(EYE_INDICES)
         new = self.eye_points(images, points_300w)
         disp = new - points_300w[:, eyes, :2]
         p300 = np.array(points_300w, np.float64, copy=True)
         p300[:, eyes] = new
+        gate = np.repeat(foreshortening_gate(points_300w), 6, axis=1)[..., None]     # (F, 12, 1)
         dense = np.array(points, np.float64, copy=True)
-        dense[..., :2] += np.einsum("nk,fkd->fnd", self.spread_eyes, disp)
+        dense[..., :2] += np.einsum("nk,fkd->fnd", self.spread_eyes, disp * gate)
         return dense, p300
 
 
