@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "denseface"
 
 #: Bottom to top; a module may import from its own layer and the layers below it only. Where
 #: two stages use each other's work the order between them is stated by a layer each: training
-#: crops faces as inference does (train -> infer, never back), and the cost report times an
-#: exported model (eval -> export, never back).
+#: crops faces as inference does and exports what it trains (train -> infer, train -> export,
+#: never back), and the cost report times an exported model (eval -> export, never back).
 LAYERS = (
     ("errors", "paths"),
     ("geometry",),
@@ -22,8 +22,8 @@ LAYERS = (
     ("models", "weights"),
     ("data", "losses", "refine"),
     ("infer",),
-    ("train",),
     ("export",),
+    ("train",),
     ("eval",),
     ("cli", "__main__"),
 )
