@@ -191,6 +191,19 @@ def parse_yaml(text: str, where: str | Path | None = None):
         raise ConfigError(f"invalid YAML{line}: {problem}", path=where) from None
 
 
+def apply_overrides(d: dict, overrides: dict | None, path: str | Path | None = None) -> dict:
+    """Set dotted ``overrides`` (``{"optim.lr": 1e-3}``) in the mapping ``d``, in place."""
+    for k, v in (overrides or {}).items():
+        node = d
+        *parents, last = k.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {k}: '{p}' is not a section", path=path)
+        node[last] = v
+    return d
+
+
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     path = Path(path)
     if not path.exists():
@@ -206,14 +219,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     d = parse_yaml(text, path) or {}
     if not isinstance(d, dict):
         raise ConfigError("config must be a YAML mapping", path=path)
-    for k, v in (overrides or {}).items():
-        node = d
-        *parents, last = k.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {k}: '{p}' is not a section", path=path)
-        node[last] = v
+    apply_overrides(d, overrides, path)
     try:
         return config_from_dict(d)
     except ConfigError as e:

@@ -54,9 +54,9 @@ class EyeStageConfig:
     gamma: tuple[float, float] = (0.6, 1.5)
     blur_p: NonNegFloat = 0.3
     grey_p: NonNegFloat = 0.2
-    seed: int = 0
-    threads: int = 0
-    limit_faces: int = 0         # per source and part, 0 = all (smoke tests)
+    seed: Annotated[int, Ge(0)] = 0
+    threads: Annotated[int, Ge(0)] = 0
+    limit_faces: Annotated[int, Ge(0)] = 0   # per source and part, 0 = all (smoke tests)
     val_every: PosInt = 5
     net: EyeConfig = field(default_factory=EyeConfig)
 
@@ -67,14 +67,8 @@ def load_eye_config(path: str | Path, overrides: dict | None = None) -> EyeStage
     from pydantic import TypeAdapter, ValidationError
 
     from ..errors import ConfigError
-    from .config import parse_yaml
-    d = parse_yaml(Path(path).read_text(encoding="utf-8"), path) or {}
-    for k, v in (overrides or {}).items():
-        node = d
-        *parents, last = k.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = v
+    from .config import apply_overrides, parse_yaml
+    d = apply_overrides(parse_yaml(Path(path).read_text(encoding="utf-8"), path) or {}, overrides, path)
     try:
         return TypeAdapter(EyeStageConfig).validate_json(json.dumps(d))
     except ValidationError as e:
