@@ -123,11 +123,38 @@ def synthetic_fixture(model=None) -> dict:
 
     model_path = Path(model) if model else Path(resolve_model_path(None))
     runner = OnnxRunner(model_path)
-    return {"model": str(model_path), "model_config": asdict(runner.config),
+    return {"eyes": eye_fixture(image, rng),"model": str(model_path), "model_config": asdict(runner.config),
             "model_metadata": json.loads(runner.session.get_modelmeta().custom_metadata_map["denseface_config"]),
             "image": {"width": w, "height": h, "rgb": _b64(image)}, "crops": crops, "decode": decode,
             "flip": ls.flip.tolist(), "flip68": FLIP_68.tolist(), "poses": poses, "boxes": boxes, "one_euro": euro,
             "smoothing": smoothing, "defaults": python_defaults(), "tta_modes": list(TTA_MODES)}
+
+
+def eye_fixture(image: np.ndarray, rng: np.random.Generator) -> dict:
+    """The eye stage's geometry on the synthetic image (denseface.infer.eyes, geometry.eye_patch):
+    patches (with the border repeated: eyes near and past the image's edge), their matrices,
+    patch points mapped back, and foreshortening gates."""
+    from denseface.geometry.eye_patch import EYE_INDICES, from_patch
+    from denseface.infer.eyes import GATE_RANGE, cut_eye_patches, foreshortening_gate
+
+    h, w = image.shape[:2]
+    faces = []
+    for k, (centre, size, tilt) in enumerate((((26.0, 18.0), 20.0, 0.1), ((3.0, 34.0), 30.0, -0.5),
+                                              ((50.0, 2.0), 12.0, 2.8))):
+        p = np.array(centre) + rng.normal(0, size / 4, (68, 2))
+        c, s = np.cos(tilt), np.sin(tilt)
+        for e, idx in enumerate(EYE_INDICES):   # corners on a tilted line, one eye narrower
+            off = (-1 if e == 0 else 1) * size / 4
+            for j, i in enumerate(idx):
+                u = off + (j - 1.5) * size / (12 if k == 2 and e == 1 else 8)
+                p[i] = np.array(centre) + [c * u, s * u] + rng.normal(0, 0.3, 2)
+        patches, mats = cut_eye_patches(image, p, 64, 32, 2.0)
+        out = rng.uniform(0, 64, (2, 6, 2)).astype(np.float32)
+        faces.append({"points68": _list(p), "patches": _b64(patches), "M": [_list(M) for M in mats],
+                      "patch_points": _list(out),
+                      "image_points": _list(np.concatenate([from_patch(out[j], mats[j], j == 1) for j in range(2)])),
+                      "gate": _list(foreshortening_gate(p[None])[0])})
+    return {"width": 64, "height": 32, "width_factor": 2.0, "gate_range": list(GATE_RANGE), "faces": faces}
 
 
 def python_defaults() -> dict:
@@ -136,7 +163,8 @@ def python_defaults() -> dict:
     from denseface.infer.tracking import SmoothingConfig, TrackerConfig
 
     p = asdict(PredictConfig())
-    keys = ("passes", "min_face_px", "roi_factor", "tta", "detect_max_side", "cascade_side", "cascade_min_face_px")
+    keys = ("passes", "min_face_px", "roi_factor", "tta", "detect_max_side", "cascade_side", "cascade_min_face_px",
+            "eyes")
     return {"predict": {k: p[k] for k in keys},
             "tracker": asdict(TrackerConfig()), "smoothing": asdict(SmoothingConfig())}
 
@@ -169,7 +197,10 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
 
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else Path(resolve_model_path(None))
+    from denseface.infer.eyes import SHIPPED
+
     models = {tta: DenseFace(model_path, config=PredictConfig(tta=tta)) for tta in ("flip", "none")}
+    models["no_eyes"] = DenseFace(model_path, config=PredictConfig(eyes=False))
     S = models["flip"].runner.config.input_size
     rows, annotated = [], annotated_boxes(shared)
     for k, rel in enumerate(photos):
@@ -187,7 +218,7 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
                        for f in m.predict(image, boxes=boxes)] for tta, m in models.items()}
         rows.append({"name": rel, "file": str(path), "width": image.shape[1], "height": image.shape[0],
                      "rgb": f"{k}.rgb", "crop": f"{k}.crop", "boxes": boxes, "faces": faces})
-    fixture = {"model": str(model_path), "input_size": S, "defaults": python_defaults(), "photos": rows}
+    fixture = {"model": str(model_path), "eye_model": str(SHIPPED), "input_size": S, "defaults": python_defaults(), "photos": rows}
     (out / "fixture.json").write_text(json.dumps(fixture))
     return out / "fixture.json"
 

@@ -1,9 +1,11 @@
 """``denseface export --format web``: a static folder that runs denseface in a web browser.
 
 The JavaScript package lives in the source checkout's ``web/`` folder (an ES module, docs/web.md)
-and runs two ONNX files unchanged with ONNX Runtime Web: the shipped landmark network and YuNet,
-the face detector of ``denseface predict`` (the file vendored in denseface/infer/detectors/data,
-with the same pre- and post-processing and cascade in JavaScript). ONNX Runtime Web comes from
+and runs three ONNX files unchanged with ONNX Runtime Web: the shipped landmark network, the
+eye stage (denseface/weights/eyes_v1.onnx, denseface.infer.eyes: the eye patches cut and the eye
+points moved in JavaScript as in Python) and YuNet, the face detector of ``denseface predict``
+(the file vendored in denseface/infer/detectors/data, with the same pre- and post-processing and
+cascade in JavaScript). ONNX Runtime Web comes from
 the npm registry (``npm ci`` in ``web/``, version pinned by its lockfile); every third-party file
 that the folder serves is checked here against the sha256 digests below before it is copied, and
 again by the page when it loads it (SubtleCrypto, where the browser offers it). Its 11 MB wasm is
@@ -21,6 +23,7 @@ Layout of the exported folder (any static server can serve it, e.g. ``python -m 
     denseface/                               the JavaScript package (web/src)
     models/<model>.onnx                      the network, unchanged
     models/face_detection_yunet_2026may.onnx the face detector (OpenCV Zoo, MIT) and its licence
+    models/eyes_v1.onnx                      the eye stage (denseface.infer.eyes), unchanged
     vendor/onnxruntime-web/                  ONNX Runtime Web's wasm build (MIT), the wasm gzipped
     THIRD_PARTY.md manifest.json             licences; every file's size and sha256
 """
@@ -58,6 +61,8 @@ WASM_GZ = WASM + ".gz"
 
 SITE_VENDOR_RUNTIME = "vendor/onnxruntime-web"
 SITE_MODELS = "models"
+#: Decimals of the exported eye spread weights (an error of at most 5e-10 of a displacement).
+EYE_SPREAD_DECIMALS = 9
 #: Where the demo page's index.html names the model (its preload link), replaced by the export.
 MODEL_PLACEHOLDER = "__MODEL__"
 
@@ -76,9 +81,12 @@ def detector_data() -> dict:
 
 def package_data() -> dict:
     """Everything the JavaScript package takes from Python (JSON-serialisable): the landmark
-    sets, the defaults of PredictConfig, TrackerConfig and SmoothingConfig, the face detector
-    (:func:`detector_data`), and the third-party files' digests."""
+    sets (with the eye stage's (N, 12) spread of the eye points' displacements, rounded to
+    EYE_SPREAD_DECIMALS), the defaults of PredictConfig, TrackerConfig and SmoothingConfig, the
+    face detector (:func:`detector_data`), the eye stage's file and gate range (its patch config
+    travels inside the file, as in Python), and the third-party files' digests."""
     from ..infer.api import PredictConfig
+    from ..infer.eyes import GATE_RANGE, SHIPPED, eye_spread
     from ..infer.tracking import SmoothingConfig, TrackerConfig
     from ..landmarks import load_landmark_set
     from ..landmarks.ibug68 import FLIP_68
@@ -86,10 +94,11 @@ def package_data() -> dict:
     ls = load_landmark_set("dense520")
     sets = {ls.name: {"n_points": ls.n_points, "idx68": ls.idx68.tolist(), "flip": ls.flip.tolist(),
                       "triangles": ls.triangles.tolist(),
-                      "mean_shape": [[float(v) for v in p] for p in ls.mean_shape]}}
+                      "mean_shape": [[float(v) for v in p] for p in ls.mean_shape],
+                      "eye_spread": [[round(float(v), EYE_SPREAD_DECIMALS) for v in row] for row in eye_spread(ls)]}}
     predict = {k: v for k, v in asdict(PredictConfig()).items()
                if k in ("passes", "min_face_px", "roi_factor", "tta", "detect_max_side", "cascade_side",
-                        "cascade_min_face_px")}
+                        "cascade_min_face_px", "eyes")}
     return {
         "landmark_sets": sets,
         # the second head's 68 points (models with head_300w) mirror through the iBUG flip
@@ -98,6 +107,8 @@ def package_data() -> dict:
         "tracker": asdict(TrackerConfig()),
         "smoothing": asdict(SmoothingConfig()),
         "detector": detector_data(),
+        # the eye stage (denseface.infer.eyes): its file, and the eye width range of its gate
+        "eye_stage": {"file": SHIPPED.name, "gate_range": list(GATE_RANGE)},
         "runtime_package": {"name": RUNTIME_PACKAGE, "version": RUNTIME_VERSION, "sha256": RUNTIME_FILES,
                             "wasm_gz": WASM_GZ},
     }
@@ -190,6 +201,18 @@ def _detector_file() -> Path:
     return MODEL_FILE
 
 
+def _eye_stage_file() -> Path | None:
+    """The shipped eye stage (denseface.infer.eyes), when installed and readable as one; the
+    page reads the eyes with it for models with the human-convention head (as Python does)."""
+    from ..infer.eyes import SHIPPED, EyeStage
+    from ..landmarks import load_landmark_set
+
+    if not SHIPPED.is_file():
+        return None
+    EyeStage(SHIPPED, load_landmark_set("dense520"))   # its config inside, else one clear line
+    return SHIPPED
+
+
 def _write(dst: Path, text: str) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(dst) as tmp:
@@ -225,8 +248,12 @@ def export_web(config: WebExportConfig) -> dict:
     written.append(_gzip([src for src in runtime if src.name == WASM][0], out / SITE_VENDOR_RUNTIME / WASM_GZ))
     written.append(_copy(model, out / SITE_MODELS / model.name))
     written.append(_copy(detector, out / SITE_MODELS / detector.name))
+    eyes = _eye_stage_file()
+    if eyes is not None:
+        written.append(_copy(eyes, out / SITE_MODELS / eyes.name))
     written.append(_copy(DETECTOR_LICENCE, out / SITE_MODELS / DETECTOR_LICENCE.name))
     site = {"model": f"{SITE_MODELS}/{model.name}", "detector_model": f"{SITE_MODELS}/{detector.name}",
+            "eye_model": None if eyes is None else f"{SITE_MODELS}/{eyes.name}",
             "runtime_base_url": SITE_VENDOR_RUNTIME + "/", "runtime_wasm_gz": f"{SITE_VENDOR_RUNTIME}/{WASM_GZ}"}
     written.append(_write(out / "site.json", json.dumps(site, indent=1) + "\n"))
     written.append(_write(out / "THIRD_PARTY.md", third_party_notice(model.name)))
@@ -238,13 +265,14 @@ def export_web(config: WebExportConfig) -> dict:
 
 
 def third_party_notice(model_name: str) -> str:
+    from ..infer.eyes import SHIPPED
     return (
         "# Third-party files in this folder\n\n"
         f"- `{SITE_VENDOR_RUNTIME}/`: {RUNTIME_PACKAGE} {RUNTIME_VERSION} (npm), Microsoft, MIT licence "
         f"(https://github.com/microsoft/onnxruntime); `{WASM_GZ}` is its `{WASM}`, gzip-compressed.\n"
         f"- `{SITE_MODELS}/{DETECTOR_LICENCE.name}` and the YuNet file beside it: YuNet, the face detector of "
         "Shiqi Yu's group, from the OpenCV Zoo (https://github.com/opencv/opencv_zoo), MIT licence.\n"
-        f"- `{SITE_MODELS}/{model_name}`: the denseface network; research use only (trained on data under "
+        f"- `{SITE_MODELS}/{model_name}` and the eye stage `{SITE_MODELS}/{SHIPPED.name}`: the denseface networks; research use only (trained on data under "
         "non-commercial terms, see the model card of the denseface repository).\n"
         "- `denseface/`, `index.html`, `demo.js`, `demo.css`: denseface, Apache-2.0.\n\n"
         "`manifest.json` lists every file with its size and sha256.\n")

@@ -52,6 +52,19 @@ def foreshortening_gate(points68: np.ndarray, lo: float = GATE_RANGE[0], hi: flo
     return np.clip((w / np.maximum(w.max(1, keepdims=True), 1e-9) - lo) / (hi - lo), 0.0, 1.0)
 
 
+def dense_spread(landmark_set) -> np.ndarray:
+    """(N, 68) weights that spread displacements of a landmark set's 68 subset to its N points
+    (denseface.data.human_targets.propagation_weights, the eye-width sigma)."""
+    ms, idx = landmark_set.mean_shape, landmark_set.idx68
+    return propagation_weights(ms, idx, eye_sigma(ms, idx))
+
+
+def eye_spread(landmark_set) -> np.ndarray:
+    """(N, 12) columns of :func:`dense_spread` for the eye points (iBUG 36-47): how the eye
+    stage's displacements move the N points (also exported for the browser, denseface.export.web)."""
+    return dense_spread(landmark_set)[:, np.concatenate(EYE_INDICES)]
+
+
 class EyeStage:
     """An eye-stage ONNX file, run with ONNX Runtime (``threads`` intra-op threads), for faces of
     a landmark set (its 68 subset and mean shape place the dense points' displacement)."""
@@ -69,11 +82,9 @@ class EyeStage:
         except Exception as e:     # onnxruntime raises its own types for a bad file
             raise DenseFaceError(f"not an eye-stage ONNX file ({type(e).__name__})", path=path) from None
         self.input = self.session.get_inputs()[0].name
-        ms, idx = landmark_set.mean_shape, landmark_set.idx68
-        self.idx68 = idx
-        self.spread = propagation_weights(ms, idx, eye_sigma(ms, idx))
-        eyes = np.concatenate(EYE_INDICES)
-        self.spread_eyes = self.spread[:, eyes]          # (N, 12): only the eyes move
+        self.idx68 = landmark_set.idx68
+        self.spread = dense_spread(landmark_set)
+        self.spread_eyes = eye_spread(landmark_set)      # (N, 12): only the eyes move
 
     def patches(self, image: np.ndarray, points68: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """The two eye patches (2, H, W, 3) of one face and their matrices."""

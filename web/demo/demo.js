@@ -46,13 +46,16 @@ async function load() {
   if (!response.ok) throw new Error(`site.json: cannot be fetched (HTTP ${response.status})`);
   const site = await response.json();
   const runtime = packageData.runtime_package;
-  const options = {   // the model, the detector and the runtime's wasm are fetched side by side
+  const options = {   // the model, the eye stage, the detector and the runtime's wasm are fetched side by side
     model: site.model,
+    eyeModel: site.eye_model,
     detectorOptions: { model: site.detector_model },
     wasmPaths: new URL(site.runtime_base_url, location.href).href,
     wasmGz: { url: site.runtime_wasm_gz, sha256: runtime.sha256[runtime.wasm_gz.replace(/\.gz$/, '')] },
   };
-  if (params.get('tta')) options.config = { tta: params.get('tta') };
+  options.config = {};
+  if (params.get('tta')) options.config.tta = params.get('tta');
+  if (params.get('eyes') === 'off') options.config.eyes = false;
   state.df = await DenseFace.create(options);
   state.metrics.createdAt = performance.now();
   // run every stage once so the first photo or frame runs at full speed; unless one is already

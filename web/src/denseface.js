@@ -9,7 +9,9 @@
 // 3. crop (OpenCV's bilinear sampling, bit-identical) and run the network (ONNX Runtime Web),
 //    with flip averaging on the last pass when config.tta is "flip";
 // 4. decode crop pixels to image pixels;
-// 5. second pass (passes = 2): re-crop from the predicted 68 points and predict again.
+// 5. second pass (passes = 2): re-crop from the predicted 68 points and predict again;
+// 6. the eye stage (./eyes.js, config.eyes, with the eye model given): the eyelids read again
+//    from eye patches of the image, for models with the landmarks68_300w head.
 //
 // Every coordinate is in image pixels: x right, y down, OpenCV's pixel centres; z towards the
 // viewer on the same scale. A face: {box: [x0, y0, x1, y1], score, landmarks: N x [x, y, z],
@@ -21,10 +23,11 @@ import data from './generated/data.js';
 import { boxSize, boxToCrop, landmarkBbox, roiBox, roiBoxFromLandmarks } from './geometry.js';
 import { PixelReader, detectionView, regionPixels } from './image.js';
 import { LANDMARKS68_300W, LandmarkNetwork, POINTS } from './network.js';
+import { EyeStage } from './eyes.js';
 import { estimatePose } from './pose.js';
 import { setUpRuntime } from './runtime.js';
 
-/** Defaults of PredictConfig that apply here (passes, tta, min_face_px, roi_factor and the
+/** Defaults of PredictConfig that apply here (passes, tta, min_face_px, roi_factor, eyes and the
  * detection copies: detect_max_side, cascade_side, cascade_min_face_px). */
 export const PREDICT_DEFAULTS = Object.freeze(data.predict);
 /** Test-time augmentation modes (PredictConfig.tta). */
@@ -40,6 +43,7 @@ export function predictConfig(options = {}) {
   if (!(Number.isFinite(c.min_face_px) && c.min_face_px >= 0)) throw new ConfigError(`min_face_px must be a number >= 0, got ${c.min_face_px}`);
   if (c.roi_factor !== null && !(Number.isFinite(c.roi_factor) && c.roi_factor > 0)) throw new ConfigError(`roi_factor must be a number > 0 or null, got ${c.roi_factor}`);
   if (!TTA_MODES.includes(c.tta)) throw new ConfigError(`tta must be one of ${TTA_MODES.join(', ')}, got ${c.tta}`);
+  if (typeof c.eyes !== 'boolean') throw new ConfigError(`eyes must be true or false, got ${c.eyes}`);
   return c;
 }
 
@@ -69,22 +73,26 @@ export class DenseFace {
    * `denseface predict`), a detector object ({name, cropMapping, detect(pixels)}: boxes in the
    * pixels it is given), or null (then every call gives boxes). detectorOptions: {model (URL or
    * bytes of the YuNet file), verify, scoreThreshold, nmsThreshold, topK}. config: PredictConfig
-   * fields (passes, tta, min_face_px, roi_factor, detect_max_side, cascade_side,
-   * cascade_min_face_px). wasmPaths / wasmGz / threads: ONNX Runtime Web's (runtime.js).
+   * fields (passes, tta, min_face_px, roi_factor, eyes, detect_max_side, cascade_side,
+   * cascade_min_face_px). eyeModel: URL (or bytes) of the eye-stage ONNX file (the exported
+   * folder's site.json names it): with it the eye stage runs unless config.eyes is false, for
+   * models with the landmarks68_300w head. wasmPaths / wasmGz / threads: ONNX Runtime Web's
+   * (runtime.js).
    */
-  static async create({ model, detector = 'yunet', detectorOptions = {}, config = {}, wasmPaths = null,
-    wasmGz = null, threads = null } = {}) {
+  static async create({ model, detector = 'yunet', detectorOptions = {}, config = {}, eyeModel = null,
+    wasmPaths = null, wasmGz = null, threads = null } = {}) {
     const cfg = predictConfig(config);
     if (typeof detector === 'string' && detector !== 'yunet') throw new ConfigError(`unknown detector '${detector}' (known: yunet)`);
     const runtime = setUpRuntime({ wasmPaths, wasmGz, threads });   // the files are fetched side by side
     const loading = Promise.all([
       LandmarkNetwork.create(model, { wasmPaths, wasmGz, threads }),
       detector === 'yunet' ? import('./detector.js').then((m) => m.YuNetDetector.create(detectorOptions)) : detector,
+      cfg.eyes && eyeModel ? EyeStage.create(eyeModel) : null,
       runtime,
     ]);
     if (detector !== null) warmUpResizing(cfg);   // while the files arrive
-    const [network, det] = await loading;
-    return new DenseFace(network, det, cfg);
+    const [network, det, eyes] = await loading;
+    return new DenseFace(network, det, cfg, eyes);
   }
 
   /** One untimed run of every stage at the sizes a photo uses first (the network with and
@@ -94,13 +102,16 @@ export class DenseFace {
     const S = this.modelConfig.input_size, plane = 3 * S * S;
     await this.network.forward(new Float32Array(plane), 1);
     if (this.ttaFlips) await this.network.forward(new Float32Array(2 * plane), 2);
+    if (this.eyeStage) await this.eyeStage.warmUp();
     if (this.detector) {
       const side = this.config.cascade_side || this.config.detect_max_side || 320, h = Math.round(0.75 * side);
       await this.detector.detect({ data: new Uint8ClampedArray(side * h * 4), width: side, height: h });
     }
   }
 
-  constructor(network, detector, config) {
+  /** eyeStage: an EyeStage (./eyes.js) or null; kept only for a model with the landmarks68_300w
+   * head (the stage reads its eye points), as Python's open_eye_stage. */
+  constructor(network, detector, config, eyeStage = null) {
     const mc = network.config;
     const set = data.landmark_sets[mc.landmark_set];
     if (!set) throw new ConfigError(`the model's landmark set '${mc.landmark_set}' is not in this package`);
@@ -118,6 +129,8 @@ export class DenseFace {
     this.ttaFlips = config.tta === 'flip'
       ? { [POINTS]: Int32Array.from(set.flip), [LANDMARKS68_300W]: Int32Array.from(data.ibug68_flip) } : null;
     this.reader = new PixelReader();
+    /** the eye stage (./eyes.js), or null: off, no eye model, or no landmarks68_300w head */
+    this.eyeStage = eyeStage && network.outputs.some((o) => o.name === LANDMARKS68_300W) ? eyeStage : null;
   }
 
   /** RGBA pixels of any source predict() takes. */
@@ -219,7 +232,13 @@ export class DenseFace {
       used = outputs.map((o) => this.cropBoxFromLandmarks(o[POINTS]));
       outputs = await this.run(image, used, k === last);
     }
-    return [outputs, used];
+    return [await this.readEyes(image, outputs), used];
+  }
+
+  /** The eye stage over the faces' last outputs (unchanged without one). */
+  async readEyes(image, outputs) {
+    if (!this.eyeStage || !outputs.length) return outputs;
+    return this.eyeStage.refine(image, outputs, this.landmarkSet.eye_spread, POINTS, LANDMARKS68_300W);
   }
 
   async facesInCrops(image, dets, cropBoxes) {
@@ -233,7 +252,7 @@ export class DenseFace {
   async track(image, previous) {
     if (!previous.length) return [];
     const crops = previous.map((f) => this.cropBoxFromLandmarks(f.landmarks68));
-    const outputs = await this.run(image, crops);
+    const outputs = await this.readEyes(image, await this.run(image, crops));
     return previous.map((f, i) => this.makeFace(landmarkBbox(this.idx68.map((k) => outputs[i][POINTS][k])),
       f.score, outputs[i], crops[i]));
   }

@@ -103,27 +103,47 @@ export function rint(x) {
  */
 export function cropInto(image, box, size, out, offset = 0, mirror = false) {
   const M = cropMatrix(box, size);
-  const m = invertAffine(resizeSampling(M));
+  sampleAffine(image, invertAffine(resizeSampling(M)), size, size, out, offset, mirror);
+  return M;
+}
+
+/**
+ * cv2.warpAffine of an RGBA image with INTER_LINEAR into a width x height patch, bit-identical
+ * for 8-bit images: OpenCV's fixed-point bilinear sampling (1/32-pixel coordinates, 15-bit
+ * weights). m: the inverse 2x3 matrix (patch pixel -> image pixel, as invertAffine gives);
+ * out: Float32Array receiving the patch in NCHW RGB order (0..255) at `offset`; mirror: write
+ * the horizontal mirror instead; replicate: BORDER_REPLICATE (else BORDER_CONSTANT, black).
+ */
+export function sampleAffine(image, m, width, height, out, offset = 0, mirror = false, replicate = false) {
   const { data, width: W, height: H } = image;
   const AB = 1024, ROUND = 16;          // AB_BITS = 10; AB_SCALE / INTER_TAB_SIZE / 2
-  const plane = size * size;
-  const adelta = new Int32Array(size), bdelta = new Int32Array(size);
-  for (let x = 0; x < size; x++) {
+  const plane = width * height;
+  const adelta = new Int32Array(width), bdelta = new Int32Array(width);
+  for (let x = 0; x < width; x++) {
     adelta[x] = rint(m[0] * x * AB);
     bdelta[x] = rint(m[3] * x * AB);
   }
-  for (let y = 0; y < size; y++) {
+  const clampX = (v) => (v < 0 ? 0 : v >= W ? W - 1 : v), clampY = (v) => (v < 0 ? 0 : v >= H ? H - 1 : v);
+  for (let y = 0; y < height; y++) {
     const X0 = rint((m[1] * y + m[2]) * AB) + ROUND;
     const Y0 = rint((m[4] * y + m[5]) * AB) + ROUND;
-    for (let x = 0; x < size; x++) {
+    for (let x = 0; x < width; x++) {
       const X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;   // 1/32 pixel
       const sx = X >> 5, sy = Y >> 5, fx = X & 31, fy = Y & 31;
       const w00 = (32 - fx) * (32 - fy), w01 = fx * (32 - fy), w10 = (32 - fx) * fy, w11 = fx * fy;
+      const dx = mirror ? width - 1 - x : x;
+      const o = offset + y * width + dx;
+      if (replicate) {       // each neighbour clamped into the image
+        const a0 = clampX(sx) * 4, a1 = clampX(sx + 1) * 4, r0 = clampY(sy) * W * 4, r1 = clampY(sy + 1) * W * 4;
+        for (let c = 0; c < 3; c++) {
+          const v = w00 * data[r0 + a0 + c] + w01 * data[r0 + a1 + c] + w10 * data[r1 + a0 + c] + w11 * data[r1 + a1 + c];
+          out[o + c * plane] = Math.min(255, (v * 32 + 16384) >> 15);
+        }
+        continue;
+      }
       const inX0 = sx >= 0 && sx < W, inX1 = sx + 1 >= 0 && sx + 1 < W;
       const inY0 = sy >= 0 && sy < H, inY1 = sy + 1 >= 0 && sy + 1 < H;
       const i00 = (sy * W + sx) * 4, i10 = i00 + W * 4;
-      const dx = mirror ? size - 1 - x : x;
-      const o = offset + y * size + dx;
       for (let c = 0; c < 3; c++) {
         let v = 0;
         if (inY0) {
@@ -139,7 +159,6 @@ export function cropInto(image, box, size, out, offset = 0, mirror = false) {
       }
     }
   }
-  return M;
 }
 
 /** Normalised network outputs (p / S - 0.5) -> crop pixels, in float32 as Python does;

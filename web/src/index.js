@@ -2,7 +2,7 @@
 // the shipped ONNX network and the YuNet face detector in ONNX Runtime Web. See docs/web.md.
 //
 //   import { DenseFace, FaceTracker } from 'denseface-web';
-//   const df = await DenseFace.create({ model: 'models/dense520_mbv1_050.onnx',
+//   const df = await DenseFace.create({ model: 'models/dense520_mbv1_050.onnx', eyeModel: 'models/eyes_v1.onnx',
 //                                       detectorOptions: { model: 'models/face_detection_yunet_2026may.onnx' } });
 //   const faces = await df.predict(imageOrVideoOrCanvas);
 //   const tracker = new FaceTracker(df);
@@ -13,6 +13,7 @@ export { FaceTracker, FaceSmoother, OneEuroFilter, SMOOTHING_DEFAULTS, TRACKER_D
 export { LANDMARKS68_300W, LandmarkNetwork, ModelError, POINTS, hasWasmSimd, modelConfig } from './network.js';
 export { decodeImageFile, ImageDecodeError, PixelReader } from './image.js';
 export { estimatePose, axisDirections } from './pose.js';
+export { EyeStage, foreshorteningGate } from './eyes.js';
 export { default as packageData } from './generated/data.js';
 export { DetectorError, YuNetDetector } from './detector.js';
 export { RuntimeError, setUpRuntime } from './runtime.js';

@@ -125,7 +125,7 @@ const TASKS = {
       const m = await import('./denseface/index.js');
       const site = await (await fetch('site.json')).json();
       const df = input.config || input.detector === null
-        ? await m.DenseFace.create({ model: site.model, detector: input.detector === null ? null : undefined,
+        ? await m.DenseFace.create({ model: site.model, eyeModel: site.eye_model, detector: input.detector === null ? null : undefined,
           detectorOptions: { model: site.detector_model }, config: input.config || {} })
         : window.denseface.state.df;
       const out = [];
