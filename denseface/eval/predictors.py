@@ -120,10 +120,12 @@ def model_name(model) -> str:
     return getattr(model, "name", None) or type(model).__name__
 
 
-def open_predictor(model=None, threads: int | None = None, tta: str | None = None) -> LandmarkPredictor:
+def open_predictor(model=None, threads: int | None = None, tta: str | None = None,
+                   eyes: bool = True) -> LandmarkPredictor:
     """A predictor for a model path (.onnx / .pt), a torch module, a runner, None (the shipped
     default), an existing predictor, or a callable ``(image, box) -> 68 x 2|3``. tta: "flip"
-    or "none" for denseface models (None: predict's default, denseface.infer.api.PredictConfig)."""
+    or "none" for denseface models (None: predict's default, denseface.infer.api.PredictConfig);
+    eyes: the eye stage after the network, as predict runs it (RunnerPredictor)."""
     from ..models.runners import open_runner
 
     if hasattr(model, "predict") and hasattr(model, "name") and not hasattr(model, "predict_crops"):
@@ -132,4 +134,4 @@ def open_predictor(model=None, threads: int | None = None, tta: str | None = Non
     if callable(model) and not is_torch_module and not hasattr(model, "predict_crops") \
             and not isinstance(model, (str, Path)):
         return CallablePredictor(model)
-    return RunnerPredictor(open_runner(model, threads=threads), model_name(model), tta)
+    return RunnerPredictor(open_runner(model, threads=threads), model_name(model), tta, eyes)
