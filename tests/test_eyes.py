@@ -149,3 +149,14 @@ def test_foreshortening_gate_spares_a_turned_away_eye():
     assert np.allclose(foreshortening_gate(turned[None]), [[1.0, 0.0]])
     turned[42:48, 0] = 220 + (face[42:48, 0] - 220) * 0.85
     assert np.allclose(foreshortening_gate(turned[None]), [[1.0, 0.5]])
+
+
+def test_grey_photos_give_grey_rgb_patches():
+    from denseface.infer.eyes import cut_eye_patches
+    from denseface.io.images import to_rgb
+
+    grey = np.random.default_rng(3).integers(0, 255, (300, 400), dtype=np.uint8)
+    face = _face68(np.random.default_rng(0))
+    a, _ = cut_eye_patches(grey, face, 64, 32, 2.0)
+    b, _ = cut_eye_patches(to_rgb(grey), face, 64, 32, 2.0)
+    assert a.shape == (2, 32, 64, 3) and np.array_equal(a, b)

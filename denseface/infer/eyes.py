@@ -23,6 +23,7 @@ import numpy as np
 from ..data.human_targets import eye_sigma, propagation_weights
 from ..errors import DenseFaceError
 from ..geometry.eye_patch import EYE_INDICES, eye_matrices, from_patch
+from ..io.images import to_rgb
 
 #: The ONNX metadata key holding the eye stage's config (JSON).
 CONFIG_KEY = "denseface_eye_config"
@@ -30,11 +31,14 @@ CONFIG_KEY = "denseface_eye_config"
 
 def cut_eye_patches(image: np.ndarray, points68: np.ndarray, width: int, height: int,
                     width_factor: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The two eye patches (2, height, width, 3) of one face around its 68 points (right eye, left
-    eye mirrored) and their matrices (denseface.geometry.eye_patch); the border repeated."""
+    """The two eye patches (2, height, width, 3) RGB of one face around its 68 points (right eye,
+    left eye mirrored) and their matrices (denseface.geometry.eye_patch); the border repeated; a
+    grey image (H, W) gives grey RGB patches."""
     mats = eye_matrices(points68, width, height, width_factor)
-    return np.stack([cv2.warpAffine(image, M, (width, height), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE) for M in mats]), mats
+    patches = np.stack([cv2.warpAffine(image, M, (width, height), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_REPLICATE) for M in mats])
+    return (to_rgb(patches.reshape(-1, width)).reshape(2, height, width, 3) if image.ndim == 2
+            else patches), mats
 
 
 #: Eye width, as a share of the wider eye's, below which the dense points keep their eye (0) and
