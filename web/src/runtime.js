@@ -1,5 +1,5 @@
-// ONNX Runtime Web, set up once for the landmark network and the face detector (one wasm
-// instance runs both sessions), and the bytes of the files it runs, checked against their sha256.
+// ONNX Runtime Web, set up once for the landmark network, the eye stage and the face detector (one wasm
+// instance runs every session), and the bytes of the files it runs, checked against their sha256.
 //
 // The runtime's wasm may be served gzip-compressed (`wasmGz`: the exported folder ships
 // ort-wasm-simd-threaded.wasm.gz, a quarter of the size); it is fetched, inflated with the
