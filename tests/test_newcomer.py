@@ -4,6 +4,7 @@ things. Uses the shipped model and tiny ONNX models (no torch); data tests skip 
 from __future__ import annotations
 
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -168,9 +169,10 @@ def _kill_when_started(cmd: list[str], min_children: int, timeout: float = 120.0
             assert proc.poll() is None, "the run ended before its workers started"
             assert time.monotonic() - t0 < timeout, "the workers did not start"
             time.sleep(0.2)
-        time.sleep(3.0)                       # the workers load their models, take images
-        assert proc.poll() is None, "the run ended before it was killed"
         tree = _descendants(proc.pid)
+        time.sleep(1.0)                       # the workers load their models, take images
+        assert proc.poll() is None, "the run ended before it was killed"
+        tree |= _descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         t_kill = time.monotonic()
@@ -188,8 +190,9 @@ def test_kill_9_of_a_run_leaves_no_worker_behind(tmp_path):
     tracker end within a few seconds (they used to stay, re-parented, for good)."""
     src = tmp_path / "in"
     src.mkdir()
-    for k in range(200):
-        (src / f"p{k:03d}.jpg").write_bytes(ASTRONAUT.read_bytes())
+    data = ASTRONAUT.read_bytes()
+    for k in range(1000):                      # seconds of work: the run is still going when killed
+        (src / f"p{k:04d}.jpg").write_bytes(data)
     cmd = [sys.executable, "-m", "denseface", "predict", str(src), "--out", str(tmp_path / "o"),
            "--workers", "2", "--quiet"]
     tree, took = _kill_when_started(cmd, min_children=3)
