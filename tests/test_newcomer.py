@@ -4,7 +4,6 @@ things. Uses the shipped model and tiny ONNX models (no torch); data tests skip 
 from __future__ import annotations
 
 import re
-import os
 import subprocess
 import sys
 from pathlib import Path
