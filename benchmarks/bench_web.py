@@ -22,8 +22,8 @@ the load average at the start is recorded with the figures.
   (in box sizes) and score difference; and the faces of the page's predict against
   ``denseface predict``'s (matched by their final crops).
 - speed: frames per second of the tracker on a 640x480 clip (bench_video.py's moving face, one
-  face, frames decoded beforehand) and ms per photo (detector + two passes, after warm-up), in
-  the page's DenseFace.
+  face, frames decoded beforehand; with the eye stage and, in turn, without) and ms per photo
+  (detector + two passes + the eye stage, after warm-up), in the page's DenseFace.
 - demo: the demo page as a user meets it. The page opened and a photo dropped at once: when the
   page was ready (model and detector loaded and warmed up) and when the photo's points were
   drawn, in ms since navigation, as the page measures them, with the files it fetched; and the
@@ -295,8 +295,10 @@ def speed(site: Path, shared: Path, folder: Path, rounds: int = 3) -> dict:
                                            "photos": [f"/__files__/{p}" for p in photos], "timeout_s": 1800},
                       files=shared / "data" / "face_landmark_samples", fixtures=folder, timeout=1860)["result"]
     fps = [r["frames"] / r["seconds"] for r in res["rounds"]]
+    fps_no_eyes = [r["frames"] / r["seconds"] for r in res["rounds_no_eyes"]]
     ms = [float(np.median(p["ms"])) for p in res["photos"]]
     return {"clip": LIVE_CLIP, "frames": len(clip.frames), "fps_rounds": fps, "fps": float(np.median(fps)),
+            "fps_no_eyes_rounds": fps_no_eyes, "fps_no_eyes": float(np.median(fps_no_eyes)) if fps_no_eyes else None,
             "with_face": [r["with_face"] for r in res["rounds"]],
             "photos": {p: {"ms": m, "size": [q["width"], q["height"]]} for p, m, q in zip(photos, ms, res["photos"])},
             "ms_per_photo": float(np.median(ms)), "cores": res["cores"]}
@@ -409,12 +411,14 @@ def render(r: dict) -> str:
                   f"{v['page_only']} by the page alone."]
     if "speed" in r:
         s = r["speed"]
-        lines += [f"- **Photos** (detector with the cascade, two passes, flip averaging on the last, after warm-up): "
+        lines += [f"- **Photos** (detector with the cascade, two passes, flip averaging on the last, the eye stage, after warm-up): "
                   f"**{s['ms_per_photo']:.0f} ms** per photo (target <= {TARGETS['photo_ms']:.0f} ms), median over "
                   + ", ".join(f"`{k}` {v['size'][0]}x{v['size'][1]} {v['ms']:.0f} ms" for k, v in s['photos'].items()) + ".",
                   f"- **Tracking speed**, one 640x480 face (`{s['clip']}` clip of bench_video.py, "
                   f"{s['frames']} frames decoded beforehand, tracker defaults, flip averaging on): **{s['fps']:.1f} fps** "
-                  f"(rounds: {', '.join(f'{v:.1f}' for v in s['fps_rounds'])})."]
+                  f"(rounds: {', '.join(f'{v:.1f}' for v in s['fps_rounds'])})"
+                  + (f"; without the eye stage, in turn with those rounds, {s['fps_no_eyes']:.1f} fps (rounds: "
+                     f"{', '.join(f'{v:.1f}' for v in s['fps_no_eyes_rounds'])})." if s.get("fps_no_eyes") else ".")]
     if "demo" in r:
         v = r["demo"]
         fetched = sum(f["bytes"] or 0 for f in v["fetched"])

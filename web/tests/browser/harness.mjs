@@ -16,7 +16,8 @@
 //   live        the webcam button with a fake camera playing input.clip (.y4m); collects
 //               input.frames processed frames (faces, and the frame number read from the clip's
 //               barcode, see benchmarks/bench_web.py)
-//   throughput  tracker frames per second and ms per photo on input.frames (PNG files)
+//   throughput  tracker frames per second (and without the eye stage, in turn) and ms per photo on
+//               input.frames (PNG files)
 //   bad_input   the page's messages for a corrupt file, a photo without a face, a refused
 //               camera, and that a good photo still works after each (input.good, input.noface)
 //   no_simd     the page in a browser without WebAssembly SIMD (V8 without SSE4.1): its message,
@@ -243,13 +244,20 @@ const TASKS = {
         const pixels = reader.read(await m.decodeImageFile(await (await fetch(url)).blob()));
         frames.push(new ImageData(new Uint8ClampedArray(pixels.data), pixels.width, pixels.height));
       }
-      const rounds = [];
-      for (let r = 0; r < input.rounds; r++) {
+      const rounds = [], roundsNoEyes = [], eyeStage = df.eyeStage;
+      const track = async () => {
         const tracker = new m.FaceTracker(df);
         const t0 = performance.now();
         let found = 0;
         for (let i = 0; i < frames.length; i++) found += (await tracker.update(frames[i], i / input.fps)).length > 0;
-        rounds.push({ seconds: (performance.now() - t0) / 1000, frames: frames.length, with_face: found, detections: tracker.detections });
+        return { seconds: (performance.now() - t0) / 1000, frames: frames.length, with_face: found, detections: tracker.detections };
+      };
+      for (let r = 0; r < input.rounds; r++) {   // with and without the eye stage in turn (the same load)
+        rounds.push(await track());
+        if (!eyeStage) continue;
+        df.eyeStage = null;
+        roundsNoEyes.push(await track());
+        df.eyeStage = eyeStage;
       }
       const photos = [];
       for (const url of input.photos) {
@@ -263,7 +271,7 @@ const TASKS = {
         }
         photos.push({ url, width: bitmap.width, height: bitmap.height, ms: times });
       }
-      return { rounds, photos, cores: navigator.hardwareConcurrency };
+      return { rounds, rounds_no_eyes: roundsNoEyes, photos, cores: navigator.hardwareConcurrency };
     }, input);
   },
 
