@@ -57,7 +57,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "web.md"
 #: Eye aspect ratio below which an eye reads closed (denseface.metrics.eye_aspect_ratios).
 CLOSED_EAR = 0.2
-TARGETS = {"fps": 30.0, "folder_mb": 15.0, "parity_px": 0.05, "parity_eyes_px": 0.15, "parity_eyes_mean_px": 0.01, "live_nme_margin": 0.3, "photo_ms": 60.0,
+#: parity_eyes_px: with the eye stage, the pipeline's difference before it (under parity_px)
+#: moves the eye patches and the eye network repeats it about twice (tests/test_web.py).
+TARGETS = {"fps": 30.0, "folder_mb": 15.0, "parity_px": 0.05, "parity_eyes_px": 0.15, "parity_eyes_mean_px": 0.01,
+           "live_nme_margin": 0.3, "photo_ms": 60.0,
            "first_photo_s": 1.5}
 #: The fake camera's frame rate for the demo's speed (above what a page could show at 30 fps).
 DEMO_CAMERA_FPS = 60
