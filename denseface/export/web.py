@@ -83,10 +83,10 @@ def package_data() -> dict:
     """Everything the JavaScript package takes from Python (JSON-serialisable): the landmark
     sets (with the eye stage's (N, 12) spread of the eye points' displacements, rounded to
     EYE_SPREAD_DECIMALS), the defaults of PredictConfig, TrackerConfig and SmoothingConfig, the
-    face detector (:func:`detector_data`), the eye stage's file and gate range (its patch config
-    travels inside the file, as in Python), and the third-party files' digests."""
+    face detector (:func:`detector_data`), the eye stage's gate range (its patch config travels
+    inside its file, as in Python), and the third-party files' digests."""
     from ..infer.api import PredictConfig
-    from ..infer.eyes import GATE_RANGE, SHIPPED, eye_spread
+    from ..infer.eyes import GATE_RANGE, eye_spread
     from ..infer.tracking import SmoothingConfig, TrackerConfig
     from ..landmarks import load_landmark_set
     from ..landmarks.ibug68 import FLIP_68
@@ -107,8 +107,8 @@ def package_data() -> dict:
         "tracker": asdict(TrackerConfig()),
         "smoothing": asdict(SmoothingConfig()),
         "detector": detector_data(),
-        # the eye stage (denseface.infer.eyes): its file, and the eye width range of its gate
-        "eye_stage": {"file": SHIPPED.name, "gate_range": list(GATE_RANGE)},
+        # the eye stage (denseface.infer.eyes): the eye width range of its foreshortening gate
+        "eye_stage": {"gate_range": list(GATE_RANGE)},
         "runtime_package": {"name": RUNTIME_PACKAGE, "version": RUNTIME_VERSION, "sha256": RUNTIME_FILES,
                             "wasm_gz": WASM_GZ},
     }
@@ -272,8 +272,9 @@ def third_party_notice(model_name: str) -> str:
         f"(https://github.com/microsoft/onnxruntime); `{WASM_GZ}` is its `{WASM}`, gzip-compressed.\n"
         f"- `{SITE_MODELS}/{DETECTOR_LICENCE.name}` and the YuNet file beside it: YuNet, the face detector of "
         "Shiqi Yu's group, from the OpenCV Zoo (https://github.com/opencv/opencv_zoo), MIT licence.\n"
-        f"- `{SITE_MODELS}/{model_name}` and the eye stage `{SITE_MODELS}/{SHIPPED.name}`: the denseface networks; research use only (trained on data under "
-        "non-commercial terms, see the model card of the denseface repository).\n"
+        f"- `{SITE_MODELS}/{model_name}` and the eye stage `{SITE_MODELS}/{SHIPPED.name}`: the denseface "
+        "networks; research use only (trained on data under non-commercial terms, see the model card of the "
+        "denseface repository).\n"
         "- `denseface/`, `index.html`, `demo.js`, `demo.css`: denseface, Apache-2.0.\n\n"
         "`manifest.json` lists every file with its size and sha256.\n")
 
