@@ -358,7 +358,7 @@ def e2e_markdown(r: dict) -> str:
              f"{cfg['passes']} passes, tta `{cfg['tta']}`. From the file = decode included "
              "(MediaPipe: `cv2.imread` + RGB, then its Face Mesh call); decoded = from the RGB "
              "array. Stages of denseface: decode = `read_image` (file, header checks, JPEG decode), "
-             "detect, crop, network, points + pose (network output -> image pixels, head pose). CPU ms: "
+             "detect, crop, network, eyes (the eye stage), points + pose (network output -> image pixels, head pose). CPU ms: "
              "the process's CPU time from the file to the faces (MediaPipe: every thread of its worker); "
              "on a loaded core the wall time of the longer calls grows with the preemptions they suffer, "
              "which CPU time leaves out.", ""]
@@ -369,8 +369,8 @@ def e2e_markdown(r: dict) -> str:
         lines += [f"**{set_name}**, {s['photos']} photos; `read_image`'s checks (file read, header) "
                   f"{sm['checks']:.2f} ms, `cv2.imread` {sm['imread']:.2f} ms.", "",
                   "| pipeline | from the file | decoded | x MediaPipe (file) | x MediaPipe (decoded) | CPU ms (file) | "
-                  "x MediaPipe (CPU) | decode | detect | crop | network | points + pose | faces found |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "x MediaPipe (CPU) | decode | detect | crop | network | eyes | points + pose | faces found |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for label, d in sm["denseface"].items():
             rf = f"{d['total'] / mp['from_file']:.2f}" if mp else "-"
             ra = f"{d['array'] / mp['end_to_end']:.2f}" if mp else "-"
@@ -378,11 +378,11 @@ def e2e_markdown(r: dict) -> str:
             name = f"**denseface {label}**" if label == default else f"denseface {label}"
             lines.append(f"| {name} | {d['total']:.2f} | {d['array']:.2f} | {rf} | {ra} | {d['cpu_total']:.2f} | {rc} | "
                          f"{d['read_image']:.2f} | {d['detect']:.2f} | {d['crop']:.2f} | {d['network']:.2f} | "
-                         f"{d['decode']:.2f} | {d['faces']} |")
+                         f"{d.get('eyes', 0.0):.2f} | {d['decode']:.2f} | {d['faces']} |")
         if mp:
             lines.append(f"| MediaPipe Face Mesh 0.10.21 | {mp['from_file']:.2f} | {mp['end_to_end']:.2f} | 1.00 | "
                          f"1.00 | {mp['cpu_from_file']:.2f} | 1.00 | {mp['decode']:.2f} | {mp['detect']:.2f} (BlazeFace) | - | "
-                         f"{mp['landmarks']:.2f} (468 points) | - | {mp['faces']} |")
+                         f"{mp['landmarks']:.2f} (468 points) | - | - | {mp['faces']} |")
             ratio = sm["denseface"][default]["total"] / mp["from_file"]
             cpu_ratio = sm["denseface"][default]["cpu_total"] / mp["cpu_from_file"]
             target_ok.append(f"{set_name}: {ratio:.2f}x MediaPipe from the file, wall "
