@@ -218,12 +218,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", nargs="*", default=None, help="only clips whose name contains one of these")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--no-eyes", action="store_true", help="without the eye stage (for its cost)")
     args = ap.parse_args()
     shared = shared_root()
     if shared is None:
         sys.exit("needs ../shared (or DENSEFACE_SHARED)")
     cv2.setNumThreads(args.threads)
-    model = DenseFace(args.model, threads=args.threads)
+    model = DenseFace(args.model, threads=args.threads, config={"eyes": not args.no_eyes})
     rows = []
     for name, path, face in clip_sources(shared):
         if args.clips and not any(c in name for c in args.clips):
@@ -234,6 +235,7 @@ def main() -> None:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
     keys = ("tracked_nme", "still_nme", "tracked_jitter", "still_jitter", "fps")
     result = {"model": str(args.model or "default"), "frames": args.frames, "threads": args.threads,
+              "eye_stage": model.eye_stage is not None,
               "clips": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
               "targets": TARGETS, "all_met": all(all(passes(r).values()) for r in rows)}
     print(render(result))

@@ -118,7 +118,7 @@ class EyeStage:
         p300[:, eyes] = new
         gate = np.repeat(foreshortening_gate(points_300w), 6, axis=1)[..., None]     # (F, 12, 1)
         dense = np.array(points, np.float64, copy=True)
-        dense[..., :2] += np.einsum("nk,fkd->fnd", self.spread_eyes, disp * gate)
+        dense[..., :2] += self.spread_eyes @ (disp * gate)          # (N, 12) @ (F, 12, 2)
         return dense, p300
 
 
