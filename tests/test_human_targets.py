@@ -71,7 +71,7 @@ def test_human_targets_take_the_shared_points_and_keep_the_rest(landmark_set):
     human = pseudo[:, idx, :2] + np.random.default_rng(1).normal(0, 2.0, (3, 68, 2))
     W = propagation_weights(landmark_set.mean_shape, idx, eye_sigma(landmark_set.mean_shape, idx))
     images = np.zeros((3, 120, 120, 3), np.uint8)
-    t = human_targets(np.arange(3), images, np.ones(3), pseudo, human, human, idx, W, 0.5, 2.0)
+    t = human_targets(np.arange(3), images, np.ones(3), pseudo, human, idx, W, 0.5, 2.0)
     assert np.allclose(t.points[:, idx[SHARED_68], :2], human[:, SHARED_68], atol=1e-4)
     jaw = np.arange(17)
     assert np.allclose(t.points[:, idx[jaw]], pseudo[:, idx[jaw]], atol=1e-4)     # the jaw differs: kept
@@ -102,7 +102,7 @@ def test_extra_targets_dataset_mirrors_exactly(landmark_set):
     W = propagation_weights(landmark_set.mean_shape, idx, eye_sigma(landmark_set.mean_shape, idx))
     image = np.random.default_rng(2).integers(0, 255, (1, 120, 120, 3), dtype=np.uint8)
     human = pseudo[:, idx, :2] + 1.5
-    t = human_targets(np.arange(1), image, np.ones(1), pseudo, human, human, idx, W, 0.5, 2.0)
+    t = human_targets(np.arange(1), image, np.ones(1), pseudo, human, idx, W, 0.5, 2.0)
     ds = ExtraTargetsDataset(t, landmark_set.flip, 120, AugmentConfig(enabled=False), repeat=1,
                              flip_double=True)
     assert len(ds) == 2

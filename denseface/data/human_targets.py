@@ -87,13 +87,11 @@ def moved_dense(pseudo: np.ndarray, idx68: np.ndarray, new68: np.ndarray, which:
     return out
 
 
-def human_targets(names, images, source_scale, pseudo: np.ndarray, pseudo_300w: np.ndarray,
-                  human68: np.ndarray, idx68: np.ndarray, spread: np.ndarray,
-                  keep: float, shared: float) -> ExtraTargets:
+def human_targets(names, images, source_scale, pseudo: np.ndarray, human68: np.ndarray,
+                  idx68: np.ndarray, spread: np.ndarray, keep: float, shared: float) -> ExtraTargets:
     """Targets of faces with human 68 points (M, 68, 2): the shared points from the humans
     (weight ``shared``), the rest of the N points from the pseudo-labels (weight ``keep``); the
     second head gets all 68 human points (weight 1)."""
-    del pseudo_300w   # the human points replace it
     dense = moved_dense(pseudo, idx68, human68, SHARED_68, spread)
     w = np.full(dense.shape[:2], keep, np.float32)
     w[:, idx68[SHARED_68]] = shared

@@ -86,8 +86,6 @@ class EyeStage:
         except Exception as e:     # onnxruntime raises its own types for a bad file
             raise DenseFaceError(f"not an eye-stage ONNX file ({type(e).__name__})", path=path) from None
         self.input = self.session.get_inputs()[0].name
-        self.idx68 = landmark_set.idx68
-        self.spread = dense_spread(landmark_set)
         self.spread_eyes = eye_spread(landmark_set)      # (N, 12): only the eyes move
 
     def patches(self, image: np.ndarray, points68: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -148,7 +148,7 @@ def extra_training_sets(cfg, lset, out_dir: Path, verbose: bool = True) -> tuple
                                         lambda part=part: make(pseudo_model, Path(folder), part, e.limit_faces))
                            for part in ("train", "val"))
         if source == "human68":
-            t = human_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w, tr.human68,
+            t = human_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.human68,
                               idx, spread, e.keep_weight, e.shared_weight)
         else:
             t = closed_eye_targets(tr.names, tr.images, tr.source_scale, tr.pseudo, tr.pseudo_300w,
