@@ -52,6 +52,7 @@ def from_patch(points6: np.ndarray, M: np.ndarray, mirrored: bool) -> np.ndarray
     """The inverse of :func:`to_patch`: patch pixels (right eye's order) -> image pixels (iBUG)."""
     q = np.asarray(points6, np.float64)
     if mirrored:
-        q = q[np.argsort(MIRRORED_ORDER)]
-    A = np.linalg.inv(M[:, :2])
-    return (q - M[:, 2]) @ A.T
+        q = q[MIRRORED_ORDER]                  # the order is its own inverse
+    (a, b), (c, d) = M[:, :2]
+    inv = np.array([[d, -b], [-c, a]]) / (a * d - b * c)
+    return (q - M[:, 2]) @ inv.T
