@@ -126,15 +126,18 @@ def ced_auc(nme: np.ndarray, max_nme: float = 10.0) -> float:
 EYE_POINTS_68 = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
 
 
+def six_point_ear(eye: np.ndarray) -> np.ndarray:
+    """(..., 6, >=2) one eye's points p1..p6 -> (...) its eye aspect ratio (Soukupova and Cech
+    2016): (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|). About 0.25-0.35 open, below 0.2 closed."""
+    p = np.asarray(eye, np.float64)[..., :2]
+    d = lambda a, b: np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1)  # noqa: E731
+    return (d(1, 5) + d(2, 4)) / (2.0 * np.maximum(d(0, 3), 1e-9))
+
+
 def eye_aspect_ratios(points68: np.ndarray) -> np.ndarray:
-    """(..., 68, >=2) -> (..., 2) eye aspect ratio of each eye (Soukupova and Cech 2016):
-    (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|). About 0.25-0.35 open, below 0.2 closed."""
-    p = np.asarray(points68, np.float64)[..., :2]
-    out = []
-    for p1, p2, p3, p4, p5, p6 in EYE_POINTS_68:
-        d = lambda a, b: np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1)  # noqa: E731
-        out.append((d(p2, p6) + d(p3, p5)) / (2.0 * np.maximum(d(p1, p4), 1e-9)))
-    return np.stack(out, -1)
+    """(..., 68, >=2) -> (..., 2) :func:`six_point_ear` of each eye (the face's right, then left)."""
+    p = np.asarray(points68)
+    return np.stack([six_point_ear(p[..., list(eye), :]) for eye in EYE_POINTS_68], -1)
 
 
 def eye_aspect_ratio(points68: np.ndarray) -> np.ndarray:

@@ -56,9 +56,8 @@ class RunnerPredictor:
             return np.zeros((0, *self.output_shape))
         if self.eye_stage is None:
             return np.asarray(run_crops(self.runner, images, boxes, flip=self.flip), np.float64)
-        from ..models.runners import LANDMARKS68_300W, POINTS
-        out = run_crop_outputs(self.runner, images, boxes, None, self.flip)
-        return self.eye_stage.refine(list(images), out[POINTS], out[LANDMARKS68_300W])[0]
+        from ..models.runners import POINTS
+        return self.eye_stage.read(list(images), run_crop_outputs(self.runner, images, boxes, None, self.flip))[POINTS]
 
 
 class CallablePredictor:

@@ -304,8 +304,7 @@ class DenseFace:
         if self.eye_stage is None or not len(images):
             return outputs
         with t.stage("eyes"):
-            points, human = self.eye_stage.refine(images, outputs[POINTS], outputs[LANDMARKS68_300W])
-        return {**outputs, POINTS: points, LANDMARKS68_300W: human}
+            return self.eye_stage.read(images, outputs)
 
     def _run(self, images: list, crop_boxes: list, t: Timings, flip: bool = True) -> dict[str, np.ndarray]:
         """One network pass over (image, crop box) pairs, the crops' mirrors in the same batch

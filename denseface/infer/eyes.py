@@ -119,6 +119,13 @@ class EyeStage:
         dense[..., :2] += self.spread_eyes @ (disp * gate)          # (N, 12) @ (F, 12, 2)
         return dense, p300
 
+    def read(self, images: list[np.ndarray], outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """F faces' network outputs by name (image pixels, denseface.infer.crops.run_crop_outputs),
+        one image per face, with :meth:`refine` applied to the points and the second head's."""
+        from ..models.runners import LANDMARKS68_300W, POINTS
+        points, human = self.refine(images, outputs[POINTS], outputs[LANDMARKS68_300W])
+        return {**outputs, POINTS: points, LANDMARKS68_300W: human}
+
 
 #: The shipped eye stage (trained by ``denseface train --config configs/eyes_v1.yaml``).
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "eyes_v1.onnx"

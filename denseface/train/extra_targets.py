@@ -50,14 +50,43 @@ def _face_model(model: DenseRegressor):
     return DenseFace(TorchRunner(model.eval()))
 
 
+def main_face(face_model, image: np.ndarray, box: np.ndarray | None):
+    """The main face ``face_model`` (a DenseFace) predicts: in the given box (a landmark box), or
+    from the detector, the whole photo as the box when it finds none (a tight crop)."""
+    faces = face_model.predict_array(image, boxes=None if box is None else [box], max_faces=1)
+    if not faces:
+        h, w = image.shape[:2]
+        faces = face_model.predict_array(image, boxes=[np.array([0.0, 0.0, w - 1.0, h - 1.0])], max_faces=1)
+    return faces[0]
+
+
+def human68_part(folder: Path, part: str, limit: int = 0) -> tuple[np.ndarray, list[Path], np.ndarray]:
+    """The names, image files and human 68 points (M, 68, 2) of the ``part`` ("train" or "val")
+    faces of a human-68 folder (denseface.data.human68's split), the first ``limit`` (0 = all)."""
+    labels = read_labels(folder)
+    keep = np.flatnonzero(held_out_photos(labels["source"]) == (part == "val"))[:limit or None]
+    names = labels["names"][keep]
+    return names, [folder / "images" / str(n) for n in names], labels["pts68"][keep].astype(np.float64)
+
+
+def cached_arrays(path: Path, make) -> dict[str, np.ndarray]:
+    """The arrays of the .npz at ``path``, or ``make()``'s (a mapping of arrays) written there
+    first (atomically)."""
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as d:
+            return {k: d[k] for k in d.files}
+    arrays = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..io.files import atomic_output
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return arrays
+
+
 def _crop_face(face_model, image: np.ndarray, box: np.ndarray | None, size: int):
     """(crop, pseudo (N, 3), pseudo_300w (68, 2), crop px per source px, crop box) of the main
     face."""
-    faces = face_model.predict_array(image, boxes=None if box is None else [box], max_faces=1)
-    if not faces and box is None:     # a tight crop the detector misses: the photo is the face box
-        h, w = image.shape[:2]
-        faces = face_model.predict_array(image, boxes=[np.array([0.0, 0.0, w - 1.0, h - 1.0])], max_faces=1)
-    f = faces[0]
+    f = main_face(face_model, image, box)
     crop, M = crop_image(image, f.crop_box, size)
     s = M[0, 0]
     pts = np.concatenate([points_to_crop(f.landmarks[None, :, :2], f.crop_box[None], size)[0],
@@ -91,10 +120,8 @@ def pseudo_label(model: DenseRegressor, images: list[np.ndarray], boxes: list | 
 def human68_faces(model: DenseRegressor, folder: Path, part: str, limit: int = 0) -> PseudoLabelled:
     """The ``part`` faces of a human-68 folder (the first ``limit``; 0 = all), pseudo-labelled by
     ``model``'s pipeline."""
-    labels = read_labels(folder)
-    keep = np.flatnonzero(held_out_photos(labels["source"]) == (part == "val"))[:limit or None]
-    names, pts = labels["names"][keep], labels["pts68"][keep].astype(np.float64)
-    images = [to_rgb(read_image(folder / "images" / str(n))) for n in names]
+    names, files, pts = human68_part(folder, part, limit)
+    images = [to_rgb(read_image(p)) for p in files]
     return pseudo_label(model, images, [landmark_bbox(p) for p in pts], names, pts)
 
 
@@ -108,15 +135,8 @@ def closed_eye_faces(model: DenseRegressor, folder: Path, part: str, limit: int 
 
 def load_or_make(cache: Path, make) -> PseudoLabelled:
     """The cached part at ``cache`` (an .npz), or ``make()`` written there first."""
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as d:
-            return PseudoLabelled(**{k: d[k] for k in _FIELDS})
-    part = make()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.files import atomic_output
-    with atomic_output(cache) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **{k: getattr(part, k) for k in _FIELDS})
-    return part
+    arrays = cached_arrays(cache, lambda: {k: getattr(part, k) for part in [make()] for k in _FIELDS})
+    return PseudoLabelled(**{k: arrays[k] for k in _FIELDS})
 
 
 def extra_training_sets(cfg, lset, out_dir: Path, verbose: bool = True) -> tuple[list, dict]:
@@ -137,7 +157,7 @@ def extra_training_sets(cfg, lset, out_dir: Path, verbose: bool = True) -> tuple
     pseudo_model = load_model(pseudo)
     cache = Path(e.cache_dir) if e.cache_dir else Path(out_dir)
     ms, idx = lset.mean_shape, lset.idx68
-    spread = propagation_weights(ms, idx, e.spread_fraction / 0.25 * eye_sigma(ms, idx))
+    spread = propagation_weights(ms, idx, eye_sigma(ms, idx, e.spread_fraction))
     makers = {"human68": (human68_faces, e.human68_dir or shared_path("data", "w300_afw_helen"), e.repeat_human68),
               "closed_eyes": (closed_eye_faces, e.closed_eyes_dir or shared_path("data", "cew_closed"),
                               e.repeat_closed_eyes)}

@@ -29,6 +29,7 @@ import numpy as np
 from annotated_types import Ge, Gt
 
 from ..geometry.eye_patch import EYE_INDICES, to_patch
+from ..metrics import six_point_ear
 from ..models.eye_net import EyeConfig
 
 PosInt = Annotated[int, Ge(1)]
@@ -84,18 +85,14 @@ def _collect(paths: list[Path], boxes, human68, cfg: EyeConfig) -> dict[str, np.
     from ..infer.api import DenseFace
     from ..infer.eyes import cut_eye_patches
     from ..io.images import read_image, to_rgb
+    from .extra_targets import main_face
 
     df = DenseFace(config={"eyes": False})    # the first stage's eyes place the patches
-    cut = lambda image, points: cut_eye_patches(image, points, cfg.width, cfg.height, cfg.width_factor)  # noqa: E731
     out = {"patches": [], "target": [], "first": []}
     for i, p in enumerate(tqdm(paths, desc="eye patches", file=sys.stderr, mininterval=5)):
         img = to_rgb(read_image(p))
-        faces = df.predict_array(img, boxes=None if boxes is None else [boxes[i]], max_faces=1)
-        if not faces:
-            h, w = img.shape[:2]
-            faces = df.predict_array(img, boxes=[[0.0, 0.0, w - 1.0, h - 1.0]], max_faces=1)
-        pred = faces[0].landmarks68_300w
-        patches, mats = cut(img, pred)
+        pred = main_face(df, img, None if boxes is None else boxes[i]).landmarks68_300w
+        patches, mats = cut_eye_patches(img, pred, cfg.width, cfg.height, cfg.width_factor)
         for k, idx in enumerate(EYE_INDICES):
             out["patches"].append(patches[k])
             out["first"].append(to_patch(pred[idx], mats[k], k == 1))
@@ -108,34 +105,23 @@ def eye_data(cfg: EyeStageConfig) -> dict[str, dict[str, np.ndarray]]:
     """``{"human68_train", "human68_val", "closed_eyes_train", "closed_eyes_val"}`` -> patches,
     targets and first-stage points (cached in ``cache_dir``)."""
     from ..data.closed_eyes import closed_eye_files
-    from ..data.human68 import held_out_photos, read_labels
     from ..geometry.boxes import landmark_bbox
     from ..paths import shared_path
+    from .extra_targets import cached_arrays, human68_part
 
     cache = Path(cfg.cache_dir or cfg.out_dir)
     h_dir = Path(cfg.human68_dir) if cfg.human68_dir else shared_path("data", "w300_afw_helen")
     c_dir = Path(cfg.closed_eyes_dir) if cfg.closed_eyes_dir else shared_path("data", "cew_closed")
-    lim = cfg.limit_faces or None
-    out = {}
-    for part in ("train", "val"):
-        for source in ("human68", "closed_eyes"):
-            path = cache / f"eyes_{source}_{part}.npz"
-            if path.is_file():
-                with np.load(path) as d:
-                    out[f"{source}_{part}"] = {k: d[k] for k in d.files}
-                continue
-            if source == "human68":
-                labels = read_labels(h_dir)
-                keep = np.flatnonzero(held_out_photos(labels["source"]) == (part == "val"))[:lim]
-                pts = labels["pts68"][keep].astype(np.float64)
-                d = _collect([h_dir / "images" / str(n) for n in labels["names"][keep]],
-                             [landmark_bbox(p) for p in pts], pts, cfg.net)
-            else:
-                d = _collect(closed_eye_files(c_dir, part)[:lim], None, None, cfg.net)
-            cache.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **d)
-            out[f"{source}_{part}"] = d
-    return out
+
+    def human68(part: str) -> dict[str, np.ndarray]:
+        _, files, pts = human68_part(h_dir, part, cfg.limit_faces)
+        return _collect(files, [landmark_bbox(p) for p in pts], pts, cfg.net)
+
+    def closed_eyes(part: str) -> dict[str, np.ndarray]:
+        return _collect(closed_eye_files(c_dir, part)[:cfg.limit_faces or None], None, None, cfg.net)
+
+    return {f"{name}_{part}": cached_arrays(cache / f"eyes_{name}_{part}.npz", lambda make=make, part=part: make(part))
+            for part in ("train", "val") for name, make in (("human68", human68), ("closed_eyes", closed_eyes))}
 
 
 def closed_targets(first: np.ndarray) -> np.ndarray:
@@ -164,26 +150,17 @@ def augment(rng: np.random.Generator, cfg: EyeStageConfig, patch: np.ndarray, ta
 
 
 # -- training ------------------------------------------------------------------------------
-def _ear(p: np.ndarray) -> np.ndarray:
-    """(..., 6, 2) -> (...) eye aspect ratio of one eye in p1..p6 order."""
-    from ..metrics import eye_aspect_ratios
-    full = np.zeros(p.shape[:-2] + (68, 2))
-    full[..., 36:42, :] = p
-    full[..., 42:48, :] = p
-    return eye_aspect_ratios(full)[..., 0]
-
-
 def scores(pred_h: np.ndarray, data_h: dict, pred_c: np.ndarray) -> dict:
     """Held-out scores: per face (both eyes averaged) the EAR's r with the humans', the near-closed
     error, open eyes read open; the eye points' error (patch px); CEW read closed (EAR < 0.2)."""
-    ear_h = _ear(data_h["target"]).reshape(-1, 2).mean(1)
-    ear_p = _ear(pred_h).reshape(-1, 2).mean(1)
+    ear_h = six_point_ear(data_h["target"]).reshape(-1, 2).mean(1)
+    ear_p = six_point_ear(pred_h).reshape(-1, 2).mean(1)
     near, open_ = ear_h < 0.2, ear_h >= 0.25
     return {"ear_r": float(np.corrcoef(ear_p, ear_h)[0, 1]),
             "near_closed_err": float(np.abs(ear_p - ear_h)[near].mean()) if near.any() else float("nan"),
             "open_read_open": float((ear_p[open_] >= 0.2).mean()) if open_.any() else float("nan"),
             "eye_px": float(np.linalg.norm(pred_h - data_h["target"], axis=-1).mean()),
-            "closed_read_closed": float((_ear(pred_c).reshape(-1, 2).mean(1) < 0.2).mean())}
+            "closed_read_closed": float((six_point_ear(pred_c).reshape(-1, 2).mean(1) < 0.2).mean())}
 
 
 def train_eye_stage(cfg: EyeStageConfig) -> Path:

@@ -18,38 +18,29 @@ def memory_format(channels_last: bool) -> torch.memory_format:
 
 
 @torch.inference_mode()
-def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device,
-             batch: int = 128, channels_last: bool = False) -> dict:
-    """Val NME (%) of 68 points vs labels and of 21 points vs human annotations."""
+def crop_outputs(model: DenseRegressor, images: np.ndarray, device: torch.device, forward=None,
+                 batch: int = 128, channels_last: bool = False) -> list[np.ndarray]:
+    """Each output of ``forward`` (default: ``model``; e.g. ``model.forward_both``) on the crops
+    ``images`` (M, s, s, 3) uint8 RGB, one pass in batches, decoded to pixels of those crops
+    (crops of another side than the model's are resized to it and back)."""
     model.eval()
-    S = model.config.input_size
-    preds = []
-    for i in range(0, len(val.names), batch):
-        x = torch.from_numpy(val.images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
-        if x.shape[-1] != S:
-            x = torch.nn.functional.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
-        preds.append(model(x.contiguous(memory_format=memory_format(channels_last))).float().cpu().numpy())
-    in_size = val.images.shape[1]
-    pred = decode_points(np.concatenate(preds), S) * (in_size / S)
-    return split_scores(pred[:, idx68], val.points[:, idx68], val.table.pts21)
-
-
-@torch.inference_mode()
-def _both(model: DenseRegressor, images: np.ndarray, device: torch.device, batch: int = 128):
-    """(M, N, 3) and (M, 68, 2) pixels of the crops ``images`` (M, s, s, 3): the points and the
-    second head's, one pass (crops of another side than the model's are resized)."""
-    model.eval()
+    forward = forward or model
     S, in_size = model.config.input_size, images.shape[1]
-    pts, p300 = [], []
+    outs: list[list[np.ndarray]] = []
     for i in range(0, len(images), batch):
         x = torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float().to(device)
         if in_size != S:
             x = torch.nn.functional.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
-        a, b = model.forward_both(x)
-        pts.append(a.float().cpu().numpy())
-        p300.append(b.float().cpu().numpy())
-    scale = in_size / S
-    return decode_points(np.concatenate(pts), S) * scale, decode_points(np.concatenate(p300), S) * scale
+        y = forward(x.contiguous(memory_format=memory_format(channels_last)))
+        outs.append([t.float().cpu().numpy() for t in (y if isinstance(y, tuple) else (y,))])
+    return [decode_points(np.concatenate(parts), S) * (in_size / S) for parts in zip(*outs)]
+
+
+def evaluate(model: DenseRegressor, val, idx68: np.ndarray, device: torch.device,
+             batch: int = 128, channels_last: bool = False) -> dict:
+    """Val NME (%) of 68 points vs labels and of 21 points vs human annotations."""
+    (pred,) = crop_outputs(model, val.images, device, batch=batch, channels_last=channels_last)
+    return split_scores(pred[:, idx68], val.points[:, idx68], val.table.pts21)
 
 
 def evaluate_extra(model: DenseRegressor, human_val, closed_val, idx68: np.ndarray,
@@ -61,10 +52,10 @@ def evaluate_extra(model: DenseRegressor, human_val, closed_val, idx68: np.ndarr
 
     out = {}
     if human_val is not None:
-        pts, p300 = _both(model, human_val.images, device)
+        pts, p300 = crop_outputs(model, human_val.images, device, model.forward_both)
         out.update(openness_scores(p300, pts[:, idx68], human_val.human68))
     if closed_val is not None:
-        pts, p300 = _both(model, closed_val.images, device)
+        pts, p300 = crop_outputs(model, closed_val.images, device, model.forward_both)
         out["closed_read_closed_300w"] = float((eye_aspect_ratio(p300) < 0.2).mean())
         out["closed_read_closed_68"] = float((eye_aspect_ratio(pts[:, idx68]) < 0.2).mean())
     return out
