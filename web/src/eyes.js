@@ -17,8 +17,7 @@
 import data from './generated/data.js';
 import { fetchBytes } from './fetch_bytes.js';
 import { invertAffine, sampleAffine } from './geometry.js';
-import { ModelError } from './network.js';
-import { readOnnxMetadata } from './onnx_metadata.js';
+import { ModelError, onnxMetadataJson } from './network.js';
 import { createSession, ort } from './runtime.js';
 
 export const EYE_CONFIG_KEY = 'denseface_eye_config';
@@ -75,14 +74,7 @@ export function foreshorteningGate(points68, [lo, hi] = GATE_RANGE) {
 
 /** The eye stage's config from its ONNX bytes (ModelError when missing or malformed). */
 export function eyeConfig(bytes, name = 'the eye model') {
-  let meta;
-  try {
-    meta = readOnnxMetadata(bytes);
-  } catch (e) {
-    throw new ModelError(`${name}: not an ONNX file (${e.message})`);
-  }
-  if (!(EYE_CONFIG_KEY in meta)) throw new ModelError(`${name}: not an eye-stage ONNX file (no ${EYE_CONFIG_KEY} metadata)`);
-  return JSON.parse(meta[EYE_CONFIG_KEY]);
+  return onnxMetadataJson(bytes, EYE_CONFIG_KEY, name, `not an eye-stage ONNX file (no ${EYE_CONFIG_KEY} metadata)`);
 }
 
 export class EyeStage {

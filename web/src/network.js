@@ -24,18 +24,23 @@ export function hasWasmSimd() {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
-/** The model's config from its ONNX bytes (ModelError when missing or malformed). */
-export function modelConfig(bytes, name = 'the model') {
+/** The JSON under `key` in an ONNX file's metadata (ModelError naming `name`: not an ONNX file,
+ * or `missing` when the key is absent). */
+export function onnxMetadataJson(bytes, key, name, missing) {
   let meta;
   try {
     meta = readOnnxMetadata(bytes);
   } catch (e) {
     throw new ModelError(`${name}: not an ONNX file (${e.message})`);
   }
-  if (!(ONNX_CONFIG_KEY in meta)) {
-    throw new ModelError(`${name}: ONNX file has no denseface config metadata (export it with \`denseface export\`)`);
-  }
-  const config = JSON.parse(meta[ONNX_CONFIG_KEY]);
+  if (!(key in meta)) throw new ModelError(`${name}: ${missing}`);
+  return JSON.parse(meta[key]);
+}
+
+/** The model's config from its ONNX bytes (ModelError when missing or malformed). */
+export function modelConfig(bytes, name = 'the model') {
+  const config = onnxMetadataJson(bytes, ONNX_CONFIG_KEY, name,
+    'ONNX file has no denseface config metadata (export it with `denseface export`)');
   if (config.channel_order !== 'RGB' || config.value_range[0] !== 0 || config.value_range[1] !== 255) {
     throw new ModelError(`${name}: expects ${config.channel_order} ${config.value_range}; this page feeds RGB 0..255`);
   }
