@@ -65,7 +65,8 @@ from denseface.eval.datasets import Aflw2000, load_aflw2000  # noqa: E402
 from denseface.eval.report import write_doc_section  # noqa: E402
 from denseface.geometry.boxes import box_iou, landmark_bbox, roi_box_from_landmarks  # noqa: E402
 from denseface.infer.api import FaceCropper, PredictConfig  # noqa: E402
-from denseface.infer.detectors import DEFAULT_CHAIN, create_detector, crop_mapping_of  # noqa: E402
+from denseface.infer.detectors import (DEFAULT_CHAIN, DEFAULT_DETECTOR, DETECTORS, create_detector,  # noqa: E402
+                                       crop_mapping_of)
 from denseface.infer.detectors.base import CROP_MAPPINGS_FILE  # noqa: E402
 from denseface.io.images import detection_view, read_image, to_rgb  # noqa: E402
 from denseface.metrics import nme_2d, yaw_bin  # noqa: E402
@@ -74,7 +75,7 @@ from denseface.paths import shared_root  # noqa: E402
 BINS = ("0-30", "30-60", "60-90")
 FOUND_IOU = 0.3   # box vs the box of the GT points
 MATCH_IOU = 0.5   # calibrated crop vs the GT training crop
-ALL_DETECTORS = ("default", "yunet", "libfacedetection", "ssd", "haar")
+ALL_DETECTORS = (DEFAULT_DETECTOR,) + DETECTORS   # the registry's order
 BACKENDS = ALL_DETECTORS[1:]
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 #: Real faces without annotation in the calibration photos, judged by eye (boxes [x0, y0, x1, y1]

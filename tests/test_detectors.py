@@ -2,6 +2,7 @@
 memory, threads, file checks, NMS and the box -> crop calibration."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -691,3 +692,46 @@ def test_cascade_config_is_checked():
         with pytest.raises(ConfigError, match="cascade_"):
             PredictConfig(**bad)
 
+
+
+# ------------------------------------------------------ lists derived from the registry (issue 33)
+def test_every_list_of_backends_comes_from_the_registry(monkeypatch, capsys):
+    """A backend registered with a priority joins "default"'s chain at its place, every list of
+    backends and the CLI's help, with no other edit."""
+    from denseface.cli.predict import _detector_choices
+
+    monkeypatch.setattr(base, "REGISTRY", dict(base.REGISTRY))
+    monkeypatch.setattr(base, "PRIORITY", dict(base.PRIORITY))
+    assert base.default_chain() == DEFAULT_CHAIN == DETECTORS
+
+    @register_detector("first", priority=0)
+    class First(base.DetectorBackend):
+        Config = dataclasses.make_dataclass("FirstConfig", [("score_threshold", float, 0.25),
+                                                            ("threads", "int | None", None)])
+
+        def detect(self, image_rgb):
+            return []
+
+    register_detector("unranked", lambda **kw: pytest.fail("not in the chain"))
+    assert base.default_chain() == ("first",) + DEFAULT_CHAIN
+    assert base.backend_names() == ("first",) + DETECTORS + ("unranked",)
+    assert create_detector("default").name == "first" and capsys.readouterr().err == ""
+    chain, names, thresholds = _detector_choices()
+    assert chain[0] == "first" and "unranked" in names and thresholds.startswith("first 0.25, yunet 0.5")
+
+    def missing(**kw):
+        raise DetectorUnavailable("not here")
+
+    register_detector("first", missing)                 # replaced: keeps its place in the chain
+    assert create_detector("default").name == "yunet"
+    assert "face detector 'yunet' (first: not here)" in capsys.readouterr().err
+
+
+def test_the_package_imports_every_backend_module():
+    """A new backend is one file in infer/detectors/: the package imports each module there."""
+    import pkgutil
+
+    from denseface.infer import detectors
+    modules = {m.name for m in pkgutil.iter_modules(detectors.__path__)} - {"base"}
+    registered = {base.backend_class(n).__module__.rsplit(".", 1)[-1] for n in DETECTORS}
+    assert modules == registered

@@ -11,7 +11,7 @@ detector (the :class:`FaceDetector` protocol, for third-party objects). The buil
 subclass :class:`DetectorBackend` and are registered with the :func:`register_detector`
 decorator (in the manner of timm's ``@register_model``)::
 
-    @register_detector("mine")
+    @register_detector("mine", priority=50)   # priority: its place in "default" (None: never)
     class MyDetector(DetectorBackend):
         Config = MyConfig            # a dataclass with at least score_threshold and threads
 
@@ -22,7 +22,8 @@ The decorator sets the class's ``name`` and its calibrated ``crop_mapping``
 (:class:`~denseface.geometry.boxes.BoxToCrop`, detector box -> training crop), read from
 ``data/crop_mappings.json``, the file that ``benchmarks/compare_detectors.py --calibrate``
 writes. :func:`create_detector` builds a backend from its name and options; ``"default"`` walks
-:data:`DEFAULT_CHAIN` and returns the first backend that loads.
+:func:`default_chain` (the backends registered with a ``priority=``, lowest first) and returns
+the first backend that loads.
 """
 from __future__ import annotations
 
@@ -44,12 +45,8 @@ from ...errors import EXIT_USAGE, ConfigError, DenseFaceError, check_whole_numbe
 from ...geometry.boxes import BoxToCrop, roi_box
 from ...io.files import sha256_of
 
-#: Built-in backends, best first.
-DETECTORS = ("yunet", "libfacedetection", "ssd", "haar")
 #: The name that means "the best backend that is installed and loads".
 DEFAULT_DETECTOR = "default"
-#: What "default" tries, in order. Haar is only built when all others are unavailable.
-DEFAULT_CHAIN = ("yunet", "libfacedetection", "ssd", "haar")
 #: Options that every built-in backend takes (so they may be given to "default" too).
 COMMON_OPTIONS = ("score_threshold", "threads")
 
@@ -219,8 +216,22 @@ def calibrated_crop_mapping(name: str, path: Path = CROP_MAPPINGS_FILE) -> BoxTo
 # --------------------------------------------------------------------------------- registry
 #: name -> the backend class (or factory), or "module:attribute" of it (imported on first use).
 #: The built-in backends add themselves with the @register_detector decorator when the package
-#: denseface.infer.detectors is imported.
+#: denseface.infer.detectors is imported (it imports every module of its folder).
 REGISTRY: dict[str, object] = {}
+#: name -> its place in the "default" chain (lower is tried first); a backend registered without
+#: a priority is never tried by "default".
+PRIORITY: dict[str, float] = {}
+
+
+def default_chain() -> tuple[str, ...]:
+    """What "default" tries, in order: the registered backends that have a priority, lowest first."""
+    return tuple(sorted((k for k in PRIORITY if k in REGISTRY), key=lambda k: PRIORITY[k]))
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every registered backend: the default chain's order first, then the others as registered."""
+    chain = default_chain()
+    return chain + tuple(k for k in REGISTRY if k not in chain)
 
 
 class DetectorBackend:
@@ -246,8 +257,10 @@ class DetectorBackend:
         raise NotImplementedError
 
 
-def register_detector(name: str, factory=None):
-    """Add (or replace) a backend under ``name``.
+def register_detector(name: str, factory=None, *, priority: float | None = None):
+    """Add (or replace) a backend under ``name``; ``priority``: its place in the ``"default"``
+    chain (lower is tried first; None: the place it had, none for a new name, which "default"
+    then never tries).
 
     As a decorator (``@register_detector("mine")`` on a class) it also sets the class's
     ``name`` and its calibrated ``crop_mapping`` (from the calibration file, when that has an
@@ -259,6 +272,8 @@ def register_detector(name: str, factory=None):
     key = str(name).lower()
     if key == DEFAULT_DETECTOR:
         raise ConfigError(f"'{DEFAULT_DETECTOR}' is reserved for the fallback chain")
+    if priority is not None:
+        PRIORITY[key] = float(priority)
     if factory is not None:
         REGISTRY[key] = factory
         return factory
@@ -291,8 +306,8 @@ def create_detector(name="default", **options) -> FaceDetector:
     its config (e.g. ``model_path=`` for yunet, ``score_threshold=``, ``threads=``). An object
     with ``.detect`` is returned as is.
 
-    ``"default"``: the first of :data:`DEFAULT_CHAIN` whose package is installed and loads
-    (libfacedetection, then ssd, then haar); it takes only the common options
+    ``"default"``: the first of :func:`default_chain` whose package is installed and loads
+    (yunet, then libfacedetection, ssd, haar); it takes only the common options
     (``score_threshold``, ``threads``), applied to whichever backend runs. When that is not the
     first choice, one line on stderr says which backend runs and why the better ones did not."""
     if hasattr(name, "detect"):
@@ -319,7 +334,7 @@ def _create_default(options: dict) -> FaceDetector:
                               f"--detector for its own options)")
     check_common_options(DEFAULT_DETECTOR, options.get("score_threshold"), options.get("threads"))
     skipped: list[str] = []
-    for key in DEFAULT_CHAIN:
+    for key in default_chain():
         try:
             detector = create_detector(key, **options)
         except DetectorUnavailable as e:

@@ -35,7 +35,7 @@ class HaarConfig:
     nms_iou: float = 0.3
 
 
-@register_detector("haar")
+@register_detector("haar", priority=40)
 class HaarDetector(DetectorBackend):
     """Frontal + profile (both directions, the second by mirroring) Haar cascades."""
 

@@ -72,7 +72,7 @@ class LibFaceDetectionConfig:
     threads: int | None = None
 
 
-@register_detector("libfacedetection")
+@register_detector("libfacedetection", priority=20)
 class LibFaceDetectionDetector(DetectorBackend):
     """libfacedetection through ctypes; also returns 5 keypoints per face."""
 

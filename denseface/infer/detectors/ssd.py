@@ -53,7 +53,7 @@ class SSDConfig:
     min_inside: float = 0.8
 
 
-@register_detector("ssd")
+@register_detector("ssd", priority=30)
 class SSDDetector(DetectorBackend):
     """OpenCV's res10 SSD through cv2.dnn (no keypoints)."""
 

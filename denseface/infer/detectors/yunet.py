@@ -63,7 +63,7 @@ class YuNetConfig:
     top_k: int = 5000
 
 
-@register_detector("yunet")
+@register_detector("yunet", priority=10)
 class YuNetDetector(DetectorBackend):
     """YuNet through ONNX Runtime (or OpenCV's FaceDetectorYN); 5 keypoints per face."""
 
