@@ -276,7 +276,7 @@ class DenseFace:
         images = [img for img, dets, _ in jobs for _ in dets]
         crops = [c for _, _, cs in jobs for c in cs]
         t = Timings()
-        outputs, used = self._passes(images, crops, t)
+        outputs, used = self.run_passes(images, crops, t)
         k = 0
         for item in batch:
             if isinstance(item, DenseFaceError):
@@ -287,16 +287,21 @@ class DenseFace:
                                    for j, d in enumerate(dets)], mesh)
             k += len(dets)
 
-    def _passes(self, images: list, crop_boxes: list, t: Timings):
-        """``config.passes`` network passes over (image, crop box) pairs -> (the last pass's
-        outputs by name, as :func:`run_crop_outputs`, and the boxes it used). Flip averaging
-        (``config.tta``) runs on the last pass only: an earlier pass only places the next crop,
-        which the mirror does not improve (aflw_pl val, docs/predict.md), at half the cost."""
+    def run_passes(self, images: list, crop_boxes: list, t: Timings | None = None,
+                   passes: int | None = None):
+        """``passes`` (None: ``config.passes``) network passes over (image, crop box) pairs ->
+        (the last pass's outputs by name, as :func:`run_crop_outputs`, then the eye stage, and
+        the boxes it used); every pass after the first crops from the previous one's points.
+        Flip averaging (``config.tta``) runs on the last pass only: an earlier pass only places
+        the next crop, which the mirror does not improve (aflw_pl val, docs/predict.md), at half
+        the cost. The one pass loop of prediction and of the benchmarks (denseface.eval)."""
+        t = t or Timings()
+        passes = passes or self.config.passes
         used = [np.asarray(b, np.float64) for b in crop_boxes]
-        outputs = self._run(images, used, t, flip=self.config.passes == 1)
-        for k in range(self.config.passes - 1):
+        outputs = self._run(images, used, t, flip=passes == 1)
+        for k in range(passes - 1):
             used = [self.crop_box_from_landmarks(p) for p in outputs[POINTS]]
-            outputs = self._run(images, used, t, flip=k == self.config.passes - 2)
+            outputs = self._run(images, used, t, flip=k == passes - 2)
         return self._read_eyes(images, outputs, t), used
 
     def _read_eyes(self, images: list, outputs: dict[str, np.ndarray], t: Timings) -> dict[str, np.ndarray]:
@@ -318,7 +323,7 @@ class DenseFace:
         """Network passes (``config.passes``) from the given first crops -> faces."""
         if not dets:
             return []
-        outputs, used = self._passes([image] * len(dets), list(crop_boxes), t)
+        outputs, used = self.run_passes([image] * len(dets), list(crop_boxes), t)
         with t.stage("decode"):  # pose estimation counts as decoding
             return [self.make_face(d.box, d.score, _row(outputs, i), b)
                     for i, (d, b) in enumerate(zip(dets, used))]
