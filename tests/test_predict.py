@@ -354,6 +354,34 @@ def test_cli_predict_folder_formats_draw_mesh(tmp_path, small_models, capsys):
             assert rows[0] == "face,point,x,y,z" and len(rows) == 521
 
 
+def test_a_registered_output_format_is_written_and_resumed(tmp_path, small_models, capsys, monkeypatch):
+    """A new per-image format is one register_format: --format writes it, and --skip-existing
+    counts its faces with the format's own counter (issue 33: it read a .csv for any format)."""
+    from denseface.infer import outputs
+
+    def encode(record, faces, n_points):
+        return "".join(f"{f.box[0]:.1f} {f.box[1]:.1f} {f.box[2]:.1f} {f.box[3]:.1f}\n" for f in faces).encode()
+
+    monkeypatch.setitem(outputs.FORMATS, "boxes", outputs.OutputFormat(
+        "boxes", ".boxes.txt", "boxes (one line per face)", encode,
+        lambda path: len(path.read_text().splitlines())))
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), cv2.imread(str(face_photo())))
+    out = tmp_path / "out"
+    args = ["predict", str(photo), "--out", str(out), "--format", "boxes", "--export-mesh", "ply",
+            "--model", str(small_models.mean_onnx), "--box", "220,200,380,390", "--box", "20,20,120,120",
+            "--quiet"]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["face.boxes.txt", "face_face0.ply", "face_face1.ply"]
+    assert (out / "face.boxes.txt").read_text().splitlines()[0] == "220.0 200.0 380.0 390.0"
+    capsys.readouterr()
+    assert main([*args, "--skip-existing"]) == 0
+    assert "0 done, 0 failed, 1 skipped" in capsys.readouterr().err
+    (out / "face_face1.ply").unlink()                    # the second face's mesh is missing
+    assert main([*args, "--skip-existing"]) == 0
+    assert "1 done, 0 failed" in capsys.readouterr().err and (out / "face_face1.ply").is_file()
+
+
 def test_cli_writes_several_formats_at_once_and_draws_only_the_parts_asked(tmp_path, small_models):
     photo = tmp_path / "face.jpg"
     cv2.imwrite(str(photo), cv2.imread(str(face_photo())))

@@ -14,6 +14,8 @@ HELP = "predict dense 3D landmarks for images, folders and videos"
 
 
 def register(sub) -> None:
+    from ..infer.outputs import FORMATS
+
     p = sub.add_parser(
         "predict", help=HELP,
         description="Predict 520 dense 3D landmarks, the 68 iBUG subset and head pose for every "
@@ -23,10 +25,8 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("denseface_out"),
                    help="output folder (default: ./denseface_out)")
     p.add_argument("--format", default=None, metavar="FMT[,FMT]",
-                   help="per-image output formats, comma-separated: json (default; box, score, 520 "
-                        "and 68 points, pose), npy (the (faces, 520, 3) landmarks only), csv (one "
-                        "row per landmark: face, point, x, y, z; landmarks only). Videos always "
-                        "write JSON Lines")
+                   help="per-image output formats, comma-separated: "
+                        + ", ".join(f.summary for f in FORMATS.values()) + ". Videos always write JSON Lines")
     p.add_argument("--draw", action="store_true",
                    help="also write drawings: <name>_draw.jpg for images, <name>_draw.webm for "
                         "videos (VP8, plays in browsers; <name>_draw.mp4, mp4v, where OpenCV has no "

@@ -1,6 +1,11 @@
 """Writing predictions: safe unique output names, JSON / npy / csv, PLY / OBJ (files are written
 with denseface.io.files.atomic_write).
 
+The per-image prediction formats are a registry (:data:`FORMATS`, name -> :class:`OutputFormat`):
+each states its file suffix, its one-line description (``--format``'s help), its encoder and
+its face counter (how ``--skip-existing`` knows how many meshes an image has), so a new format
+is one :func:`register_format` call.
+
 Output names are built from the input's file stem only (never its folders), with every
 character outside letters, digits, ``.``, ``_`` and ``-`` replaced by ``_`` and no leading dot,
 so nothing can be written outside the output folder; two inputs with the same stem get
@@ -12,7 +17,9 @@ import csv
 import io
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +27,6 @@ from ..errors import OutputError
 from ..geometry.meshes import to_export_frame
 from ..io.files import MAX_NAME_BYTES, truncate_utf8
 
-FORMATS = ("json", "npy", "csv")
 MESH_FORMATS = ("ply", "obj")
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 #: Longest output stem in UTF-8 bytes: room is left for the longest suffix
@@ -65,6 +71,30 @@ def image_record(image_name: str, width: int, height: int, faces) -> dict:
             "faces": [f.to_dict() for f in faces]}
 
 
+@dataclass(frozen=True)
+class OutputFormat:
+    """A per-image prediction format: its name (``--format``), file suffix, one-line
+    description, encoder ``(record, faces, n_points) -> bytes`` (``record``: the image's JSON
+    document, :func:`image_record`; ``faces``: its Face objects, landmarks in image pixels) and
+    face counter ``(path) -> number of faces`` of a file it wrote."""
+
+    name: str
+    suffix: str
+    summary: str
+    encode: Callable[[dict, list, int], bytes]
+    count_faces: Callable[[Path], int]
+
+
+#: The per-image prediction formats by name, in --format's order (:func:`register_format`).
+FORMATS: dict[str, OutputFormat] = {}
+
+
+def register_format(fmt: OutputFormat) -> OutputFormat:
+    """Add (or replace) a prediction format; returns it."""
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
 def json_bytes(record: dict) -> bytes:
     return (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
 
@@ -90,15 +120,35 @@ def csv_bytes(faces) -> bytes:
     return buf.getvalue().encode()
 
 
+def _faces_in_csv(path: Path) -> int:
+    rows = path.read_text().splitlines()[1:]
+    return 1 + max((int(r.split(",", 1)[0]) for r in rows), default=-1)
+
+
+register_format(OutputFormat(
+    "json", ".json", "json (default; box, score, 520 and 68 points, pose)",
+    lambda record, faces, n_points: json_bytes(record),
+    lambda path: len(json.loads(path.read_bytes())["faces"])))
+register_format(OutputFormat(
+    "npy", ".npy", "npy (the (faces, 520, 3) landmarks only)",
+    lambda record, faces, n_points: npy_bytes(faces, n_points),
+    lambda path: int(np.load(path, mmap_mode="r").shape[0])))
+register_format(OutputFormat(
+    "csv", ".csv", "csv (one row per landmark: face, point, x, y, z; landmarks only)",
+    lambda record, faces, n_points: csv_bytes(faces), _faces_in_csv))
+
+
+def output_format(name: str) -> OutputFormat:
+    """The registered format ``name``; OutputError for an unknown one."""
+    if name not in FORMATS:
+        raise OutputError(f"unknown output format '{name}' (expected one of {', '.join(FORMATS)})")
+    return FORMATS[name]
+
+
 def prediction_bytes(fmt: str, record: dict, faces, n_points: int) -> tuple[str, bytes]:
     """(suffix, content) of one image's prediction in format ``fmt``."""
-    if fmt == "json":
-        return ".json", json_bytes(record)
-    if fmt == "npy":
-        return ".npy", npy_bytes(faces, n_points)
-    if fmt == "csv":
-        return ".csv", csv_bytes(faces)
-    raise OutputError(f"unknown output format '{fmt}' (expected one of {FORMATS})")
+    f = output_format(fmt)
+    return f.suffix, f.encode(record, faces, n_points)
 
 
 def mesh_bytes(fmt: str, points: np.ndarray, triangles: np.ndarray) -> bytes:

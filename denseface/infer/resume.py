@@ -6,11 +6,9 @@ images it holds.
 """
 from __future__ import annotations
 
-import json
-
 from ..errors import DenseFaceError
 from .jobs import BatchOptions, Item
-from .outputs import OutputNamer
+from .outputs import OutputNamer, output_format
 
 
 def already_done(item: Item, namer: OutputNamer, o: BatchOptions, table) -> bool:
@@ -23,7 +21,7 @@ def already_done(item: Item, namer: OutputNamer, o: BatchOptions, table) -> bool
             return all(namer.path(item.stem, s).is_file() for s in suffixes)
         if table is not None:
             return str(item.path) in table.done
-        preds = [f".{fmt}" for fmt in o.formats]
+        preds = [output_format(fmt).suffix for fmt in o.formats]
         if not all(namer.path(item.stem, s).is_file() for s in preds):
             return False
         n = faces_in_outputs(namer, item.stem, o.formats) if o.export_mesh else 0
@@ -43,15 +41,10 @@ def extras_done(item: Item, namer: OutputNamer, o: BatchOptions, n_faces: int) -
 
 
 def faces_in_outputs(namer: OutputNamer, stem: str, formats) -> int | None:
-    """The number of faces an existing prediction file holds (None: unreadable)."""
-    import numpy as np
-
+    """The number of faces an existing prediction file holds, read by the first of ``formats``
+    (its registered face counter); None: unreadable."""
+    fmt = output_format(formats[0])
     try:
-        if "npy" in formats:
-            return int(np.load(namer.path(stem, ".npy"), mmap_mode="r").shape[0])
-        if "json" in formats:
-            return len(json.loads(namer.path(stem, ".json").read_bytes())["faces"])
-        rows = namer.path(stem, ".csv").read_text().splitlines()[1:]
-        return 1 + max((int(r.split(",", 1)[0]) for r in rows), default=-1)
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(fmt.count_faces(namer.path(stem, fmt.suffix)))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
