@@ -86,8 +86,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="what --export-mesh writes: points (default: the 520 points and their "
                         "triangles) or full (the 53215-vertex BFM mesh fitted to them; needs --bfm "
                         "or DENSEFACE_SHARED)")
+    p.add_argument("--expression", action="store_true",
+                   help="also write each face's 10 BFM expression coefficients (expression: the Basel "
+                        "Face Model fitted to its 520 points, about 4 ms a face; needs --bfm or "
+                        "DENSEFACE_SHARED; docs/predict.md)")
     p.add_argument("--bfm", default=None, metavar="DIR",
-                   help="Basel Face Model folder for --mesh full (never shipped; default: the "
+                   help="Basel Face Model folder for --mesh full and --expression (never shipped; default: the "
                         "shared data folder, $DENSEFACE_SHARED)")
     p.add_argument("--draw-parts", default=None, metavar="PARTS",
                    help="what --draw draws, comma-separated from mesh, points, 68, 68_300w (the "
@@ -213,8 +217,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.mesh == "full" and not args.export_mesh:
         raise ConfigError("--mesh full only changes what --export-mesh writes: add --export-mesh "
                           "ply or obj")
-    if args.bfm is not None and not (args.export_mesh and args.mesh == "full"):
-        raise ConfigError("--bfm is read only for full meshes: add --export-mesh ply|obj --mesh full")
+    if args.bfm is not None and not (args.export_mesh and args.mesh == "full") and not args.expression:
+        raise ConfigError("--bfm is read only for full meshes and expressions: add --export-mesh ply|obj "
+                          "--mesh full, or --expression")
     if args.table == "parquet":
         from ..infer.tables import require_pyarrow
 
@@ -238,7 +243,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
-    config = PredictConfig(passes=args.passes, tta=args.tta, eyes=args.eyes, **(
+    config = PredictConfig(passes=args.passes, tta=args.tta, eyes=args.eyes, expression=args.expression, **(
         {} if args.detect_max_side is None else {"detect_max_side": args.detect_max_side}))
     # this process's model, and what each worker process builds its own from (--workers N)
     spec = ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
@@ -249,7 +254,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--draw-parts 68_300w: the model '{name}' has no "
                           "human-convention 68-point output (landmarks68_300w); choose a model that "
                           "has it (denseface models) or drop 68_300w")
-    if args.export_mesh and args.mesh == "full":
+    if (args.export_mesh and args.mesh == "full") or args.expression:
         _ = model.mesh_fitter  # a missing BFM stops here, once
     if boxes is None:
         _ = model.detector  # a detector problem (missing extra, bad file) stops here, once

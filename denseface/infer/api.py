@@ -185,7 +185,7 @@ class DenseFace:
             try:
                 bfm = spec if isinstance(spec, BFM) else load_bfm(spec)
             except DenseFaceError as e:
-                raise DenseFaceError(f"full meshes need the Basel Face Model (never shipped): pass "
+                raise DenseFaceError(f"full meshes and expressions need the Basel Face Model (never shipped): pass "
                                      f"bfm=PATH (--bfm) or set DENSEFACE_SHARED ({e})") from None
             self._fitter = point_fitter(bfm, self.landmark_set)
             #: the BFM's triangles wound outward (for full meshes in the export frame)
@@ -197,14 +197,26 @@ class DenseFace:
         (about 3 ms per face on one thread)."""
         return self.mesh_fitter.fit_mesh(face.landmarks)[0]
 
-    def _with_mesh(self, faces: list[Face], mesh: str | None) -> list[Face]:
+    def with_fits(self, faces: list[Face], mesh: str | None = None) -> list[Face]:
+        """``faces`` with the BFM fitted to their points where asked for: ``Face.mesh`` with
+        mesh="full", ``Face.expression`` with mesh="full" or ``config.expression`` (one fit per
+        face gives both); a face whose points are not all finite is left as it is."""
         if mesh not in (None, "points", "full"):
             raise ConfigError(f"mesh must be None, 'points' or 'full', got {mesh!r}")
-        if mesh != "full":
+        full = mesh == "full"
+        if not (full or self.config.expression):
             return faces
         from dataclasses import replace
 
-        return [replace(f, mesh=self.full_mesh(f)) if np.isfinite(f.landmarks).all() else f for f in faces]
+        out = []
+        for f in faces:
+            if not np.isfinite(f.landmarks).all():
+                out.append(f)
+                continue
+            fit = self.mesh_fitter.fit(f.landmarks).fit
+            out.append(replace(f, expression=fit.expression,
+                               mesh=self.mesh_fitter.mesh(fit).astype(np.float64) if full else f.mesh))
+        return out
 
     @property
     def detector(self):
@@ -232,7 +244,8 @@ class DenseFace:
         face's landmark box); max_faces keeps that many main faces (largest and most central
         first: :func:`denseface.geometry.boxes.main_face_order`; without it every face, best
         detector score first); mesh="full" also fits
-        the full BFM mesh to each face (``Face.mesh``). No face -> []."""
+        the full BFM mesh to each face (``Face.mesh``, with its ``expression``; the expression
+        alone: ``config.expression``). No face -> []."""
         max_faces = check_max_faces(max_faces)
         array, _ = as_image(image, color)
         return self.predict_array(array, boxes=boxes, max_faces=max_faces, timings=timings, mesh=mesh)
@@ -243,7 +256,7 @@ class DenseFace:
         t = timings or Timings()
         t.images += 1
         dets, crop_boxes = self.cropper.first_crops(image, boxes, check_max_faces(max_faces), t)
-        return self._with_mesh(self.faces_in_crops(image, dets, crop_boxes, t), mesh)
+        return self.with_fits(self.faces_in_crops(image, dets, crop_boxes, t), mesh)
 
     def predict_many(self, images, batch_size: int = 16, boxes=None, max_faces: int | None = None,
                      color: str = "rgb", errors: str = "raise", mesh: str | None = None):
@@ -283,7 +296,7 @@ class DenseFace:
                 yield item
                 continue
             _, dets, _ = item
-            yield self._with_mesh([self.make_face(d.box, d.score, _row(outputs, k + j), used[k + j])
+            yield self.with_fits([self.make_face(d.box, d.score, _row(outputs, k + j), used[k + j])
                                    for j, d in enumerate(dets)], mesh)
             k += len(dets)
 

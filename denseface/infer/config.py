@@ -27,7 +27,10 @@ class PredictConfig:
     ``cascade_min_face_px`` (mean side, in the small copy's pixels): docs/detectors.md.
     eyes: read the eyelids again from eye patches of the photo (the eye stage,
     denseface.infer.eyes) when the model has the human-convention head and the package ships
-    the eye stage; False keeps the main network's eyes."""
+    the eye stage; False keeps the main network's eyes.
+    expression: also fit the Basel Face Model to each face's points and give its 10 expression
+    coefficients (``Face.expression``; needs the BFM, never shipped: ``DenseFace(bfm=...)``;
+    about 4 ms per face on one core, docs/predict.md)."""
 
     detect_max_side: int = 640
     cascade_side: int = 224
@@ -37,6 +40,7 @@ class PredictConfig:
     roi_factor: float | None = None
     tta: str = "flip"
     eyes: bool = True
+    expression: bool = False
 
     def __post_init__(self) -> None:
         check_whole_number("detect_max_side", self.detect_max_side, 0)
@@ -52,6 +56,8 @@ class PredictConfig:
         check_tta(self.tta)
         if not isinstance(self.eyes, (bool, np.bool_)):
             raise ConfigError(f"eyes must be true or false, got {self.eyes!r}")
+        if not isinstance(self.expression, (bool, np.bool_)):
+            raise ConfigError(f"expression must be true or false, got {self.expression!r}")
 
 
 #: Test-time augmentation modes (PredictConfig.tta).

@@ -23,7 +23,15 @@ class Face:
     from ``landmarks68``: ``eye_open_right`` / ``eye_open_left`` the eye aspect ratio of the
     subject's right eye (points 36-41, on the image's left in a frontal photo) and left eye
     (42-47), about 0.25-0.35 open and below 0.2 closed; ``mouth_open`` the inner-lip opening
-    |62 - 66| / |60 - 64| (0 with the lips together)."""
+    |62 - 66| / |60 - 64| (0 with the lips together).
+
+    expression (10,): the expression coefficients of the BFM fit to the 520 points
+    (denseface.mesh.point_fit), when asked for (``mesh="full"`` or ``PredictConfig.expression``;
+    else None). Basis: the 10 expression components of bfm_3ddfa_53215 (3DDFA's ``w_exp_sim``,
+    the first 10 of AFLW2000-3D's / 300W-LP's ``Exp_Para`` basis), in that order and in its
+    units: the mesh in model coordinates is ``u + w_shp @ shape + w_exp @ expression``, so the
+    numbers read as 3DDFA(-V2)'s 10 expression parameters; their scales are ``BFM.exp_std``
+    (about 1.5, 1.4, 0.54, 0.53, 0.19, 0.24, 0.25, 0.35, 0.15, 0.24); docs/predict.md."""
 
     box: np.ndarray
     score: float
@@ -33,6 +41,7 @@ class Face:
     crop_box: np.ndarray
     mesh: np.ndarray | None = None
     landmarks68_300w: np.ndarray | None = None
+    expression: np.ndarray | None = None
 
     @property
     def _points_for_openness(self) -> np.ndarray:
@@ -66,7 +75,8 @@ class Face:
                                      else _round(self.landmarks68_300w, decimals)),
                 "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()},
                 "eye_open_left": _round(self.eye_open_left, 4), "eye_open_right": _round(self.eye_open_right, 4),
-                "mouth_open": _round(self.mouth_open, 4)}
+                "mouth_open": _round(self.mouth_open, 4),
+                "expression": None if self.expression is None else _round(self.expression, 4)}
 
 
 def _round(a, decimals: int):

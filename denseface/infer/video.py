@@ -157,7 +157,7 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
         while ok and frame is not None and (max_frames is None or i < max_frames):
             rgb = normalise_array(frame, "bgr")
             before = tracker.detections
-            faces = tracker.update(rgb, i / fps, timings)
+            faces = model.with_fits(tracker.update(rgb, i / fps, timings))   # expression if asked
             result.frames += 1
             result.frames_with_face += bool(faces)
             result.faces += len(faces)
