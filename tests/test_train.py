@@ -63,6 +63,19 @@ def test_best_checkpoint_carries_its_preprocessing(tiny_run):
     assert "config" in ck
 
 
+def test_last_and_best_are_written_by_one_writer(tiny_run):
+    """last.pt is best.pt's layout (config, state_dict, meta; save_checkpoint) plus the resume
+    state, so load_model reads either (issue 33: last.pt was written by hand, without meta)."""
+    from denseface.models.checkpoints import read_torch_file
+    from denseface.models.regressor import load_model
+    from denseface.train.trainer import RESUME_KEYS
+
+    last, best = read_torch_file(tiny_run / "last.pt"), read_torch_file(tiny_run / "best.pt")
+    assert set(best) == {"config", "state_dict", "meta"}
+    assert set(last) == set(best) | set(RESUME_KEYS) and last["config"] == best["config"]
+    assert load_model(tiny_run / "last.pt").config == load_model(tiny_run / "best.pt").config
+
+
 def _stderr_event(proc: subprocess.Popen, text: str) -> threading.Event:
     """An event set once ``text`` appears on the process's stderr (read to its end by a thread,
     so the process never blocks on a full pipe)."""

@@ -147,15 +147,19 @@ def create_model(backbone: str = "mobilenetv2_100", num_points: int = 520, input
     return DenseRegressor(cfg, pretrained, teacher_dir)
 
 
-def save_checkpoint(model: DenseRegressor, path: str | Path, half: bool = False, **meta) -> None:
-    """Atomic save of weights plus the preprocessing config (loadable with weights_only);
-    ``half`` stores floating-point tensors in fp16 (load_model casts them back to float32)."""
+def save_checkpoint(model: DenseRegressor, path: str | Path, half: bool = False,
+                    resume_state: dict | None = None, **meta) -> None:
+    """Atomic save of weights plus the preprocessing config (loadable with weights_only), the one
+    writer of every denseface checkpoint; ``half`` stores floating-point tensors in fp16
+    (load_model casts them back to float32); ``resume_state``: the trainer's keys stored beside
+    them in ``last.pt`` (optimiser, scheduler, scaler, RNG, epoch, history)."""
     from ..io.files import atomic_output
     path = Path(path)
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
     with atomic_output(path) as tmp:
-        torch.save({"config": model.config.to_json(), "state_dict": state, "meta": meta}, tmp)
+        torch.save({**(resume_state or {}), "config": model.config.to_json(), "state_dict": state,
+                    "meta": meta}, tmp)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> DenseRegressor:

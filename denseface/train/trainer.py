@@ -218,16 +218,13 @@ class Trainer:
         from ..models.regressor import save_checkpoint
 
         self.out.mkdir(parents=True, exist_ok=True)
-        state = {
-            "config": self.model.config.to_json(),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        resume_state = {
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": epoch, "best": self.best,
             "history": json.dumps(self.history), "train_config": json.dumps(self.cfg.to_dict()),
             "torch_rng": torch.get_rng_state(),
         }
-        with atomic_output(self.out / "last.pt") as tmp:
-            torch.save(state, tmp)
+        save_checkpoint(self.model, self.out / "last.pt", resume_state=resume_state)
         if self.history and self.history[-1].get("is_best"):
             save_checkpoint(self.model, self.out / "best.pt", epoch=epoch, val=self.history[-1],
                             train_config=self.cfg.to_dict())
