@@ -11,6 +11,7 @@ timing loop are shared with ``benchmarks/peer_dlib.py`` (``benchmarks/peer_commo
         [--max-faces 4] [--keep-468]
     $PY benchmarks/peer_mediapipe.py time --images LIST.txt --out OUT.json [--repeats 3]
         [--warmup 3] [--max-faces 1]
+    $PY benchmarks/peer_mediapipe.py video --videos LIST.txt --out OUT.npz [--max-faces 2]
 
 Contract
 - LIST.txt: one image path per line (decoded with OpenCV, given to MediaPipe as RGB uint8).
@@ -41,6 +42,14 @@ Contract
   process CPU ms of each. Faces: up to ``--max-faces``. OUT.json: {"per_photo": [{"image",
   "faces", "end_to_end_ms", "end_to_end_cpu_ms", "detect_ms", "detect_cpu_ms", "landmarks_ms",
   "landmarks_cpu_ms"}], "median": {...}, "meta": {...}}.
+- ``video``: each video of LIST.txt (one path per line, read with OpenCV, every frame) through
+  the Face Mesh solution in video mode (``static_image_mode=False``: BlazeFace until a face is
+  found, then each frame's ROI from the previous frame's 468 points, MediaPipe's own tracking),
+  a fresh solution per video. OUT.npz: ``videos`` (V,) str; ``frames`` (V,) frames decoded;
+  ``found`` (V, T, K) bool; ``points68`` (V, T, K, 68, 3) float32 (T the longest video, NaN
+  past a video's end or where not found); ``checksums`` (V, T) int64, the sum of each decoded
+  frame's bytes (the caller checks it decoded the same frames); ``ms`` (V, T) wall ms per frame;
+  ``meta``.
 - Threads: the process is pinned to ``--cpus`` cores (default 1, the first it may use:
   ``os.sched_setaffinity``), so MediaPipe's internal threads (graph executor, XNNPACK) share
   one core; CPU ms counts every thread.
@@ -65,7 +74,8 @@ import cv2
 import numpy as np
 
 # read_rgb is re-exported: bench_e2e.py --mediapipe-serve imports it from here with FaceMeshPeer.
-from peer_common import decoded_images, read_rgb, run_worker, time_stages, timed, worker_parser  # noqa: F401
+from peer_common import (decoded_images, pin_cpus, read_list, read_rgb, run_worker, time_stages,  # noqa: F401
+                         timed, worker_parser)
 
 #: iBUG 68 (0-based order) -> MediaPipe Face Mesh indices; two indices = their mean.
 #: Source: PeizhiYan/Mediapipe_2_Dlib_Landmarks (see the module docstring).
@@ -301,7 +311,80 @@ def time_photos(paths: list[str], repeats: int = 3, warmup: int = 3, max_faces: 
     return {**timing, "meta": meta({"repeats": repeats, "warmup": warmup, "max_faces": max_faces})}
 
 
+def video_frames(path: str):
+    """Yield every frame of a video as RGB uint8 (OpenCV's decoder)."""
+    cap = cv2.VideoCapture(path)
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                return
+            yield np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+
+
+def track_video(path: str, max_faces: int) -> dict:
+    """One video through a fresh Face Mesh solution in video mode: per-frame arrays."""
+    import mediapipe as mp
+
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+                                           refine_landmarks=False)
+    found, p68, sums, ms = [], [], [], []
+    for rgb in video_frames(path):
+        h, w = rgb.shape[:2]
+        sums.append(int(rgb.sum(dtype=np.int64)))
+        res, wall, _ = timed(mesh.process, rgb)
+        ms.append(wall)
+        f = np.zeros(max_faces, bool)
+        p = np.full((max_faces, 68, 3), np.nan, np.float32)
+        for k, lm in enumerate((res.multi_face_landmarks or [])[:max_faces]):
+            f[k], p[k] = True, to_ibug68(_points_px(lm, w, h))
+        found.append(f)
+        p68.append(p)
+    mesh.close()
+    if not sums:
+        print(f"peer_mediapipe: {path}: no frame decodes", file=sys.stderr)
+    return {"found": found, "points68": p68, "checksums": sums, "ms": ms}
+
+
+def track_videos(paths: list[str], max_faces: int) -> dict:
+    """Arrays of the ``video`` command (see the module docstring)."""
+    runs = [track_video(p, max_faces) for p in paths]
+    n, t_max = len(paths), max([len(r["ms"]) for r in runs] + [1])
+    out = {"videos": np.array(paths), "frames": np.array([len(r["ms"]) for r in runs]),
+           "found": np.zeros((n, t_max, max_faces), bool),
+           "points68": np.full((n, t_max, max_faces, 68, 3), np.nan, np.float32),
+           "checksums": np.zeros((n, t_max), np.int64), "ms": np.full((n, t_max), np.nan)}
+    for v, r in enumerate(runs):
+        for key in ("found", "points68", "checksums", "ms"):
+            if r[key]:
+                out[key][v, : len(r[key])] = np.array(r[key])
+    return out
+
+
+def video_main(argv: list[str]) -> int:
+    """The ``video`` command (its own parser: the shared CLI of peer_common has images only)."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="peer_mediapipe.py video", description="Face Mesh in video mode")
+    ap.add_argument("--videos", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--max-faces", type=int, default=2)
+    ap.add_argument("--cpus", type=int, default=1, help="pin to this many cores (0: no pinning)")
+    a = ap.parse_args(argv)
+    pin_cpus(a.cpus)
+    arrays = track_videos(read_list(a.videos), a.max_faces)
+    settings = {"mode": "video (static_image_mode=False)", "max_faces": a.max_faces}
+    np.savez_compressed(a.out, **arrays, meta=np.array(json.dumps(meta(settings))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["video"]:
+        return video_main(argv[1:])
     ap = worker_parser(__doc__.split("\n")[0], "--rois",
                        predict_options=(("--keep-468", {"action": "store_true"}),))
     a = ap.parse_args(argv)

@@ -1,0 +1,383 @@
+"""The ``video`` part of benchmarks/peers.py: steady video, denseface's tracker beside MediaPipe
+Face Mesh in video mode, on clips with ground truth, in the same run.
+
+Clips (:func:`write_clip`): a photo with human 68 points placed in a 640x480 frame (the face's
+68-point box :data:`FACE_PX` px on its longer side, grey around the photo), 90 frames at 30 fps,
+every frame with its own Gaussian sensor noise (sigma :data:`NOISE_SIGMA` grey levels), written
+as MP4 (mp4v) and read back, so codec loss is real. Two kinds per photo:
+
+- ``still``: the photo does not move;
+- ``moving``: a smooth known motion about the face's centre (rotation +-10 deg, scale +-12 %,
+  shift up to 60 px; :func:`motion_matrix`).
+
+Ground truth: the human 68 points moved by each frame's matrix. Test photos: held-out 300-W faces
+(denseface.data.human68's fixed split, AFW and HELEN; no model was trained or chosen on them),
+evenly spaced over the split. Tuning photos (``--tune``, to choose the smoothing): the annotated
+photos of shared/data/face_landmark_samples (benchmarks/bench_video.py's sources), never the
+test photos.
+
+Methods, each on the decoded frames of the same files:
+
+- ``denseface``: :class:`denseface.infer.tracking.FaceTracker` with its default smoothing, one
+  face (``max_faces=1``), its ``landmarks68_300w`` (the human convention);
+- ``denseface_raw``: the same tracker without smoothing;
+- ``denseface_photo``: every frame predicted on its own as a photo (``DenseFace.predict``: the
+  detector, two passes, flip averaging, the eye stage);
+- ``mediapipe``: MediaPipe Face Mesh (the legacy solution with ``static_image_mode=False``: its
+  detector until a face is found, then each frame's ROI from the previous frame's points), in
+  its own venv through ``benchmarks/peer_mediapipe.py video``; its 468 points -> 68 as the other
+  parts map them. The face nearest the ground truth (benchmarks/peers.py ``pick_face``).
+
+Metrics, in % of the inter-ocular distance (outer eye corners, points 36 and 45, the 300-W
+convention) of the ground truth: ``jitter`` (still clips) is the mean over the 68 points of each
+point's spread over the frames (root-mean-square distance from its mean position); ``step``
+(still) the mean frame-to-frame displacement of a point; ``nme`` the mean point error, on still
+and on moving clips. Frames where a method finds no face count as missing (reported).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from denseface.data.human68 import held_out_photos, read_labels
+from denseface.metrics import interocular
+from denseface.paths import shared_path
+
+FRAME_W, FRAME_H, FPS, FRAMES = 640, 480, 30.0, 90
+NOISE_SIGMA = 4.0      # grey levels, independent per pixel and frame
+FACE_PX = 160.0        # longer side of the face's 68-point box in the frame
+MOTION = {"rotation_deg": 10.0, "scale": 0.12, "shift_px": 60.0}
+TEST_FACES = 12
+KINDS = ("still", "moving")
+METHODS = ("denseface", "denseface_raw", "denseface_photo", "mediapipe")
+#: Issue 30's targets, measured in the same run.
+TARGETS = {"jitter_vs_mediapipe": 0.5, "moving_nme_margin": 0.1}
+
+
+@dataclass
+class Clip:
+    name: str
+    kind: str              # "still" or "moving"
+    path: Path             # the MP4 file
+    gt: np.ndarray         # (T, 68, 2) image pixels of each frame
+    motion: np.ndarray     # (T, 2, 3) photo pixels -> frame pixels
+
+
+def test_photos(n: int = TEST_FACES) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, RGB photo, human 68 points) of ``n`` held-out 300-W faces, evenly spaced over the
+    split's faces sorted by name."""
+    from denseface.io.images import read_image, to_rgb
+
+    folder = shared_path("data", "w300_afw_helen")
+    labels = read_labels(folder)
+    held = np.flatnonzero(held_out_photos(labels["source"]))
+    held = held[np.argsort(labels["names"][held])]
+    pick = held[np.linspace(0, len(held) - 1, n).round().astype(int)]
+    return [(str(labels["names"][i]).rsplit(".", 1)[0], to_rgb(read_image(folder / "images" / str(labels["names"][i]))),
+             labels["pts68"][i].astype(np.float64)) for i in pick]
+
+
+def tuning_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, RGB photo, 68 points) of the annotated face_landmark_samples photos (not the test
+    set; benchmarks/bench_video.py's clip sources)."""
+    from bench_video import clip_sources
+    from denseface.io.images import read_image, to_rgb
+    from denseface.paths import shared_root
+
+    return [(name, to_rgb(read_image(path)), face) for name, path, face in clip_sources(shared_root())]
+
+
+def motion_matrix(t: int, n: int, centre: np.ndarray, scale: float, moving: bool) -> np.ndarray:
+    """The (2, 3) matrix of frame ``t`` of ``n``: the photo's face centre to the frame's centre at
+    ``scale``; when ``moving``, also rotated, scaled and shifted smoothly (:data:`MOTION`)."""
+    ph = 2 * np.pi * t / FRAMES      # the motion is fixed in time: a shorter clip is its start
+    angle, s, shift = 0.0, scale, np.zeros(2)
+    if moving:
+        angle = MOTION["rotation_deg"] * np.sin(1.3 * ph)
+        s = scale * (1.0 + MOTION["scale"] * np.sin(0.9 * ph + 0.5))
+        shift = MOTION["shift_px"] * np.array([np.sin(ph), 0.6 * np.sin(1.7 * ph + 1.0)])
+    M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, s)
+    M[:, 2] += np.array([FRAME_W / 2, FRAME_H / 2]) - centre + shift
+    return M
+
+
+def write_clip(name: str, photo: np.ndarray, face68: np.ndarray, kind: str, folder: Path,
+               n: int = FRAMES, seed: int = 0) -> Clip:
+    """Write one clip as MP4 (see the module docstring) -> its Clip."""
+    centre = 0.5 * (face68.min(0) + face68.max(0))
+    scale = FACE_PX / float(np.ptp(face68, 0).max())
+    rng = np.random.default_rng(seed)
+    path = folder / f"{name.replace('/', '_')}_{kind}.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (FRAME_W, FRAME_H), True)
+    gts, mats = [], []
+    for t in range(n):
+        M = motion_matrix(t, n, centre, scale, kind == "moving")
+        f = cv2.warpAffine(photo, M, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(60, 60, 60)).astype(np.float32)
+        f += rng.normal(0.0, NOISE_SIGMA, f.shape).astype(np.float32)
+        writer.write(cv2.cvtColor(np.clip(f + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        gts.append(face68 @ M[:, :2].T + M[:, 2])
+        mats.append(M)
+    writer.release()
+    return Clip(name, kind, path, np.stack(gts), np.stack(mats))
+
+
+def read_clip(path: Path) -> list[np.ndarray]:
+    """Every frame of an MP4 as RGB uint8 (OpenCV's decoder, as MediaPipe's worker reads it)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok or bgr is None:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
+# ------------------------------------------------------------------------------ denseface
+def _nearest(faces, gt: np.ndarray):
+    if not faces:
+        return None
+    return min(faces, key=lambda f: float(np.linalg.norm(f.landmarks68[:, :2] - gt, axis=1).mean()))
+
+
+def human68(face) -> np.ndarray:
+    """A face's human-convention 68 points (the dense 68 for a model without that head)."""
+    return (face.landmarks68_300w if face.landmarks68_300w is not None else face.landmarks68)[:, :2]
+
+
+def track_raw(model, frames: list[np.ndarray], gt: np.ndarray) -> tuple[list, float]:
+    """The tracker without smoothing (one face) -> (its face per frame or None, frames per
+    second of ``FaceTracker.update``). The raw track is what smoothing then filters: the next
+    crop always comes from the raw prediction, so any smoothing can be replayed on it."""
+    from denseface.infer.tracking import FaceTracker, TrackerConfig
+
+    tracker = FaceTracker(model, TrackerConfig(max_faces=1), None)
+    out = []
+    t0 = time.perf_counter()
+    for t, frame in enumerate(frames):
+        out.append(_nearest(tracker.update(frame, t / FPS), gt[t]))
+    return out, len(frames) / (time.perf_counter() - t0)
+
+
+def smoothed(model, raw: list, smoothing) -> np.ndarray:
+    """(T, 68, 2) human-convention points of a raw track smoothed as FaceTracker smooths it (one
+    FaceSmoother over the track; NaN where the track has no face)."""
+    from denseface.infer.tracking import FaceSmoother
+
+    smoother = FaceSmoother(model.mean_shape, smoothing, model.landmark_set.idx68)
+    out = np.full((len(raw), 68, 2), np.nan)
+    for t, f in enumerate(raw):
+        if f is not None:
+            out[t] = human68(smoother.face(f, t / FPS))
+    return out
+
+
+def photo_points(model, frames: list[np.ndarray], gt: np.ndarray) -> np.ndarray:
+    out = np.full((len(frames), 68, 2), np.nan)
+    for t, frame in enumerate(frames):
+        f = _nearest(model.predict_array(frame), gt[t])
+        if f is not None:
+            out[t] = human68(f)
+    return out
+
+
+def tracker_fps(model, frames: list[np.ndarray], smoothing) -> float:
+    """Frames per second of the tracker with ``smoothing`` (one face) over a clip, after one
+    untimed pass over its first frames."""
+    from denseface.infer.tracking import FaceTracker, TrackerConfig
+
+    for timed in (False, True):
+        tracker = FaceTracker(model, TrackerConfig(max_faces=1), smoothing)
+        use = frames if timed else frames[:10]
+        t0 = time.perf_counter()
+        for t, frame in enumerate(use):
+            tracker.update(frame, t / FPS)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------ metrics
+def scores(pred: np.ndarray, clip: Clip) -> dict:
+    """Per-clip figures of (T, 68, 2) predictions (NaN = no face): nme, and on still clips
+    jitter and step (see the module docstring), in % of the inter-ocular distance."""
+    iod = interocular(clip.gt)                                        # (T,)
+    ok = np.isfinite(pred).all((1, 2))
+    err = np.linalg.norm(pred - clip.gt, axis=2).mean(1) / iod * 100.0
+    row = {"found": int(ok.sum()), "frames": len(pred),
+           "nme": float(err[ok].mean()) if ok.any() else None}
+    if clip.kind == "still" and ok.sum() > 2:
+        p = pred[ok]
+        spread = np.sqrt(((p - p.mean(0)) ** 2).sum(2).mean(0))          # (68,) px
+        row["jitter"] = float(spread.mean() / iod[0] * 100.0)
+        both = ok[1:] & ok[:-1]
+        steps = np.linalg.norm(np.diff(pred, axis=0), axis=2).mean(1)[both]
+        row["step"] = float(steps.mean() / iod[0] * 100.0) if both.any() else None
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    """Means over clips, per kind and method."""
+    out = {}
+    for kind in KINDS:
+        ks = [r for r in rows if r["kind"] == kind]
+        out[kind] = {}
+        for m in METHODS:
+            rs = [r["methods"][m] for r in ks if m in r["methods"]]
+            if not rs:
+                continue
+            agg = {"clips": len(rs), "found_pct": 100.0 * sum(r["found"] for r in rs) / sum(r["frames"] for r in rs)}
+            for key in ("nme", "jitter", "step"):
+                v = [r[key] for r in rs if r.get(key) is not None]
+                if v:
+                    agg[key] = float(np.mean(v))
+            out[kind][m] = agg
+    return out
+
+
+def targets_met(s: dict) -> dict:
+    """Issue 30's targets on a summary (None where a method is missing)."""
+    d, mp = s["still"].get("denseface", {}), s["still"].get("mediapipe")
+    mv = s["moving"]
+    return {"jitter": (d["jitter"] <= TARGETS["jitter_vs_mediapipe"] * mp["jitter"]) if mp else None,
+            "moving_nme": mv["denseface"]["nme"] <= mv["denseface_photo"]["nme"] + TARGETS["moving_nme_margin"]}
+
+
+# ------------------------------------------------------------------------------ the part
+def make_clips(photos, folder: Path, n: int = FRAMES) -> list[Clip]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_clip(name, rgb, face, kind, folder, n, seed=1000 * i + k)
+            for i, (name, rgb, face) in enumerate(photos) for k, kind in enumerate(KINDS)]
+
+
+def mediapipe_points(peer, clips: list[Clip], workdir: Path) -> tuple[list[np.ndarray], list[int], dict]:
+    """MediaPipe in video mode on every clip: (T, 68, 2) per clip (the face nearest the ground
+    truth), the checksums of the frames it decoded, and its meta."""
+    from peers import pick_face
+
+    r = peer.video([c.path for c in clips], "video")
+    out, sums = [], []
+    for v, c in enumerate(clips):
+        T = len(c.gt)
+        p = np.full((T, 68, 2), np.nan)
+        for t in range(min(T, int(r["frames"][v]))):
+            faces = [r["points68"][v, t, k] for k in range(r["found"].shape[2]) if r["found"][v, t, k]]
+            k = pick_face(faces, c.gt[t])
+            if k is not None:
+                p[t] = faces[k][:, :2]
+        out.append(p)
+        sums.append(r["checksums"][v, :T])
+    return out, sums, {"ms_per_frame": float(np.nanmedian(r["ms"])), **r["meta"]}
+
+
+def part_video(peers: dict, workdir: Path, n_faces: int = TEST_FACES, frames: int = FRAMES) -> dict:
+    """Test clips through every method; the result file's content."""
+    from denseface import DenseFace
+    from denseface.infer.tracking import SmoothingConfig
+
+    clips = make_clips(test_photos(n_faces), workdir / "video_clips", frames)
+    mp, mp_sums, mp_meta = (mediapipe_points(peers["mediapipe"], clips, workdir)
+                            if "mediapipe" in peers else (None, None, None))
+    model = DenseFace(threads=1)
+    cv2.setNumThreads(1)
+    rows, fps, same_frames = [], [], []
+    for i, c in enumerate(clips):
+        decoded = read_clip(c.path)
+        raw, _ = track_raw(model, decoded, c.gt)
+        preds = {"denseface": smoothed(model, raw, SmoothingConfig()),
+                 "denseface_raw": np.stack([np.full((68, 2), np.nan) if f is None else human68(f) for f in raw]),
+                 "denseface_photo": photo_points(model, decoded, c.gt)}
+        if mp is not None:
+            preds["mediapipe"] = mp[i]
+            same_frames.append(bool(np.array_equal(mp_sums[i], [int(f.sum(dtype=np.int64)) for f in decoded])))
+        if c.kind == "moving":
+            fps.append(tracker_fps(model, decoded, SmoothingConfig()))
+        rows.append({"clip": c.name, "kind": c.kind, "methods": {m: scores(p, c) for m, p in preds.items()}})
+        print(f"peers: video {c.name} {c.kind}: " + ", ".join(
+            f"{m} {rows[-1]['methods'][m]['nme']:.2f}" for m in preds), flush=True)
+    s = summary(rows)
+    return {"clips": len(clips), "frames": frames, "fps": FPS, "size": [FRAME_W, FRAME_H],
+            "noise_sigma": NOISE_SIGMA, "face_px": FACE_PX, "motion": MOTION, "codec": "mp4v (MPEG-4 part 2) in MP4",
+            "photos": "held-out 300-W faces (denseface.data.human68's split, 20 %, seed 20), evenly spaced",
+            "smoothing": _asdict(SmoothingConfig()), "mediapipe": mp_meta,
+            "mediapipe_decoded_same_frames": all(same_frames) if same_frames else None,
+            "tracker_fps_median": float(np.median(fps)), "tracker_fps_note": "denseface's tracker, one "
+            "640x480 face, 1 thread, frames already decoded, on the moving clips (median over clips)",
+            "rows": rows, "summary": s, "targets": TARGETS, "met": targets_met(s)}
+
+
+def _asdict(cfg) -> dict:
+    from dataclasses import asdict
+    return asdict(cfg)
+
+
+# ------------------------------------------------------------------------------ reports
+def table(d: dict, fmt) -> list[str]:
+    """The results table (docs/peers.md and docs/video.md share it)."""
+    s = d["summary"]
+    names = {"denseface": "**denseface tracker** (default smoothing)", "denseface_raw": "denseface tracker, no smoothing",
+             "denseface_photo": "denseface, each frame as a photo", "mediapipe": "MediaPipe Face Mesh 0.10.21, video mode"}
+    lines = ["| method | jitter (still) | frame to frame (still) | NME still | NME moving | frames with a face |",
+             "|---|---|---|---|---|---|"]
+    for m in METHODS:
+        st, mv = s["still"].get(m), s["moving"].get(m)
+        if st is None:
+            continue
+        lines.append(f"| {names[m]} | {fmt(st.get('jitter'), 3)} % | {fmt(st.get('step'), 3)} % | "
+                     f"{fmt(st.get('nme'))} | {fmt(mv.get('nme'))} | "
+                     f"{fmt(min(st['found_pct'], mv['found_pct']), 1)} % |")
+    return lines
+
+
+def section(d: dict, fmt) -> list[str]:
+    """The video section of docs/peers.md."""
+    met = d["met"]
+    s = d["summary"]
+    mpj = s["still"].get("mediapipe", {}).get("jitter")
+    parts = ["## Steady video: tracking against MediaPipe's video mode", "",
+             f"{d['clips'] // 2} held-out 300-W faces, each as a still and a moving clip of {d['frames']} frames "
+             f"at {FRAME_W}x{FRAME_H} (face {d['face_px']:.0f} px, sensor noise sigma {d['noise_sigma']:g} grey "
+             f"levels per frame, written as MP4 and read back; moving: rotation +-{MOTION['rotation_deg']:g} deg, "
+             f"scale +-{100 * MOTION['scale']:.0f} %, shift up to {MOTION['shift_px']:g} px). Ground truth: the "
+             "human 68 points moved by each frame's matrix. Jitter: each point's spread over a still clip's "
+             "frames; all figures in % of the inter-ocular distance (`benchmarks/peers_video.py` has the "
+             "protocol; docs/video.md the smoothing).", ""]
+    parts += table(d, fmt)
+    if mpj:
+        parts += ["", f"Jitter: denseface {fmt(s['still']['denseface']['jitter'], 3)} % = "
+                  f"{s['still']['denseface']['jitter'] / mpj:.2f}x MediaPipe's (target <= "
+                  f"{TARGETS['jitter_vs_mediapipe']}x: {'met' if met['jitter'] else 'missed'}). "]
+    parts += [f"Moving clips: tracker NME {fmt(s['moving']['denseface']['nme'])} vs "
+              f"{fmt(s['moving']['denseface_photo']['nme'])} for the same frames as photos (target <= +"
+              f"{TARGETS['moving_nme_margin']}: {'met' if met['moving_nme'] else 'missed'}). MediaPipe's "
+              "68 come from its 468 through the index table above, so part of its NME is convention; its "
+              "jitter is not.", ""]
+    return parts
+
+
+# ------------------------------------------------------------------------------ tuning
+def record_tracks(model, clips: list[Clip]) -> list[dict]:
+    """Per clip: the raw track (the tracker without smoothing) and, on moving clips, the frames
+    predicted as photos, the inputs :func:`tune` replays smoothings on."""
+    out = []
+    for c in clips:
+        decoded = read_clip(c.path)
+        raw, _ = track_raw(model, decoded, c.gt)
+        out.append({"clip": c, "raw": raw,
+                    "photo": photo_points(model, decoded, c.gt) if c.kind == "moving" else None})
+    return out
+
+
+def replay(model, tracks: list[dict], smoothing) -> dict:
+    """Mean still jitter, still NME, and moving NME minus the photos' NME of one smoothing."""
+    rows = [(t["clip"], scores(smoothed(model, t["raw"], smoothing), t["clip"]),
+             None if t["photo"] is None else scores(t["photo"], t["clip"])) for t in tracks]
+    return {"jitter": float(np.mean([r["jitter"] for c, r, _ in rows if c.kind == "still"])),
+            "step": float(np.mean([r["step"] for c, r, _ in rows if c.kind == "still"])),
+            "nme_still": float(np.mean([r["nme"] for c, r, _ in rows if c.kind == "still"])),
+            "moving_excess": float(np.mean([r["nme"] - p["nme"] for c, r, p in rows if c.kind == "moving"]))}
