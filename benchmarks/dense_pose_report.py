@@ -151,10 +151,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from denseface.eval.dense import (DenseConfig, evaluate_dense, load_protocol, model_predictions,
-                                      predict_all, write_dense)
+                                      predict_all)
     from denseface.eval.predictors import model_name
     from denseface.eval.report import dense_markdown
-    from denseface.eval.pose import PoseConfig, evaluate_pose, write_pose
+    from denseface.eval.pose import PoseConfig, evaluate_pose
+    from denseface.eval.report import write_result
     from denseface.mesh import load_bfm
 
     t0 = time.perf_counter()
@@ -167,10 +168,10 @@ def main() -> None:
     first = model_name(args.models[0])
     dense.report["full_mesh_cost"] = {"model": first, **measure_cost(model_predictions(preds)[first], bfm, args.cost_faces)}
     dense.markdown = dense_markdown(dense.report)
-    write_dense(dense, args.out_dense, predictions=args.save_predictions)
+    write_result(dense, args.out_dense, predictions=args.save_predictions)
     pose = evaluate_pose(args.models, PoseConfig(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__}),
-                         preds=preds, data=data, fits=dense.fits)
-    write_pose(pose, args.out_pose)
+                         preds=preds, data=data, fits=dense.extras["fits"])
+    write_result(pose, args.out_pose)
     print(dense.markdown)
     print(pose.markdown)
     if args.figure:

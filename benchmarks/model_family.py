@@ -168,11 +168,12 @@ def passes_on_val(model_path: Path, split, lset) -> dict:
 def w300_fields(model_path: Path, name: str) -> dict:
     """Both 68-point conventions on the held-out 300-W photos (denseface eval w300, predict's
     default pipeline given the human-68 boxes); the report goes to docs/eval/<name>_w300/."""
-    from denseface.eval.human68 import evaluate_human68, write_human68
+    from denseface.eval.report import write_result
+    from denseface.eval.w300 import evaluate_w300
 
-    report = evaluate_human68(model_path)
-    report["model"] = name
-    write_human68(report, EVAL_DIR / f"{name}_w300")
+    result = evaluate_w300(model_path, name=name)
+    write_result(result, EVAL_DIR / f"{name}_w300")
+    report = result.report
     return {f"w300_{c}": s for c, s in report["conventions"].items()} | {"w300_faces": report["n"]}
 
 
@@ -252,7 +253,7 @@ def measure(names: list[str], skip_detector: bool) -> None:
     from denseface.eval.aflw import AflwConfig, evaluate_aflw
     from denseface.eval.aflw2000 import Aflw2000Config, evaluate_aflw2000
     from denseface.eval.ced import ced_from_reports
-    from denseface.eval.batch_predict import RunConfig
+    from denseface.eval.predictions import RunConfig
     from denseface.eval.predictors import open_predictor
     from denseface.eval.report import write_result
     from denseface.models.runners import OnnxRunner
@@ -346,7 +347,7 @@ def peers_w300() -> dict[str, dict]:
     """The peers' inter-ocular NME on the same held-out 300-W faces as ours, from the peers
     benchmark's per-image predictions (benchmarks/peers.py -> results/peers_w300.npz)."""
     from denseface.data.human68 import held_out_photos, read_labels
-    from denseface.eval.human68 import scores
+    from denseface.eval.w300 import scores
     from denseface.paths import shared_path
 
     path = ROOT / "benchmarks" / "results" / "peers_w300.npz"

@@ -196,8 +196,9 @@ def test_dense_and_pose_end_to_end(aflw3, bfm, landmark_set, tmp_path):
     import json
 
     from denseface.eval.datasets import MeshPoints, gt_cameras, read_fit_params
-    from denseface.eval.dense import DenseConfig, evaluate_dense, model_predictions, predict_all, write_dense
-    from denseface.eval.pose import PoseConfig, evaluate_pose, write_pose
+    from denseface.eval.dense import DenseConfig, evaluate_dense, model_predictions, predict_all
+    from denseface.eval.pose import PoseConfig, evaluate_pose
+    from denseface.eval.report import write_result
 
     need_shared("models", "3ddfa_v2_mb05")
     P, S, E = read_fit_params(aflw3)
@@ -217,16 +218,16 @@ def test_dense_and_pose_end_to_end(aflw3, bfm, landmark_set, tmp_path):
     assert 1.0 < t["p68_2d"]["all"] < 8.0
     assert abs(c["face_3d"]["all"] - t["face_3d"]["all"]) < 0.2      # the fitter adds little
     assert res.report["gt_quality"]["median_px"] < 2.0
-    out = write_dense(res, tmp_path / "dense")
+    out = write_result(res, tmp_path / "dense")
     rep = json.loads((out / "report.json").read_text())
     assert rep["n"] == 3 and rep["per_image"] == "per_image.csv"
     assert (out / "report.md").read_text().startswith("# AFLW2000-3D dense alignment")
 
-    pose = evaluate_pose([], PoseConfig(limit=3, progress=False), preds=preds, data=aflw3, fits=res.fits)
+    pose = evaluate_pose([], PoseConfig(limit=3, progress=False), preds=preds, data=aflw3, fits=res.extras["fits"])
     pm = pose.report["methods"]
     assert pose.report["n"] == 3
     assert pm[f"{name}_fit"]["mean"] < 0.2                           # exact points -> the GT camera
     np.testing.assert_allclose(pm[f"{name}_points"]["mean"], pm["oracle_gt520"]["mean"], atol=1e-6)
     assert pm["teacher"]["mean"] < 10.0
-    out = write_pose(pose, tmp_path / "pose")
+    out = write_result(pose, tmp_path / "pose")
     assert "6DRepNet" in (out / "report.md").read_text()

@@ -93,7 +93,7 @@ def oracle(aflw2000):
 
 def _cfg(limit=SUBSET, **kw):
     from denseface.eval.aflw2000 import Aflw2000Config
-    from denseface.eval.batch_predict import RunConfig
+    from denseface.eval.predictions import RunConfig
 
     return Aflw2000Config(limit=limit, run=RunConfig(batch=16, progress=False), **kw)
 
@@ -189,7 +189,7 @@ def test_detector_mode_two_passes():
 
 
 def test_box_policy_and_matching():
-    from denseface.eval.batch_predict import match_detection
+    from denseface.eval.calibration import match_detection
     from denseface.geometry.boxes import fit_box_to_crop
     from denseface.infer.detectors import BoxToCrop, Detection
 
@@ -200,18 +200,24 @@ def test_box_policy_and_matching():
     truth = BoxToCrop(1.4, 0.05, 0.2)
     fitted = fit_box_to_crop(det, np.stack([truth(b) for b in det]))
     assert (fitted.scale, fitted.shift_x, fitted.shift_y) == pytest.approx((1.4, 0.05, 0.2))
+    # the benchmarks' rule: the highest score among the centres inside the face's box
     dets = [((0, 0, 10, 10), 0.99), ((100, 100, 150, 150), 0.5), ((110, 100, 160, 150), 0.7)]
-    box, score = match_detection(dets, np.array([90, 90, 170, 170]))
-    assert score == 0.7 and tuple(box) == (110, 100, 160, 150)
-    assert match_detection(dets, np.array([300, 300, 400, 400])) is None
+    corners = np.array([[90, 90], [170, 170]])
+    hit = match_detection(dets, corners, rule="score")
+    assert hit.score == 0.7 and tuple(hit.box) == (110, 100, 160, 150)
+    assert match_detection(dets, corners + 210, rule="score") is None
     objs = [Detection(np.array(b, float), s) for b, s in dets]
-    assert match_detection(objs, np.array([90, 90, 170, 170]))[1] == 0.7
+    assert match_detection(objs, corners, rule="score").score == 0.7
+    # the calibration rule on the same faces: the closest centre of a similar size
+    assert match_detection(objs, corners).score == 0.5
+    with pytest.raises(ValueError, match="rule must be one of"):
+        match_detection(objs, corners, rule="iou")
 
 
 def test_aflw21_protocol_subset(small_onnx):
     from denseface.eval.aflw import AflwConfig, evaluate_aflw
     from denseface.eval.datasets import load_aflw_protocol, roi_normaliser
-    from denseface.eval.batch_predict import RunConfig
+    from denseface.eval.predictions import RunConfig
     from denseface.eval.predictors import open_predictor
 
     proto = load_aflw_protocol(need_shared("data", "3ddfa_test_configs"))

@@ -3,7 +3,7 @@ curves, the cost table and the loss ablation. Works with any model: a torch chec
 ONNX file, or a callable ``(image_rgb, box) -> (68, 2|3)``."""
 from .aflw2000 import Aflw2000Config, evaluate_aflw2000
 from ..metrics import bbox_size, ced_curve, nme_2d, nme_3d, nme_visible, yaw_bin
-from .batch_predict import RunConfig
+from .predictions import RunConfig
 from .predictors import open_predictor
 from .report import read_report, write_result
 

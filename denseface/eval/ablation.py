@@ -68,7 +68,7 @@ def run_ablation(cfg: AblationConfig, progress: bool = True) -> Path:
     from ..train import train
     from .aflw import AflwConfig, evaluate_aflw
     from .aflw2000 import Aflw2000Config, evaluate_aflw2000
-    from .batch_predict import RunConfig
+    from .predictions import RunConfig
     from .ced import ced_from_reports
     from .predictors import open_predictor
     from .report import write_result

@@ -22,9 +22,10 @@ from ..errors import DenseFaceError
 from ..landmarks import aflw21_from_68
 from .datasets import AFLW_GT_N, aflw2000_paths, load_aflw_protocol, roi_normaliser, subset_indices
 from ..metrics import YAW_BIN_NAMES, balanced_mean, bin_means, finite_mean, nme_visible, yaw_bin
-from .batch_predict import RunConfig, predict_images
+from .predictions import RunConfig, predict_images
 from .published import PAPER_TABLE2
-from .report import PER_IMAGE_CSV, EvalResult, fmt, nme_table
+from .protocol import Benchmark, add_model_args, nme_summary, register_benchmark, run_config
+from .report import PER_IMAGE_CSV, BenchmarkResult, fmt, nme_table
 
 #: On AFLW2000-3D, sqrt(w*h) of the pt3d_68 box / roi_normaliser(AFLW_GT roi box): median
 #: (5th-95th percentile 0.83-1.08); measured over the 2000 images (docs/evaluation.md).
@@ -46,7 +47,7 @@ class AflwConfig:
         return aflw2000_paths(self.images_dir, self.configs_dir)
 
 
-def evaluate_aflw(predictor, cfg: AflwConfig) -> EvalResult:
+def evaluate_aflw(predictor, cfg: AflwConfig) -> BenchmarkResult:
     """Evaluate ``predictor`` with the AFLW 21-point protocol on the protocol images present."""
     images_dir, configs_dir = cfg.resolved_paths()
     if not images_dir.is_dir():
@@ -91,7 +92,7 @@ def evaluate_aflw(predictor, cfg: AflwConfig) -> EvalResult:
     columns = {"index": data.indices, "name": data.names, "yaw": data.yaw, "yaw_bin": bins,
                "n_visible": data.visible.sum(1), "norm_px": norm, "nme": nme}
     arrays = {"names": data.names, "pred68": preds.pred68.astype(np.float32)}
-    return EvalResult(report, details, columns, aflw_markdown(report, details), arrays)
+    return nme_summary(BenchmarkResult(report, columns, aflw_markdown(report, details), arrays, details))
 
 
 def aflw_markdown(report: dict, details: dict) -> str:
@@ -100,7 +101,7 @@ def aflw_markdown(report: dict, details: dict) -> str:
     return "\n".join([
         f"# AFLW, 21 points: {report['model']}", "",
         f"Protocol: {report['protocol']}.", "",
-        nme_table(PAPER_TABLE2, ours), "",
+        nme_table(AflwBenchmark.published, ours), "",
         "The published rows are the paper's Table 2 (all 21,080 AFLW images, normalised by the "
         "68-point box of AFLW_GT_pts68.npy). **This run is not directly comparable:**",
         f"- it covers {d['n_images']} of the {d['n_protocol']} images. Our models train on aflw_pl, "
@@ -115,3 +116,23 @@ def aflw_markdown(report: dict, details: dict) -> str:
         f"images: {d['n_failed']}.",
         f"- Wall time: {fmt(d['seconds'], 1)} s.", "",
     ])
+
+
+@register_benchmark
+class AflwBenchmark(Benchmark):
+    """AFLW, 21 points, 3DDFA's protocol on the protocol images present."""
+
+    name = "aflw"
+    help = "AFLW 21 points, 3DDFA protocol, on the images present"
+    published = PAPER_TABLE2
+
+    def add_arguments(self, b) -> None:
+        b.add_argument("--images", default="", help="folder of AFLW photos named as AFLW_GT_crop.list "
+                                                    "(default: shared AFLW2000-3D images)")
+        add_model_args(b)
+
+    def run(self, args) -> BenchmarkResult:
+        from .predictors import open_predictor
+
+        cfg = AflwConfig(args.images, args.configs, args.limit, run_config(args))
+        return evaluate_aflw(open_predictor(args.model, threads=args.threads, tta=args.tta), cfg)

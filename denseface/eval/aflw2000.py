@@ -20,9 +20,10 @@ from .datasets import MATLAB_TO_OPENCV, Aflw2000, aflw2000_paths, load_aflw2000
 from ..metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, bbox_size, finite_mean, nme_2d,
                       nme_3d)
 from ..infer.detectors import FaceDetector
-from .batch_predict import RunConfig, box_policy_for, predict_images
+from .predictions import RunConfig, box_policy_for, predict_images
 from .published import PAPER_TABLE1, TEACHER_REANNOTATED_BALANCED, TEACHER_ROW
-from .report import PER_IMAGE_CSV, EvalResult, fmt, nme_table
+from .protocol import Benchmark, add_model_args, nme_summary, register_benchmark, run_config
+from .report import PER_IMAGE_CSV, BenchmarkResult, fmt, nme_table
 
 
 @dataclass
@@ -42,11 +43,11 @@ class Aflw2000Config:
 
 
 def evaluate_aflw2000(predictor, cfg: Aflw2000Config, detector: FaceDetector | None = None,
-                      detector_name: str = "") -> EvalResult:
+                      detector_name: str = "") -> BenchmarkResult:
     """Evaluate ``predictor`` (see denseface.eval.predictors) on AFLW2000-3D.
 
     Without ``detector`` the crops come from 3DDFA's ground-truth boxes; with it, from the
-    detector (two passes, see denseface.eval.batch_predict), and the NMEs cover the detected faces."""
+    detector (two passes, see denseface.eval.predictions), and the NMEs cover the detected faces."""
     data_dir, configs_dir = cfg.resolved_paths()
     data = load_aflw2000(data_dir, configs_dir, cfg.limit, cfg.reannotated_offset)
     if detector is None:
@@ -61,8 +62,8 @@ def evaluate_aflw2000(predictor, cfg: Aflw2000Config, detector: FaceDetector | N
 
 
 def summarise(data: Aflw2000, preds, model: str, detector_name: str, policy,
-              data_dir: Path, configs_dir: Path, reannotated_offset: float = 0.0) -> EvalResult:
-    """Metrics, report dicts and markdown from predictions (see EvalResult)."""
+              data_dir: Path, configs_dir: Path, reannotated_offset: float = 0.0) -> BenchmarkResult:
+    """Metrics, report dicts and markdown from predictions (see BenchmarkResult)."""
     pred = preds.pred68
     nme = nme_2d(pred, data.pts68)
     nme_re = nme_2d(pred, data.reannotated)
@@ -115,7 +116,7 @@ def summarise(data: Aflw2000, preds, model: str, detector_name: str, policy,
     }
     arrays = {"names": data.names, "pred68": pred.astype(np.float32),
               "crop_boxes": preds.crop_boxes.astype(np.float32)}
-    return EvalResult(report, details, columns, aflw2000_markdown(report, details), arrays)
+    return nme_summary(BenchmarkResult(report, columns, aflw2000_markdown(report, details), arrays, details))
 
 
 def aflw2000_markdown(report: dict, details: dict) -> str:
@@ -125,7 +126,7 @@ def aflw2000_markdown(report: dict, details: dict) -> str:
         f"# AFLW2000-3D: {report['model']}", "",
         f"Protocol: {report['protocol']}. NME (%) over 68 points, normalised by sqrt(w·h) of the "
         "ground truth's 2D box; bins by |yaw| of the fitted pose.", "",
-        nme_table(PAPER_TABLE1 + (TEACHER_ROW,), ours), "",
+        nme_table(Aflw2000Benchmark.published, ours), "",
         "The published rows are the paper's Table 1 (its \"All\" column is the mean of the three "
         "bins, i.e. our *balanced*). The teacher row is the network that labelled aflw_pl, measured "
         f"with this protocol (its re-annotated balanced NME: {TEACHER_REANNOTATED_BALANCED:.3f}).", "",
@@ -148,3 +149,44 @@ def aflw2000_markdown(report: dict, details: dict) -> str:
         f"- Per-image values: `{report['per_image']}`; predictions: `predictions.npz`.", "",
     ]
     return "\n".join(lines)
+
+
+@register_benchmark
+class Aflw2000Benchmark(Benchmark):
+    """AFLW2000-3D, 3DDFA's protocol: ground-truth boxes, or a face detector's (detector mode)."""
+
+    name = "aflw2000"
+    help = "AFLW2000-3D, 3DDFA protocol (68 points, yaw bins)"
+    published = PAPER_TABLE1 + (TEACHER_ROW,)
+
+    def add_arguments(self, a) -> None:
+        a.add_argument("--data", default="", help="AFLW2000-3D folder as distributed, jpg + mat "
+                                                  "(default: shared data/aflw2000_3d)")
+        add_model_args(a)
+        a.add_argument("--detector", default="", help="crop from this face detector's boxes instead of "
+                                                      "the ground truth: default, yunet, libfacedetection, ssd, haar "
+                                                      "(the code denseface predict runs: docs/evaluation.md)")
+        a.add_argument("--detector-model", default="",
+                       help="another YuNet ONNX file for --detector yunet (default: the package's)")
+        a.add_argument("--box-scale", type=float, default=None,
+                       help="detector mode: crop side = scale x mean side of the detector box "
+                            "(default: the detector's calibrated mapping)")
+        a.add_argument("--box-shift-x", type=float, default=0.0,
+                       help="with --box-scale: crop centre shift right, x mean side (0)")
+        a.add_argument("--box-shift-y", type=float, default=0.0,
+                       help="with --box-scale: crop centre shift down, x mean side (0)")
+        a.add_argument("--reannotated-offset", type=float, default=0.0,
+                       help="pixels added to the re-annotated ground truth (0 = 3DDFA's protocol)")
+
+    def run(self, args) -> BenchmarkResult:
+        from .predictors import open_predictor
+
+        cfg = Aflw2000Config(args.data, args.configs, args.limit, args.reannotated_offset, run_config(args))
+        detector = None
+        if args.detector:
+            from ..infer.detectors import create_detector
+
+            kw = {"model_path": args.detector_model} if args.detector_model else {}
+            detector = create_detector(args.detector, **kw)
+        predictor = open_predictor(args.model, threads=args.threads, tta=args.tta)
+        return evaluate_aflw2000(predictor, cfg, detector, args.detector or "")

@@ -126,30 +126,48 @@ def _merge_same_image(items: list[AnnotatedImage]) -> list[AnnotatedImage]:
     return list(merged.values())
 
 
-def match_detection(detections: list[Detection], points68: np.ndarray,
-                    mapping: BoxToCrop | None = None, min_iou: float = 0.0) -> Detection | None:
-    """The detection that belongs to a ground-truth face, or None.
+#: How :func:`match_detection` picks among the detections whose centre lies inside the face's
+#: landmark box: "centre" (calibration and the detector comparison: size within 0.5x-2x of the
+#: landmark box's, the closest centre wins) or "score" (the benchmarks' detector mode,
+#: denseface.eval.predictions: the highest score wins, as predict ranks faces).
+MATCH_RULES = ("centre", "score")
 
-    Without ``mapping``: the box centre must lie inside the landmarks' bounding box and its
-    size must be within 0.5x-2x of the landmark box's; the closest centre wins. With
-    ``mapping``: the detection whose mapped crop has the largest IoU with the ground-truth
-    crop (roi_box_from_landmarks), if at least ``min_iou``."""
+
+def match_detection(detections, points68: np.ndarray, mapping: BoxToCrop | None = None,
+                    min_iou: float = 0.0, rule: str = "centre") -> Detection | None:
+    """The detection that belongs to a ground-truth face, or None: the one home of this choice.
+
+    detections: ``Detection`` objects or ``(box, score)`` pairs; points68: the face's landmarks
+    (K, >=2) image pixels (or the two corners of their box). Without ``mapping``: among the
+    detections whose box centre lies inside the landmarks' bounding box, the one ``rule`` picks
+    (:data:`MATCH_RULES`). With ``mapping``: the detection whose mapped crop has the largest IoU
+    with the ground-truth crop (roi_box_from_landmarks), if at least ``min_iou``."""
+    if rule not in MATCH_RULES:
+        raise ValueError(f"rule must be one of {MATCH_RULES}, got {rule!r}")
+    dets = [d if hasattr(d, "box") else Detection(np.asarray(d[0], np.float64), float(d[1])) for d in detections]
     p = np.asarray(points68, np.float64)[:, :2]
     lo, hi = p.min(0), p.max(0)
     if mapping is not None:
         target = roi_box_from_landmarks(p)
-        scored = [(box_iou(mapping(d.box), target), d) for d in detections]
+        scored = [(box_iou(mapping(d.box), target), d) for d in dets]
         scored = [s for s in scored if s[0] >= min_iou]
         return max(scored, key=lambda s: s[0])[1] if scored else None
     gt_size = float(np.mean(hi - lo))
-    best, best_d = None, np.inf
-    for d in detections:
-        c = 0.5 * (d.box[:2] + d.box[2:])
-        size = 0.5 * float((d.box[2] - d.box[0]) + (d.box[3] - d.box[1]))
-        if np.all(c >= lo) and np.all(c <= hi) and 0.5 <= size / gt_size <= 2.0:
-            dist = float(np.linalg.norm(c - 0.5 * (lo + hi)))
-            if dist < best_d:
-                best, best_d = d, dist
+    best, best_key = None, np.inf
+    for d in dets:
+        b = np.asarray(d.box, np.float64)[:4]
+        c = 0.5 * (b[:2] + b[2:])
+        if not (np.all(c >= lo) and np.all(c <= hi)):
+            continue
+        if rule == "score":
+            key = -float(d.score)
+        else:
+            size = 0.5 * float((b[2] - b[0]) + (b[3] - b[1]))
+            if not 0.5 <= size / gt_size <= 2.0:
+                continue
+            key = float(np.linalg.norm(c - 0.5 * (lo + hi)))
+        if key < best_key:
+            best, best_key = d, key
     return best
 
 

@@ -27,25 +27,26 @@ through the crop of 3DDFA's ground-truth box, and the full mesh fitted to them b
 :mod:`denseface.mesh.point_fit`), and the teacher 3DDFA-V2 mb05 (its own 62 parameters: full
 mesh and 520 points; and, as a control of the fitter, the mesh fitted to its own 520 points).
 Every method is predicted by the benchmarks' one prediction path
-(:func:`denseface.eval.batch_predict.predict_images`); the report's Markdown is
+(:func:`denseface.eval.predictions.predict_images`); the report's Markdown is
 ``denseface.eval.report.dense_markdown``.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DenseFaceError
 from ..metrics import YAW_BIN_NAMES, balanced_mean, bbox_size, bin_means, finite_mean, nme_2d, nme_3d
-from .batch_predict import Predictions, RunConfig, predict_images
+from .predictions import Predictions, RunConfig, predict_images
 from .datasets import (Aflw2000, MeshPoints, aflw2000_paths, face_region_vertices, gt_cameras,
                        load_aflw2000, read_fit_params)
 from .predictors import RunnerPredictor, TeacherPredictor, model_name
 from .published import PUBLISHED_DENSE
-from .report import TEACHER, dense_markdown
+from .protocol import Benchmark, add_models_args, models_config, register_benchmark
+from .report import TEACHER, BenchmarkResult, dense_markdown
 
 #: The teacher's input side (3DDFA-V2 mb05).
 TEACHER_CROP = 120
@@ -98,7 +99,7 @@ def predict_all(data: Aflw2000, models: list, teacher_dir: str | None = "", batc
                 tta: str | None = None) -> dict[str, Predictions]:
     """Run every model (registry names / ONNX or .pt paths / runners) and the teacher on the
     protocol crops, through the benchmarks' one prediction path
-    (:func:`~denseface.eval.batch_predict.predict_images`) -> {name: Predictions}. Models:
+    (:func:`~denseface.eval.predictions.predict_images`) -> {name: Predictions}. Models:
     ``crop_image`` of 3DDFA's ground-truth box (exactly as eval.aflw2000, through
     ``infer.api.run_crops`` with ``tta``), all 520 points. Teacher (key TEACHER, unless
     ``teacher_dir`` is None): its adapter's 62 parameters (:func:`teacher_fit` maps them to
@@ -186,18 +187,6 @@ def _summary(values: np.ndarray, bins: np.ndarray) -> dict:
     return {"bins": b, "balanced": balanced_mean(b), "all": finite_mean(values)}
 
 
-@dataclass
-class DenseResult:
-    """report: the report.json dict; columns: per_image.csv; markdown: report.md; arrays:
-    predictions.npz (names, every model's 520 points, the teacher's parameters)."""
-
-    report: dict
-    columns: dict
-    markdown: str
-    arrays: dict
-    fits: dict = field(default_factory=dict)
-
-
 def score_dense(data: Aflw2000, bfm, preds: dict[str, Predictions], vertex_ids: np.ndarray,
                 face_ids: np.ndarray, fit_config=None, chunk: int = 64,
                 progress: bool = True) -> tuple[dict, dict, dict, dict]:
@@ -268,7 +257,7 @@ def _sources(preds: dict[str, Predictions], data: Aflw2000, fitter, at520: MeshP
 
 def evaluate_dense(models: list, cfg: DenseConfig | None = None,
                    preds: dict[str, Predictions] | None = None,
-                   data: Aflw2000 | None = None) -> DenseResult:
+                   data: Aflw2000 | None = None) -> BenchmarkResult:
     """The whole dense benchmark for ``models`` (+ the teacher unless ``cfg.teacher_dir`` is
     None); ``preds`` / ``data`` reuse an earlier :func:`predict_all` run."""
     from ..landmarks import load_landmark_set
@@ -307,7 +296,11 @@ def evaluate_dense(models: list, cfg: DenseConfig | None = None,
     if teacher is not None:
         arrays["teacher_camera"], arrays["teacher_shape"], arrays["teacher_exp"] = (
             a.astype(np.float32) for a in teacher)
-    return DenseResult(report, columns, dense_markdown(report), arrays, fits)
+    summary = [f"{label}: balanced NME " + ", ".join(f"{m} {r[m]['balanced']:.3f}" for m in
+                                                     ("p520_2d", "p520_3d", "face_2d", "face_3d") if m in r)
+               for label, r in report["methods"].items()]
+    return BenchmarkResult(report, columns, dense_markdown(report), arrays, summary=summary,
+                           extras={"fits": fits})
 
 
 def tta_note(tta: str | None) -> str:
@@ -341,7 +334,7 @@ def _dense_report(data: Aflw2000, preds: dict[str, Predictions], methods: dict, 
         "teacher": TEACHER in preds,
         "point_fit": {"prior": fit_cfg.prior, "iterations": fit_cfg.iterations, "z_weight": fit_cfg.z_weight,
                       "fit_ms_per_face": {k[:-7]: v for k, v in extra.items() if k.endswith("_fit_ms")}},
-        "published": [{"method": m, "type": t, "nme": v, "source": s} for m, t, v, s in PUBLISHED_DENSE],
+        "published": [{"method": m, "type": t, "nme": v, "source": s} for m, t, v, s in DenseBenchmark.published],
     }
 
 
@@ -351,10 +344,19 @@ def load_protocol(cfg) -> Aflw2000:
     return load_aflw2000(*aflw2000_paths(cfg.data_dir, cfg.configs_dir), cfg.limit)
 
 
-def write_dense(result: DenseResult, out_dir: str | Path, predictions: bool = True) -> Path:
-    """report.json, report.md, per_image.csv and (``predictions``) predictions.npz into
-    ``out_dir`` (predictions.npz holds every model's 520 points, ~11 MB for 2000 images)."""
-    from .report import write_report_files
+@register_benchmark
+class DenseBenchmark(Benchmark):
+    """AFLW2000-3D dense alignment, models beside the teacher."""
 
-    return write_report_files(out_dir, result.report, result.markdown, result.columns,
-                              result.arrays if predictions else None)
+    name = "dense"
+    help = ("AFLW2000-3D dense alignment: 520 points and the full face region (vs the fitted 3DMM), "
+            "models beside the teacher")
+    published = PUBLISHED_DENSE
+
+    def add_arguments(self, f) -> None:
+        add_models_args(f)
+        f.add_argument("--face-mask", default="", help="PRNet's uv_face_mask.png or face_ind.txt "
+                                                       "(default: shared data/paper_520/uv_face_mask.png)")
+
+    def run(self, args) -> BenchmarkResult:
+        return evaluate_dense(args.models, models_config(args, DenseConfig))

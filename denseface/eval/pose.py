@@ -33,11 +33,12 @@ import numpy as np
 
 from ..errors import DenseFaceError
 from ..metrics import YAW_BIN_NAMES, bin_means, yaw_bin
-from .batch_predict import Predictions
+from .predictions import Predictions
 from .datasets import MeshPoints, gt_cameras, read_fit_params
 from .dense import DenseConfig, fit_all, tta_note, load_protocol, model_predictions, predict_all, teacher_fit
 from .published import PUBLISHED_POSE
-from .report import TEACHER
+from .protocol import Benchmark, add_models_args, models_config, register_benchmark
+from .report import TEACHER, BenchmarkResult
 
 #: FSA-Net's filter: images with any |angle| above this (degrees) are left out.
 POSE_LIMIT_DEG = 99.0
@@ -151,7 +152,7 @@ def pose_estimates(data, preds: dict[str, Predictions], cfg: PoseConfig, fits: d
 
 
 def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: dict[str, Predictions] | None = None,
-                  data=None, fits: dict | None = None) -> PoseResult:
+                  data=None, fits: dict | None = None) -> BenchmarkResult:
     """The head-pose benchmark for ``models`` (+ the teacher unless cfg.teacher_dir is None).
     ``preds`` / ``data`` reuse a :func:`denseface.eval.dense.predict_all` run; ``fits``
     {model name: (cameras, shape, exp)} reuses point fits."""
@@ -187,18 +188,13 @@ def evaluate_pose(models: list, cfg: PoseConfig | None = None, preds: dict[str, 
                       "roll > 0: clockwise in the image; R = Rx(pitch) Ry(yaw) Rz(roll) in the y-up model frame",
         "methods": methods,
         "published": [{"method": m, "yaw": y, "pitch": p, "roll": r, "mean": mm, "protocol": s}
-                      for m, y, p, r, mm, s in PUBLISHED_POSE],
+                      for m, y, p, r, mm, s in PoseBenchmark.published],
         "seconds": time.perf_counter() - t0,
         "per_image": "per_image.csv",
     }
-    return PoseResult(report, columns, pose_markdown(report))
-
-
-@dataclass
-class PoseResult:
-    report: dict
-    columns: dict
-    markdown: str
+    summary = [f"{m['title']}: MAE yaw {m['yaw']:.2f} pitch {m['pitch']:.2f} roll {m['roll']:.2f} "
+               f"mean {m['mean']:.2f} over {m['n']} images" for m in methods.values()]
+    return BenchmarkResult(report, columns, pose_markdown(report), summary=summary)
 
 
 def pose_markdown(report: dict) -> str:
@@ -237,8 +233,16 @@ def pose_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_pose(result: PoseResult, out_dir: str | Path) -> Path:
-    """report.json, report.md and per_image.csv into ``out_dir``."""
-    from .report import write_report_files
+@register_benchmark
+class PoseBenchmark(Benchmark):
+    """AFLW2000-3D head pose, models beside the teacher."""
 
-    return write_report_files(out_dir, result.report, result.markdown, result.columns)
+    name = "pose"
+    help = ("AFLW2000-3D head pose (yaw/pitch/roll MAE, +-99 degree filter), models beside the teacher")
+    published = PUBLISHED_POSE
+
+    def add_arguments(self, g) -> None:
+        add_models_args(g)
+
+    def run(self, args) -> BenchmarkResult:
+        return evaluate_pose(args.models, models_config(args, PoseConfig))

@@ -1,15 +1,18 @@
-"""Batch prediction for the benchmarks, the one prediction path of every evaluation (68
-points, AFLW-21, dense, pose): a predictor (denseface.eval.predictors) over a list of images,
+"""A benchmark's predictions, the one prediction path of every evaluation (68 points, AFLW-21,
+dense, pose): a predictor (denseface.eval.predictors) over a list of images,
 with threaded decoding, batched inference, and the two face-box sources (ground-truth boxes or a
 face detector). It keeps every output of the predictor for every image: all of a model's
 points (the 68 subset is ``Predictions.pred68``), or the teacher adapter's parameters.
 
 Detector mode runs the code ``denseface predict`` runs: :class:`denseface.infer.api.FaceCropper`
 (detection on the image downscaled to ``detect_max_side``, ``min_face_px``, the detector's
-calibrated ``crop_mapping`` or a given ``BoxToCrop``), the model's first pass, then the second
-pass from the predicted 68 points with the same cropper (``PredictConfig.passes``). The
-detection that belongs to the annotated face is the highest-scoring one whose centre lies inside
-the ground-truth 68-point box; an image without such a detection counts as undetected.
+calibrated ``crop_mapping`` or a given ``BoxToCrop``, the model's crop factor), then
+``DenseFace``'s own pass loop (:meth:`denseface.infer.api.DenseFace.run_passes`:
+``PredictConfig.passes``, flip averaging on the last pass, the eye stage after it). The
+detection that belongs to the annotated face is the one
+:func:`denseface.eval.calibration.match_detection` picks (rule "score": the highest-scoring one
+whose centre lies inside the ground-truth 68-point box); an image without such a detection
+counts as undetected.
 """
 from __future__ import annotations
 
@@ -27,21 +30,7 @@ from ..geometry.boxes import BoxToCrop
 from ..infer.api import FaceCropper, PredictConfig
 from ..infer.detectors import FaceDetector, crop_mapping_of
 from ..io.images import read_image, to_rgb
-
-
-def match_detection(detections, face_box: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The highest-scoring detection whose centre lies inside ``face_box`` (the ground-truth
-    68-point box); None when there is none. Detections are ``Detection`` objects (``.box``,
-    ``.score``) or ``(box, score)`` pairs."""
-    x0, y0, x1, y1 = np.asarray(face_box, np.float64)
-    best = None
-    for det in detections:
-        box, score = (det.box, det.score) if hasattr(det, "box") else det
-        b = np.asarray(box, np.float64)[:4]
-        cx, cy = 0.5 * (b[0] + b[2]), 0.5 * (b[1] + b[3])
-        if x0 <= cx <= x1 and y0 <= cy <= y1 and (best is None or float(score) > best[1]):
-            best = (b, float(score))
-    return best
+from .calibration import match_detection
 
 
 @dataclass
@@ -98,7 +87,7 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
         raise ValueError("detector mode needs face_boxes to match detections")
     n = len(paths)
     idx68, shape = _layout(predictor)
-    cropper = _cropper(cfg, detector, idx68) if detector is not None else None
+    cropper = _cropper(cfg, detector, predictor) if detector is not None else None
     out = Predictions(np.full((n, *shape), np.nan), idx68, np.full((n, 4), np.nan), np.zeros(n, bool),
                       np.full((n, 4), np.nan), np.full(n, np.nan), {}, 0.0)
     t0 = time.perf_counter()
@@ -131,10 +120,10 @@ def predict_images(paths: Sequence[Path], predictor, cfg: RunConfig, boxes: np.n
             if keep:
                 sel = [images[j] for j in keep]
                 ids = [idx[j] for j in keep]
-                pred = predictor.predict(sel, crop)
-                for _ in range(cropper.config.passes - 1 if cropper is not None else 0):
-                    crop = np.stack([cropper.crop_from_landmarks(p) for p in pred])
+                if cropper is None:
                     pred = predictor.predict(sel, crop)
+                else:   # predict's passes, each after the first from the previous one's points
+                    pred, crop = predictor.predict_passes(sel, crop, cropper.config.passes)
                 out.outputs[ids] = pred
                 out.crop_boxes[ids] = crop
                 out.detected[ids] = True
@@ -173,14 +162,14 @@ class _WithMapping:
         return self.detector.detect(image_rgb)
 
 
-def _cropper(cfg: RunConfig, detector, idx68: np.ndarray | None) -> FaceCropper:
-    """predict's FaceCropper for ``detector`` (idx68: the 68 points among the predictor's)."""
-    if idx68 is None:
-        raise DenseFaceError("detector mode needs a landmark predictor (its second pass crops "
-                             "from the predicted 68 points)")
+def _cropper(cfg: RunConfig, detector, predictor) -> FaceCropper:
+    """predict's FaceCropper for ``detector``, with the predictor's 68 points and crop factor."""
+    idx68 = getattr(predictor, "idx68", None)
+    if idx68 is None or not hasattr(predictor, "predict_passes"):
+        raise DenseFaceError("detector mode needs a landmark predictor with predict_passes (its "
+                             "second pass crops from the predicted 68 points)")
     det = detector if cfg.box_policy is None else _WithMapping(detector, cfg.box_policy)
-    roi = cfg.predict.roi_factor or float(np.sqrt(2.0))
-    return FaceCropper(det, cfg.predict, idx68, roi)
+    return FaceCropper(det, cfg.predict, idx68, cfg.predict.roi_factor or predictor.roi_factor)
 
 
 def _detect(cropper: FaceCropper, images: list[np.ndarray], idx: list[int], face_boxes: np.ndarray,
@@ -193,10 +182,10 @@ def _detect(cropper: FaceCropper, images: list[np.ndarray], idx: list[int], face
         except DenseFaceError as e:
             out.failed[i] = str(e)
             continue
-        hit = match_detection(dets, face_boxes[i])
+        hit = match_detection(dets, face_boxes[i].reshape(2, 2), rule="score")
         if hit is None:
             continue
-        out.detector_boxes[i], out.detector_scores[i] = hit
-        crops.append(crop_mapping_of(cropper.detector)(hit[0]))
+        out.detector_boxes[i], out.detector_scores[i] = hit.box[:4], hit.score
+        crops.append(crop_mapping_of(cropper.detector)(hit.box[:4]))
         keep.append(j)
     return (np.stack(crops) if crops else np.zeros((0, 4))), keep

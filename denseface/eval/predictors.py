@@ -16,7 +16,9 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from ..errors import DenseFaceError
-from ..infer.api import check_tta, run_crop_outputs, run_crops
+from ..geometry.boxes import ROI_FACTOR, roi_box_from_landmarks
+from ..infer.api import check_tta
+from ..models.runners import POINTS
 from .report import TEACHER
 
 
@@ -30,34 +32,37 @@ class LandmarkPredictor(Protocol):
 
 
 class RunnerPredictor:
-    """A denseface runner (ONNX Runtime or torch): square crops of ``config.input_size`` from
-    the boxes, one batched forward pass, all the model's points mapped back to image pixels;
-    the runner's checked landmark set (denseface.models.runners.landmark_set_of) gives
-    ``idx68``. tta: "flip" averages each crop with its mirror (denseface.infer.api.run_crops).
-    eyes: the eye stage after the network, as ``DenseFace`` runs it (denseface.infer.eyes; for
-    models with the human-convention head when it is installed)."""
+    """A denseface model run by :class:`denseface.infer.api.DenseFace` itself (``dense_face``):
+    square crops of ``config.input_size`` from the boxes, the network, all the model's points
+    mapped back to image pixels, and the eye stage after the last pass (models with the
+    human-convention head when it is installed), through DenseFace's own pass loop
+    (:meth:`~denseface.infer.api.DenseFace.run_passes`). The runner's checked landmark set
+    gives ``idx68``; ``roi_factor`` is the model's crop factor. tta: "flip" averages each crop
+    with its mirror on the last pass (None: predict's default)."""
 
     def __init__(self, runner, name: str, tta: str | None = None, eyes: bool = True):
-        from ..infer.eyes import open_eye_stage
-        from ..models.runners import landmark_set_of
+        from ..infer.api import DenseFace, PredictConfig
 
-        self.runner = runner
-        self.name = name
-        self.config = runner.config
-        self.landmark_set = landmark_set_of(runner)
+        # the runner keeps its own threads; threads=1 is the eye stage's
+        self.dense_face = DenseFace(runner, config=PredictConfig(tta=check_tta(tta), eyes=eyes), threads=1)
+        self.runner, self.name, self.config = runner, name, runner.config
+        self.landmark_set = self.dense_face.landmark_set
         self.idx68 = self.landmark_set.idx68
         self.output_shape = (self.landmark_set.n_points, 3)
-        self.tta = check_tta(tta)
-        self.flip = self.landmark_set.flip if self.tta == "flip" else None
-        self.eye_stage = open_eye_stage(eyes, runner, self.landmark_set)
+        self.tta, self.roi_factor = self.dense_face.config.tta, self.dense_face.roi_factor
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        """One pass: (B, K, 3) image pixels in the crop ``boxes`` (B, 4)."""
+        return self.predict_passes(images, boxes, 1)[0]
+
+    def predict_passes(self, images: Sequence[np.ndarray], boxes: np.ndarray,
+                       passes: int) -> tuple[np.ndarray, np.ndarray]:
+        """``passes`` passes from the crop ``boxes`` -> ((B, K, 3) image pixels, the last
+        pass's crop boxes (B, 4))."""
         if len(images) == 0:
-            return np.zeros((0, *self.output_shape))
-        if self.eye_stage is None:
-            return np.asarray(run_crops(self.runner, images, boxes, flip=self.flip), np.float64)
-        from ..models.runners import POINTS
-        return self.eye_stage.read(list(images), run_crop_outputs(self.runner, images, boxes, None, self.flip))[POINTS]
+            return np.zeros((0, *self.output_shape)), np.zeros((0, 4))
+        outputs, used = self.dense_face.run_passes(list(images), list(boxes), passes=passes)
+        return np.asarray(outputs[POINTS], np.float64), np.stack(used)
 
 
 class CallablePredictor:
@@ -65,10 +70,22 @@ class CallablePredictor:
 
     idx68 = np.arange(68)
     output_shape = (68, 3)
+    roi_factor = ROI_FACTOR
 
     def __init__(self, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str | None = None):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+
+    def predict_passes(self, images: Sequence[np.ndarray], boxes: np.ndarray,
+                       passes: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`RunnerPredictor.predict_passes`: each pass after the first crops from the
+        previous one's 68 points with 3DDFA's policy (``roi_box_from_landmarks``)."""
+        boxes = np.asarray(boxes, np.float64)
+        pred = self.predict(images, boxes)
+        for _ in range(passes - 1):
+            boxes = np.stack([roi_box_from_landmarks(p[:, :2], self.roi_factor) for p in pred])
+            pred = self.predict(images, boxes)
+        return pred, boxes
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         out = np.full((len(images), 68, 3), np.nan)

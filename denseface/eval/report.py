@@ -7,7 +7,7 @@ import csv
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,25 +78,35 @@ def clean(x):
 
 
 @dataclass
-class EvalResult:
-    """report: the report.json dict (REPORT_KEYS); details: everything else worth keeping;
-    columns: per-image columns (equal lengths) for per_image.csv; markdown: report.md text;
-    arrays: saved to predictions.npz."""
+class BenchmarkResult:
+    """The one result type of every benchmark (denseface.eval.protocol): report: the
+    report.json dict, as written (the 68-point protocols: REPORT_KEYS); columns: per-image
+    columns (equal lengths) for per_image.csv; markdown: report.md text; arrays: saved to
+    predictions.npz (none: no file); details: details.json (None: no file); summary: the lines
+    ``denseface eval`` prints; problems: the lines it prints to stderr (images skipped, faces
+    not found); partial: some images could not be scored (exit code EXIT_PARTIAL); extras:
+    what another benchmark may reuse (not written)."""
 
     report: dict
-    details: dict
     columns: dict
     markdown: str
-    arrays: dict
+    arrays: dict = field(default_factory=dict)
+    details: dict | None = None
+    summary: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    partial: bool = False
+    extras: dict = field(default_factory=dict)
 
 
-def write_result(result: EvalResult, out_dir: str | Path) -> Path:
-    """Write report.json, per_image.csv, details.json, report.md and predictions.npz."""
-    return write_report_files(out_dir, {k: result.report[k] for k in REPORT_KEYS}, result.markdown,
-                              result.columns, result.arrays, details=result.details)
+def write_result(result: BenchmarkResult, out_dir: str | Path, predictions: bool = True) -> Path:
+    """The one writer of a benchmark's files, each written atomically into ``out_dir``:
+    report.json, report.md, per_image.csv, and details.json / predictions.npz when the result
+    has them (``predictions`` False: no predictions.npz)."""
+    return _write_files(out_dir, result.report, result.markdown, result.columns,
+                              result.arrays if predictions else None, details=result.details)
 
 
-def write_report_files(out_dir: str | Path, report: dict, markdown: str, columns: dict,
+def _write_files(out_dir: str | Path, report: dict, markdown: str, columns: dict,
                        arrays: dict | None = None, details: dict | None = None) -> Path:
     """The files of one benchmark run, each written atomically into ``out_dir``: report.json,
     report.md, per_image.csv, and details.json / predictions.npz when given."""

@@ -1,5 +1,6 @@
-"""The 68 points as people annotate them (300-W): both of a model's 68-point conventions on a
-human-68 folder's held-out photos (denseface.data.human68), inter-ocular NME in %.
+"""The 300-W benchmark (``denseface eval w300``): the 68 points as people annotate them, both of
+a model's 68-point conventions on the held-out photos of a human-68 folder (the 300-W faces'
+folder format, denseface.data.human68), inter-ocular NME in %.
 
 Each face is predicted by ``DenseFace`` (the code ``denseface predict`` runs) given the box of its
 human 68 points, read as a landmark box (3DDFA's crop policy); ``landmarks68`` (the 3D
@@ -20,13 +21,15 @@ from ..geometry.boxes import landmark_bbox
 from ..io.images import read_image, to_rgb
 from ..landmarks.ibug68 import GROUPS_68
 from ..metrics import interocular, nme_2d, point_errors
+from .protocol import Benchmark, add_tta_arg, register_benchmark
+from .report import BenchmarkResult
 
 #: The two 68-point outputs of a model (Face attributes).
 CONVENTIONS = ("landmarks68", "landmarks68_300w")
 
 
 @dataclass
-class Human68Config:
+class W300Config:
     """data_dir: a human-68 folder ("" = the shared data/w300_afw_helen); part: "val" (the
     held-out photos) or "train"; threads: ONNX Runtime threads; tta: "flip" / "none" (None =
     predict's default); limit: score this many evenly spaced faces (0 = all)."""
@@ -53,16 +56,16 @@ def scores(pred: np.ndarray, truth: np.ndarray, subsets: dict[str, np.ndarray]) 
             "subsets": {k: float(np.nanmean(np.where(ok, per_face, np.nan)[m])) for k, m in subsets.items()}}
 
 
-def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
-    """Predict the held-out faces with ``model`` (anything ``DenseFace`` takes) -> a report dict:
-    model, split, n, the faces' names, per-image NME of each convention the model has, and
-    :func:`scores` of each; ``predictions``: convention -> (M, 68, 2) image pixels of the
-    stored crops (NaN where the model lacks the convention)."""
+def evaluate_w300(model=None, cfg: W300Config | None = None, name: str | None = None) -> BenchmarkResult:
+    """Predict the held-out faces with ``model`` (anything ``DenseFace`` takes) -> the result:
+    report (model: ``name`` or the model's, split, n, :func:`scores` of each convention the
+    model has), per-image NME of each, and ``arrays``: convention -> (M, 68, 2) image pixels
+    (NaN where the model lacks the convention)."""
     from ..infer.api import DenseFace, PredictConfig, check_tta
     from .predictors import model_name
     from ..paths import shared_path
 
-    cfg = cfg or Human68Config()
+    cfg = cfg or W300Config()
     folder = Path(cfg.data_dir) if cfg.data_dir else shared_path("data", "w300_afw_helen")
     labels = read_labels(folder)
     held = held_out_photos(labels["source"])
@@ -74,29 +77,31 @@ def evaluate_human68(model=None, cfg: Human68Config | None = None) -> dict:
     tta = check_tta(cfg.tta)
     df = DenseFace(model, config=PredictConfig(tta=tta), threads=cfg.threads)
     pred = {c: np.full((len(idx), 68, 2), np.nan) for c in CONVENTIONS}
-    for k, (name, pts) in enumerate(zip(names, truth)):
-        image = to_rgb(read_image(folder / "images" / str(name)))
+    for k, (face_name, pts) in enumerate(zip(names, truth)):
+        image = to_rgb(read_image(folder / "images" / str(face_name)))
         face = df.predict_array(image, boxes=[landmark_bbox(pts)])[0]
         for c in CONVENTIONS:
             value = getattr(face, c)
             if value is not None:
                 pred[c][k] = np.asarray(value)[:, :2]
     subsets = {s: np.array([str(n).startswith(f"{s}_") for n in names]) for s in ("afw", "helen")}
-    report = {"model": model_name(model), "data": str(folder), "part": cfg.part,
+    report = {"model": name or model_name(model), "data": str(folder), "part": cfg.part,
               "split": f"held-out photos: {VAL_FRACTION:.0%} of the distinct photos, seed {SPLIT_SEED} "
                        "(denseface.data.human68.held_out_photos)",
-              "tta": tta, "n": len(idx), "names": [str(n) for n in names],
-              "conventions": {}, "per_image": {}}
+              "tta": tta, "n": len(idx), "conventions": {}}
+    columns: dict = {"face": [str(n) for n in names]}
     for c in CONVENTIONS:
         if np.isfinite(pred[c]).any():
             report["conventions"][c] = scores(pred[c], truth, subsets)
-            report["per_image"][c] = nme_2d(pred[c], truth, interocular(truth)).tolist()
-    report["predictions"] = pred
-    return report
+            columns[f"nme_{c}"] = nme_2d(pred[c], truth, interocular(truth)).tolist()
+    summary = [f"{report['model']} {c}: inter-ocular NME {s['nme']:.3f}% over {s['n']} faces"
+               for c, s in report["conventions"].items()]
+    arrays = {c: v for c, v in pred.items() if np.isfinite(v).any()}
+    return BenchmarkResult(report, columns, w300_markdown(report), arrays, summary=summary)
 
 
-def human68_markdown(report: dict) -> str:
-    """report.md of :func:`evaluate_human68`."""
+def w300_markdown(report: dict) -> str:
+    """report.md of :func:`evaluate_w300`."""
     lines = [f"# {report['model']}: the 68 points on {report['n']} held-out faces of 300-W", "",
              f"Data: `{report['data']}`, {report['part']} part ({report['split']}); flip averaging: "
              f"{report['tta']}. Inter-ocular NME (%), the faces' human-68 boxes as user boxes.", "",
@@ -108,11 +113,23 @@ def human68_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_human68(report: dict, out_dir: str | Path) -> Path:
-    """report.json, report.md, per_image.csv (and predictions.npz) into ``out_dir``."""
-    from .report import write_report_files
+@register_benchmark
+class W300Benchmark(Benchmark):
+    """300-W's held-out faces, both 68-point conventions, inter-ocular NME."""
 
-    body = {k: v for k, v in report.items() if k not in ("predictions", "per_image", "names")}
-    columns = {"face": report["names"], **{f"nme_{c}": v for c, v in report["per_image"].items()}}
-    arrays = {c: v for c, v in report["predictions"].items() if np.isfinite(v).any()}
-    return write_report_files(out_dir, body, human68_markdown(report), columns, arrays)
+    name = "w300"
+    help = ("the 68 points as people annotate them (300-W): both conventions on the held-out photos "
+            "of a human-68 folder, inter-ocular NME")
+
+    def add_arguments(self, w) -> None:
+        w.add_argument("--model", default=None, help="registry name, .onnx or .pt (default: the package default)")
+        w.add_argument("--out", required=True, help="output folder (report.json, report.md, per_image.csv)")
+        w.add_argument("--data", default="", help="human-68 folder (default: shared data/w300_afw_helen)")
+        w.add_argument("--part", choices=("val", "train"), default="val",
+                       help="val: the held-out photos (default); train: the rest")
+        w.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+        w.add_argument("--limit", type=int, default=0, help="score this many evenly spaced faces (0 = all)")
+        add_tta_arg(w)
+
+    def run(self, args) -> BenchmarkResult:
+        return evaluate_w300(args.model, W300Config(args.data, args.part, args.threads, args.tta, args.limit))
