@@ -9,10 +9,11 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "denseface"
 
-#: Bottom to top; a module may import from its own layer and the layers below it only. Where
-#: two stages use each other's work the order between them is stated by a layer each: training
-#: crops faces as inference does and exports what it trains (train -> infer, train -> export,
-#: never back), and the cost report times an exported model (eval -> export, never back).
+#: Bottom to top; a module may import from its own layer and the layers below it only, and
+#: inside a layer from the names before its own in the tuple, never after (so two modules of one
+#: layer never use each other: paths -> errors, landmarks -> mesh, data -> refine, __main__ ->
+#: cli). The pipeline stages each have a layer; every use of one stage by another is stated
+#: with its reason in STAGE_USES.
 LAYERS = (
     ("errors", "paths"),
     ("geometry",),
@@ -20,7 +21,7 @@ LAYERS = (
     ("metrics",),
     ("mesh", "landmarks"),
     ("models", "weights"),
-    ("data", "losses", "refine"),
+    ("refine", "losses", "data"),
     ("infer",),
     ("export",),
     ("train",),
@@ -28,6 +29,23 @@ LAYERS = (
     ("cli", "__main__"),
 )
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
+#: (layer, place in the layer) of each top module: imports go to a smaller one or the same module
+ORDER = {name: (i, j) for i, names in enumerate(LAYERS) for j, name in enumerate(names)}
+#: The pipeline stages, and every use of one by another with why it is right (the layers above
+#: say it may never run back). A new use is a decision: state it here.
+STAGES = ("infer", "export", "train", "eval")
+STAGE_USES = {
+    ("export", "infer"): "the web export ships inference's own settings (detector file and mapping, "
+                         "tracker, eye stage) and the ONNX file stores the eye stage's config key",
+    ("train", "infer"): "training crops faces exactly as DenseFace does: the 300-W head's fit "
+                        "(points_map.pipeline_crop), the faces without 3D labels, the eye stage, "
+                        "the uncertainty head; one crop path, not a copy",
+    ("train", "export"): "the eye stage's and the uncertainty head's trainers export what they train",
+    ("eval", "infer"): "every benchmark predicts through the code DenseFace runs",
+    ("eval", "export"): "the cost report times the exported ONNX file, the form that ships "
+                        "(cost.measure_costs), not the torch module",
+    ("eval", "train"): "the loss ablation trains its models",
+}
 
 
 def top_module(path: Path) -> str:
@@ -64,16 +82,29 @@ def test_every_module_has_a_layer():
     assert tops <= set(RANK), f"modules without a layer: {sorted(tops - set(RANK))}"
 
 
-def test_imports_point_down():
-    upward = []
+def package_imports() -> list[tuple[str, str, str]]:
+    """(where, source top module, imported top module) of every import inside the package."""
+    out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         src = top_module(path)
         if src == "__init__":
             continue
-        for line, dst in imported_modules(path):
-            if dst in RANK and RANK[dst] > RANK[src]:
-                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({src} -> {dst})")
+        out += [(f"{path.relative_to(PACKAGE.parent)}:{line}", src, dst)
+                for line, dst in imported_modules(path) if dst in RANK]
+    return out
+
+
+def test_imports_point_down():
+    """Down the layers, and inside a layer towards the names before (issue 33: imports between
+    two modules of one layer were not seen)."""
+    upward = [f"{where} ({src} -> {dst})" for where, src, dst in package_imports() if ORDER[dst] > ORDER[src]]
     assert not upward, "imports pointing up the layers:\n" + "\n".join(upward)
+
+
+def test_stages_use_each_other_only_as_stated():
+    unstated = sorted(f"{where} ({src} -> {dst})" for where, src, dst in package_imports()
+                      if src in STAGES and dst in STAGES and src != dst and (src, dst) not in STAGE_USES)
+    assert not unstated, "a stage uses another without a stated reason (STAGE_USES):\n" + "\n".join(unstated)
 
 
 BENCHMARKS = PACKAGE.parent / "benchmarks"
@@ -105,20 +136,44 @@ def test_benchmarks_define_no_metric_or_dataset_loader_of_their_own():
     assert not own, "benchmarks defining their own metric or loader (use the package's):\n" + "\n".join(own)
 
 
-MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 80
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 60
+#: Functions still over MAX_FUNCTION_LINES, by "path:name" -> their length when listed. The list
+#: may only shrink: split one, then remove it here (a listed function that grew, or one that is
+#: now short enough, fails the test too). Issue 33 left these in modules other work was changing.
+OVER_LONG_FUNCTIONS = {
+    "denseface/cli/data_profile.py:cmd_profile": 67,
+    "denseface/cli/eval.py:register": 63,
+    "denseface/cli/predict.py:cmd_predict": 73,
+    "denseface/infer/video.py:process_video": 69,
+    "denseface/landmarks/build.py:build_landmark_set": 68,
+    "denseface/refine/refiner.py:run": 72,
+    "denseface/train/trainer.py:__init__": 71,
+    "denseface/eval/datasets.py:load_aflw2000": 74,
+    "denseface/eval/report.py:dense_markdown": 74,
+}
+
+
+def sizes() -> tuple[dict[str, int], dict[str, int]]:
+    """(lines of each module, lines of each function as "path:name") in the package."""
+    modules, functions = {}, {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = path.read_text()
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        modules[rel] = len(src.splitlines())
+        for node in ast.walk(ast.parse(src, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                key = f"{rel}:{node.name}"
+                functions[key] = max(functions.get(key, 0), node.end_lineno - node.lineno + 1)
+    return modules, functions
 
 
 def test_modules_and_functions_stay_small():
-    """No module over 450 lines, no function over 80 (issue 22)."""
-    big = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        src = path.read_text()
-        rel = path.relative_to(PACKAGE.parent)
-        if len(src.splitlines()) > MAX_MODULE_LINES:
-            big.append(f"{rel}: {len(src.splitlines())} lines")
-        for node in ast.walk(ast.parse(src, str(path))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                n = node.end_lineno - node.lineno + 1
-                if n > MAX_FUNCTION_LINES:
-                    big.append(f"{rel}:{node.lineno} {node.name}: {n} lines")
+    """No module over 450 lines, no function over 60 (issues 22 and 33), but the listed ones,
+    which may not grow."""
+    modules, functions = sizes()
+    big = [f"{rel}: {n} lines" for rel, n in modules.items() if n > MAX_MODULE_LINES]
+    big += [f"{key}: {n} lines" for key, n in functions.items()
+            if n > max(MAX_FUNCTION_LINES, OVER_LONG_FUNCTIONS.get(key, 0))]
     assert not big, "too big:\n" + "\n".join(big)
+    stale = [key for key, n in OVER_LONG_FUNCTIONS.items() if functions.get(key, 0) <= MAX_FUNCTION_LINES]
+    assert not stale, "short enough now, remove from OVER_LONG_FUNCTIONS:\n" + "\n".join(stale)
