@@ -16,7 +16,8 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
-HELP = "[train] train a dense landmark regressor (or, with stage: eyes, the eye stage)"
+HELP = ("[train] train a dense landmark regressor (or, with stage: eyes, the eye stage; with "
+        "stage: uncertainty, a trained model's uncertainty head)")
 
 
 def _stage_of(path) -> str | None:
@@ -58,6 +59,11 @@ def cmd_train(args) -> int:
         from ..train.eye_stage import load_eye_config, train_eye_stage
         out = train_eye_stage(load_eye_config(args.config, overrides))
         print(f"run folder: {out} (eye_net.pt, eyes.onnx, log.csv)")
+        return 0
+    if _stage_of(args.config) == "uncertainty":  # the uncertainty head (denseface.train.uncertainty)
+        from ..train.uncertainty import load_uncertainty_config, train_uncertainty
+        out = train_uncertainty(load_uncertainty_config(args.config, overrides))
+        print(f"run folder: {out} (model.pt, model.onnx, log.csv, calibration.json)")
         return 0
     cfg = load_config(args.config, overrides)
     out = train(cfg, resume=args.resume)

@@ -34,8 +34,10 @@ def store_weights_fp16(m, min_size: int = 64) -> None:
 
 def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = False) -> Path:
     """Write ``model`` (a DenseRegressor) to ``path``; input "image" (B,3,S,S) RGB 0..255,
-    output "points" (B,N,3) normalised crop coordinates and, with the second head
-    (``config.head_300w``), "landmarks68_300w" (B,68,2) in the same coordinates. ``weights_fp16``
+    output "points" (B,N,3) normalised crop coordinates, with the second head
+    (``config.head_300w``) "landmarks68_300w" (B,68,2) in the same coordinates, and with the
+    uncertainty head (``config.head_uncertainty``) "uncertainty" (B,N), each point's sigma as a
+    fraction of the crop side. ``weights_fp16``
     stores the weights in fp16 (half the file) while computing in float32 (see
     store_weights_fp16)."""
     import onnx
@@ -52,7 +54,7 @@ def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = F
     S = model.config.input_size
     x = torch.rand(1, 3, S, S) * 255
     names = list(output_names(model.config))
-    graph = _BothOutputs(model) if model.config.head_300w else model
+    graph = _AllOutputs(model) if len(names) > 1 else model
     with atomic_output(path) as tmp:
         torch.onnx.export(graph, (x,), str(tmp), input_names=["image"], output_names=names,
                           dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
@@ -66,19 +68,19 @@ def export_onnx(model, path: str | Path, opset: int = 17, weights_fp16: bool = F
     return path
 
 
-def _BothOutputs(model):
-    """A module whose forward is ``model.forward_both`` (both heads as graph outputs)."""
+def _AllOutputs(model):
+    """A module whose forward is ``model.forward_outputs`` (every head as a graph output)."""
     import torch
 
-    class BothOutputs(torch.nn.Module):
+    class AllOutputs(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
 
         def forward(self, x):
-            return self.m.forward_both(x)
+            return self.m.forward_outputs(x)
 
-    return BothOutputs(model).eval()
+    return AllOutputs(model).eval()
 
 
 def parity_max_abs_px(model, onnx_path: str | Path, crops) -> float:

@@ -13,7 +13,7 @@ from ..geometry.crop import crop_image
 from ..io.images import to_rgb
 from ..landmarks.ibug68 import FLIP_68
 from ..models.codec import crop_to_image, unmirror_crop_points
-from ..models.runners import LANDMARKS68_300W, POINTS
+from ..models.runners import LANDMARKS68_300W, POINTS, UNCERTAINTY
 
 #: The stages of a prediction, timed by :class:`Timings`.
 STAGES = ("detect", "crop", "network", "eyes", "decode")
@@ -52,8 +52,10 @@ def run_crops(runner, images, crop_boxes, timings: Timings | None = None,
 def run_crop_outputs(runner, images, crop_boxes, timings: Timings | None = None,
                      flip: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`run_crops` for every output of the network, in image pixels by name:
-    ``"points"`` (B, N, 3) and, from models with the second head, ``"landmarks68_300w"``
-    (B, 68, 2) (mirrored through the iBUG flip when averaging)."""
+    ``"points"`` (B, N, 3); from models with the second head, ``"landmarks68_300w"``
+    (B, 68, 2) (mirrored through the iBUG flip when averaging); from models with the uncertainty
+    head, ``"uncertainty"`` (B, N), each point's sigma in image pixels (a mirror's sigmas
+    permuted through ``flip`` and averaged)."""
     t = timings or Timings()
     S = runner.config.input_size
     outputs = getattr(runner, "predict_outputs", None) or (lambda c: {POINTS: runner.predict_crops(c)})
@@ -73,6 +75,14 @@ def run_crop_outputs(runner, images, crop_boxes, timings: Timings | None = None,
         pred = outputs(batch)
         if flip is not None:
             perms, scales = {POINTS: flip, LANDMARKS68_300W: FLIP_68}, np.array([M[0, 0] for M in Ms])
-            pred = {k: 0.5 * (v[:B] + unmirror_crop_points(v[B:], perms[k], S, scales)) for k, v in pred.items()}
+            pred = {k: 0.5 * (v[:B] + (v[B:][:, flip] if k == UNCERTAINTY
+                                       else unmirror_crop_points(v[B:], perms[k], S, scales)))
+                    for k, v in pred.items()}
     with t.stage("decode"):
-        return {k: np.stack([crop_to_image(p, M) for p, M in zip(v, Ms)]) for k, v in pred.items()}
+        return {k: (v / np.array([_scale(M) for M in Ms])[:, None] if k == UNCERTAINTY
+                    else np.stack([crop_to_image(p, M) for p, M in zip(v, Ms)])) for k, v in pred.items()}
+
+
+def _scale(M: np.ndarray) -> float:
+    """Crop pixels per image pixel of a similarity crop matrix (2, 3)."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(M, np.float64)[:, :2]))))

@@ -19,6 +19,11 @@ class Face:
     points as people annotate them (300-W: the jaw on the visible outline), from models with
     the second head, else None (docs/predict.md says which 68 to use when).
 
+    uncertainty (N,) and uncertainty68 (68,), image pixels, from models with the uncertainty
+    head (else None): each point's sigma, the per-axis standard deviation of an isotropic 2D
+    Gaussian on its (x, y) error (about 39 % of points lie within sigma of the truth, 86 % within
+    2 sigma; calibrated on aflw_pl val, docs/predict.md); ``quality`` sums them up per face.
+
     Openness readouts (docs/predict.md), from ``landmarks68_300w`` when the model has it, else
     from ``landmarks68``: ``eye_open_right`` / ``eye_open_left`` the eye aspect ratio of the
     subject's right eye (points 36-41, on the image's left in a frontal photo) and left eye
@@ -42,6 +47,19 @@ class Face:
     mesh: np.ndarray | None = None
     landmarks68_300w: np.ndarray | None = None
     expression: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
+    uncertainty68: np.ndarray | None = None
+
+    @property
+    def quality(self) -> float | None:
+        """How much to trust this face, in (0, 1] (1: no expected error), from models with the
+        uncertainty head, else None: ``exp(-e / 10)``, where e is the face's expected NME, the
+        mean expected error radius of its 68 points (sigma * sqrt(pi / 2)) in percent of
+        sqrt(w * h) of their box (the AFLW2000-3D normaliser); docs/predict.md shows how it
+        ranks faces by their error."""
+        if self.uncertainty68 is None:
+            return None
+        return face_quality(self.uncertainty68, self.landmarks68)
 
     @property
     def _points_for_openness(self) -> np.ndarray:
@@ -76,7 +94,26 @@ class Face:
                 "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()},
                 "eye_open_left": _round(self.eye_open_left, 4), "eye_open_right": _round(self.eye_open_right, 4),
                 "mouth_open": _round(self.mouth_open, 4),
-                "expression": None if self.expression is None else _round(self.expression, 4)}
+                "expression": None if self.expression is None else _round(self.expression, 4),
+                "uncertainty": None if self.uncertainty is None else _round(self.uncertainty, decimals),
+                "uncertainty68": None if self.uncertainty68 is None else _round(self.uncertainty68, decimals),
+                "quality": None if self.uncertainty68 is None else _round(self.quality, 4)}
+
+
+#: quality = exp(-expected NME / QUALITY_SCALE_NME) (Face.quality)
+QUALITY_SCALE_NME = 10.0
+
+
+def face_quality(sigma68: np.ndarray, landmarks68: np.ndarray) -> float:
+    """exp(-e / QUALITY_SCALE_NME), e the expected NME in percent: the mean expected error radius
+    of the 68 points, sigma * sqrt(pi / 2) (the mean of a Rayleigh distribution), over sqrt(w * h)
+    of their 2D box; image pixels in."""
+    xy = np.asarray(landmarks68, np.float64)[:, :2]
+    w, h = np.ptp(xy[:, 0]), np.ptp(xy[:, 1])
+    if not (np.isfinite(w * h) and w * h > 0):
+        return 0.0
+    expected_nme = 100.0 * float(np.mean(sigma68)) * np.sqrt(np.pi / 2) / np.sqrt(w * h)
+    return float(np.exp(-expected_nme / QUALITY_SCALE_NME))
 
 
 def _round(a, decimals: int):

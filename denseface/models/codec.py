@@ -32,6 +32,7 @@ class ModelConfig:
     roi_factor: float = ROI_FACTOR
     head_rank: int = 0      # 0: a full linear head; r > 0: factored F -> r -> N x 3 (regressor.factor_head)
     head_300w: bool = False  # a second head: the 68 points as people annotate them (300-W), (68, 2)
+    head_uncertainty: bool = False  # a third head: each point's expected (x, y) error sigma, (N,)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:

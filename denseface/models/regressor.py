@@ -51,6 +51,25 @@ def _classifier_name(net: nn.Module) -> str:
     return next(name for name, m in net.named_children() if m is head)
 
 
+class UncertaintyHead(nn.Module):
+    """Pooled features (B, F) -> each point's sigma (B, N) in normalised crop units (a fraction
+    of the crop side): the per-axis standard deviation of an isotropic 2D Gaussian on the point's
+    (x, y) error. A small MLP on the frozen features (denseface.train.uncertainty fits it); its
+    output is positive by construction (exp of a log-sigma)."""
+
+    def __init__(self, in_features: int, num_points: int, hidden: int = 64):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_points))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.mlp(features))
+
+
+def _head_inputs(head: nn.Module) -> int:
+    """The number of features a head (nn.Linear or LowRankHead) reads."""
+    return head.down.in_features if isinstance(head, LowRankHead) else head.in_features
+
+
 class DenseRegressor(nn.Module):
     """(B, 3, S, S) RGB float 0..255 -> (B, N, 3) normalised crop coordinates (see codec)."""
 
@@ -71,6 +90,10 @@ class DenseRegressor(nn.Module):
         #: of the human 300-W convention (x, y), both normalised crop coordinates; fitted in closed
         #: form (denseface.train.points_map), it never changes the points themselves
         self.head_300w = nn.Linear(config.num_points * 3, 68 * 2) if config.head_300w else None
+        #: the third head (config.head_uncertainty): each point's expected error (UncertaintyHead),
+        #: fitted on frozen features (denseface.train.uncertainty); it never changes the points
+        self.head_uncertainty = (UncertaintyHead(_head_inputs(self.head), config.num_points)
+                                 if config.head_uncertainty else None)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
@@ -85,6 +108,21 @@ class DenseRegressor(nn.Module):
             raise DenseFaceError("the model has no 300-W head (config.head_300w is false)")
         points = self.forward(x)
         return points, self.head_300w(points.flatten(1)).view(-1, 68, 2)
+
+    def forward_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(B, 3, S, S) -> every output of the network, in the order of
+        ``denseface.models.runners.output_names``: the N x 3 points; with ``config.head_300w``
+        the 300-W 68 points (B, 68, 2); with ``config.head_uncertainty`` each point's sigma (B, N)
+        in normalised crop units."""
+        x = (x - self.mean) / self.std
+        feats = self.net.forward_head(self.net.forward_features(x), pre_logits=True)
+        points = self.head(feats).view(-1, self.config.num_points, 3)
+        out = (points,)
+        if self.head_300w is not None:
+            out += (self.head_300w(points.flatten(1)).view(-1, 68, 2),)
+        if self.head_uncertainty is not None:
+            out += (self.head_uncertainty(feats),)
+        return out
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) RGB 0..255 -> (B, F) pooled features, the head's input."""

@@ -2,8 +2,10 @@
 
 Every runner exposes ``config`` (a ModelConfig), ``predict_crops(crops)`` where crops are
 (B, S, S, 3) uint8 RGB with S = config.input_size, returning (B, N, 3) float32 crop pixels, and
-``predict_outputs(crops)``, every output of the network in crop pixels by name: ``"points"``
-and, for models with the second head (``config.head_300w``), ``"landmarks68_300w"`` (B, 68, 2).
+``predict_outputs(crops)``, every output of the network in crop pixels by name: ``"points"``;
+for models with the second head (``config.head_300w``), ``"landmarks68_300w"`` (B, 68, 2); for
+models with the uncertainty head (``config.head_uncertainty``), ``"uncertainty"`` (B, N), each
+point's sigma in crop pixels (:func:`decode_output`).
 ONNX Runtime is the default and needs no torch.
 """
 from __future__ import annotations
@@ -19,11 +21,21 @@ from .codec import ModelConfig, decode_points
 
 ONNX_CONFIG_KEY = "denseface_config"
 #: Names of the network's outputs (the ONNX graph's, and the runners' dictionary keys).
-POINTS, LANDMARKS68_300W = "points", "landmarks68_300w"
+POINTS, LANDMARKS68_300W, UNCERTAINTY = "points", "landmarks68_300w", "uncertainty"
 
 
 def output_names(config: ModelConfig) -> tuple[str, ...]:
-    return (POINTS, LANDMARKS68_300W) if config.head_300w else (POINTS,)
+    """The network's outputs, in graph order: the points, then the heads the config names."""
+    return ((POINTS,) + ((LANDMARKS68_300W,) if config.head_300w else ())
+            + ((UNCERTAINTY,) if getattr(config, "head_uncertainty", False) else ()))
+
+
+def decode_output(name: str, values: np.ndarray, input_size: int) -> np.ndarray:
+    """One raw network output -> crop pixels: coordinates through the codec (decode_points); a
+    sigma (``"uncertainty"``, a fraction of the crop side) scaled by the crop side."""
+    if name == UNCERTAINTY:
+        return np.asarray(values, np.float32) * input_size
+    return decode_points(values, input_size)
 
 
 def model_landmark_set(config: ModelConfig):
@@ -111,7 +123,7 @@ class OnnxRunner(_CarriesLandmarkSet):
     def predict_outputs(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         names = output_names(self.config)
         out = self.session.run(list(names), {self.input_name: _to_nchw(crops)})
-        return {k: decode_points(v, self.config.input_size) for k, v in zip(names, out)}
+        return {k: decode_output(k, v, self.config.input_size) for k, v in zip(names, out)}
 
 
 class TorchRunner(_CarriesLandmarkSet):
@@ -139,14 +151,12 @@ class TorchRunner(_CarriesLandmarkSet):
         return decode_points(self.forward(crops), self.config.input_size)
 
     def predict_outputs(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        if not self.config.head_300w:
-            return {POINTS: self.predict_crops(crops)}
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(_to_nchw(crops)).to(self.device)
-            out = self.model.forward_both(x)
+            out = self.model.forward_outputs(x)
         S = self.config.input_size
-        return {k: decode_points(v.float().cpu().numpy(), S) for k, v in zip(output_names(self.config), out)}
+        return {k: decode_output(k, v.float().cpu().numpy(), S) for k, v in zip(output_names(self.config), out)}
 
 
 def onnx_providers(device: str = "cpu") -> list[str]:

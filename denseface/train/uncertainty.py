@@ -1,0 +1,224 @@
+"""The uncertainty head (``config.head_uncertainty``): each point's expected error, learned on the
+frozen network.
+
+``denseface train --config configs/uncertainty_mbv1_050.yaml`` (a config with ``stage:
+uncertainty``) reads a trained model, keeps every weight it has, and adds a small MLP on its
+pooled features (denseface.models.regressor.UncertaintyHead) that predicts, for each of the N
+points, sigma: the per-axis standard deviation of an isotropic 2D Gaussian on the point's (x, y)
+error, in normalised crop units. So the points never change, and the model file only grows by
+the head.
+
+- **Fit:** the Gaussian negative log-likelihood ``2 log sigma + r^2 / (2 sigma^2)`` of the
+  model's own errors r against the 3D labels of the train split, on crops as the trainer sees
+  them (each crop and its exact mirror; with ``augment`` the trainer's augmentation too, so the
+  errors look like those of photos the network was not fitted to).
+- **Calibration:** one scale t multiplies every sigma so that, on the val split, the share of
+  errors within sigma is what the distribution says (``1 - exp(-1/2)``, 39.3 %) against the human
+  AFLW points (17 of the 21, those that are single iBUG points: not the eye centres, the mouth
+  centre or the ears) of the flip-averaged prediction, as inference runs it. The 3D labels are
+  fits, and a user's truth is a person's click: calibrating against people's points states the
+  error a user meets.
+- Written: ``model.pt`` (the model with its head), ``model.onnx`` (exported, parity checked),
+  ``log.csv`` (train and val likelihood per epoch), ``calibration.json``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from annotated_types import Ge, Gt
+
+#: Share of 2D isotropic Gaussian errors within one sigma of the truth (a Rayleigh radius).
+WITHIN_ONE_SIGMA = 1.0 - float(np.exp(-0.5))
+#: AFLW-21 points that are one iBUG-68 point each, not an ear (denseface.landmarks.ibug68).
+AFLW21_SINGLE = (0, 1, 2, 3, 4, 5, 6, 8, 9, 11, 13, 14, 15, 17, 19, 20)
+
+
+@dataclass
+class UncertaintyConfig:
+    __pydantic_config__ = {"extra": "forbid", "strict": True}
+    stage: Literal["uncertainty"] = "uncertainty"
+    model: str = "denseface/weights/dense520_mbv1_050.pt"   # a checkpoint; its weights are kept
+    out_dir: str = "runs/uncertainty"
+    train_dir: str = ""          # "" = the shared data/aflw_pl/train
+    val_dir: str = ""            # "" = the shared data/aflw_pl/val
+    train_labels: str = ""       # "" = the folder's own labels.npz
+    val_labels: str = ""
+    augment: bool = True
+    hidden: Annotated[int, Ge(1)] = 64
+    epochs: Annotated[int, Ge(1)] = 30
+    batch_size: Annotated[int, Ge(1)] = 512
+    lr: Annotated[float, Gt(0)] = 1e-3
+    weight_decay: Annotated[float, Ge(0)] = 1e-4
+    seed: Annotated[int, Ge(0)] = 0
+    threads: Annotated[int, Ge(0)] = 0
+    limit: Annotated[int, Ge(0)] = 0    # faces per split, 0 = all (smoke tests)
+
+
+def load_uncertainty_config(path: str | Path, overrides: dict | None = None) -> UncertaintyConfig:
+    """An uncertainty-head config from YAML (the strict loader of denseface.train.config), with
+    dotted ``overrides``; ConfigError names the key."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..errors import ConfigError
+    from .config import apply_overrides, parse_yaml
+    d = apply_overrides(parse_yaml(Path(path).read_text(encoding="utf-8"), path) or {}, overrides, path)
+    try:
+        return TypeAdapter(UncertaintyConfig).validate_json(json.dumps(d))
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(f"config key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}", path=path) from None
+
+
+# -- the pieces, pure numpy where they can be ------------------------------------------------
+def gaussian_nll(log_sigma, r2):
+    """Mean negative log-likelihood (constants dropped) of 2D errors with squared radius ``r2``
+    under isotropic Gaussians of per-axis sigma ``exp(log_sigma)``; torch or numpy arrays."""
+    return (2.0 * log_sigma + 0.5 * r2 * (-2.0 * log_sigma).exp()).mean() if hasattr(log_sigma, "exp") \
+        else float(np.mean(2.0 * log_sigma + 0.5 * r2 * np.exp(-2.0 * log_sigma)))
+
+
+def within_sigma(radius: np.ndarray, sigma: np.ndarray, k: float = 1.0) -> float:
+    """Share of finite errors whose radius is at most k sigma."""
+    ok = np.isfinite(radius) & np.isfinite(sigma)
+    return float((radius[ok] <= k * sigma[ok]).mean())
+
+
+def calibration_scale(radius: np.ndarray, sigma: np.ndarray) -> float:
+    """The scale t for which ``within_sigma(radius, t * sigma)`` is WITHIN_ONE_SIGMA (the
+    quantile of radius / sigma), over finite pairs."""
+    ok = np.isfinite(radius) & np.isfinite(sigma) & (sigma > 0)
+    return float(np.quantile(radius[ok] / sigma[ok], WITHIN_ONE_SIGMA))
+
+
+def features_and_errors(model, dataset, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooled features (M, F) float32, squared error radii (M, N) (x, y, normalised crop units)
+    of the model's own points against the dataset's targets, and the predictions (M, N, 3)."""
+    import torch
+
+    model.eval()
+    feats, r2, preds = [], [], []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=0)
+    with torch.inference_mode():
+        for x, y, _ in loader:
+            f = model.features(x.float())
+            p = model.head(f).view(len(x), -1, 3)
+            feats.append(f.numpy().astype(np.float32))
+            preds.append(p.numpy())
+            r2.append(((p - y)[..., :2] ** 2).sum(-1).numpy())
+    return np.concatenate(feats), np.concatenate(r2), np.concatenate(preds)
+
+
+def fit_head(head, F: np.ndarray, R2: np.ndarray, cfg: UncertaintyConfig, val=None) -> list[dict]:
+    """Train ``head`` (UncertaintyHead) by the Gaussian likelihood of R2 given F; AdamW with a
+    cosine schedule. ``val``: (F, R2) scored after each epoch. Returns the log rows."""
+    import torch
+
+    Ft, Rt = torch.from_numpy(F), torch.from_numpy(R2.astype(np.float32))
+    opt = torch.optim.AdamW(head.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, len(F) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps)
+    with torch.no_grad():   # start at the mean error of each point
+        head.mlp[-1].bias.copy_(0.5 * torch.log(Rt.mean(0) / 2.0 + 1e-12))
+        head.mlp[-1].weight.mul_(0.01)
+    gen, rows = torch.Generator().manual_seed(cfg.seed), []
+    for epoch in range(cfg.epochs):
+        head.train()
+        total = 0.0
+        for idx in torch.randperm(len(F), generator=gen)[:steps * cfg.batch_size].view(steps, -1):
+            loss = gaussian_nll(head.mlp(Ft[idx]), Rt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        row = {"epoch": epoch + 1, "train_nll": round(total / steps, 4)}
+        if val is not None:
+            head.eval()
+            with torch.no_grad():
+                row["val_nll"] = round(float(gaussian_nll(head.mlp(torch.from_numpy(val[0])), torch.from_numpy(val[1]))), 4)
+        rows.append(row)
+        print(f"uncertainty epoch {epoch + 1}/{cfg.epochs}: {row}", file=sys.stderr, flush=True)
+    return rows
+
+
+def human_calibration(model, split, lset, input_size: int) -> dict:
+    """The calibration scale on ``split``'s human AFLW points (AFLW21_SINGLE), the model's
+    flip-averaged points and sigmas on its crops (denseface.infer.crops.run_crop_outputs, as
+    inference runs them), and the shares within 1, 2 and 3 sigma after scaling."""
+    from ..infer.crops import run_crop_outputs
+    from ..landmarks.ibug68 import AFLW21_FROM_68
+    from ..models.runners import POINTS, UNCERTAINTY, TorchRunner
+
+    runner = TorchRunner(model)
+    S, crop = split.images.shape[1], np.array([0.0, 0.0, split.images.shape[2], split.images.shape[1]])
+    radius, sigma = [], []
+    for i in range(0, len(split.images), 256):
+        imgs = list(split.images[i:i + 256])
+        out = run_crop_outputs(runner, imgs, [crop] * len(imgs), flip=lset.flip)
+        ids = lset.idx68[[AFLW21_FROM_68[k][0] for k in AFLW21_SINGLE]]
+        truth = np.asarray(split.table.pts21[i:i + 256], np.float64)[:, AFLW21_SINGLE]
+        radius.append(np.linalg.norm(out[POINTS][:, ids, :2] - truth, axis=-1))
+        sigma.append(out[UNCERTAINTY][:, ids])
+    radius, sigma = np.concatenate(radius), np.concatenate(sigma)
+    t = calibration_scale(radius, sigma)
+    return {"scale": t, "points": int(np.isfinite(radius).sum()), "crop_px": S,
+            **{f"within_{k}_sigma": within_sigma(radius, t * sigma, k) for k in (1, 2, 3)}}
+
+
+def train_uncertainty(cfg: UncertaintyConfig) -> Path:
+    import torch
+
+    from ..data.augment import AugmentConfig
+    from ..data.dataset import LandmarkDataset, load_split
+    from ..export.onnx import export_onnx, parity_max_abs_px
+    from ..landmarks import load_landmark_set
+    from ..mesh.bfm import load_bfm
+    from ..models.regressor import DenseRegressor, UncertaintyHead, load_model, save_checkpoint
+    from ..paths import shared_path
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = load_model(cfg.model)
+    config = dataclasses.replace(base.config, head_uncertainty=True)
+    model = DenseRegressor(config)
+    missing = model.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert all(k.startswith("head_uncertainty.") for k in missing), missing
+    lset, bfm, S = load_landmark_set(config.landmark_set), load_bfm(None), config.input_size
+    folders = {"train": (cfg.train_dir or shared_path("data", "aflw_pl", "train"), cfg.train_labels),
+               "val": (cfg.val_dir or shared_path("data", "aflw_pl", "val"), cfg.val_labels)}
+    splits = {k: load_split(d, bfm, lset, lab or None, limit=cfg.limit or None) for k, (d, lab) in folders.items()}
+    t0 = time.time()
+    train_aug = AugmentConfig(enabled=cfg.augment)
+    F, R2, _ = features_and_errors(model, LandmarkDataset(splits["train"], lset.flip, S, train_aug, flip_double=True))
+    Fv, R2v, _ = features_and_errors(model, LandmarkDataset(splits["val"], lset.flip, S, flip_double=True))
+    print(f"features: {len(F)} train, {len(Fv)} val crops ({time.time() - t0:.0f} s)", file=sys.stderr)
+    head = UncertaintyHead(F.shape[1], config.num_points, cfg.hidden)
+    rows = fit_head(head, F, R2, cfg, val=(Fv, R2v))
+    model.head_uncertainty = head.eval()
+    cal = human_calibration(model, splits["val"], lset, S)
+    with torch.no_grad():   # the scale lives in the head: sigma * t = exp(mlp + log t)
+        head.mlp[-1].bias.add_(float(np.log(cal["scale"])))
+    cal["after"] = human_calibration(model, splits["val"], lset, S)
+    save_checkpoint(model, out / "model.pt", half=True, uncertainty=dataclasses.asdict(cfg), calibration=cal)
+    model = load_model(out / "model.pt")      # the fp16-rounded weights, as shipped
+    export_onnx(model, out / "model.onnx")
+    crops = np.random.default_rng(0).integers(0, 256, (4, S, S, 3), dtype=np.uint8)
+    cal["onnx_parity_px"] = parity_max_abs_px(model, out / "model.onnx", crops)
+    (out / "calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
+    with open(out / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"calibration: {cal}", file=sys.stderr)
+    return out
