@@ -183,6 +183,7 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
     from ..mesh.bfm import load_bfm
     from ..models.regressor import DenseRegressor, UncertaintyHead, load_model, save_checkpoint
     from ..paths import shared_path
+    from .extra_targets import cached_arrays
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -199,9 +200,13 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
                "val": (cfg.val_dir or shared_path("data", "aflw_pl", "val"), cfg.val_labels)}
     splits = {k: load_split(d, bfm, lset, lab or None, limit=cfg.limit or None) for k, (d, lab) in folders.items()}
     t0 = time.time()
-    train_aug = AugmentConfig(enabled=cfg.augment)
-    F, R2, _ = features_and_errors(model, LandmarkDataset(splits["train"], lset.flip, S, train_aug, flip_double=True))
-    Fv, R2v, _ = features_and_errors(model, LandmarkDataset(splits["val"], lset.flip, S, flip_double=True))
+
+    def errors(part: str, augment: bool) -> dict[str, np.ndarray]:   # cached: refits reuse them
+        ds = LandmarkDataset(splits[part], lset.flip, S, AugmentConfig(enabled=augment), flip_double=True)
+        return cached_arrays(out / f"features_{part}{'_augmented' if augment else ''}.npz",
+                             lambda: dict(zip(("F", "R2"), features_and_errors(model, ds)[:2])))
+    train, val = errors("train", cfg.augment), errors("val", False)
+    F, R2, Fv, R2v = train["F"], train["R2"], val["F"], val["R2"]
     print(f"features: {len(F)} train, {len(Fv)} val crops ({time.time() - t0:.0f} s)", file=sys.stderr)
     head = UncertaintyHead(F.shape[1], config.num_points, cfg.hidden)
     rows = fit_head(head, F, R2, cfg, val=(Fv, R2v))
