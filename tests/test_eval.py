@@ -188,6 +188,37 @@ def test_detector_mode_two_passes():
     np.testing.assert_allclose(final, expect, atol=1e-9)
 
 
+def test_detector_mode_runs_predicts_own_passes():
+    """Detector mode predicts exactly what ``DenseFace.predict`` gives for the same face: its
+    cropper, the model's crop factor, its pass loop (flip averaging on the last pass only, the
+    eye stage after it). Before the one pass loop, the evaluation flip-averaged and ran the eye
+    stage on every pass, so its points differed from predict's."""
+    from denseface.eval.aflw2000 import evaluate_aflw2000
+    from denseface.eval.calibration import match_detection
+    from denseface.eval.datasets import load_aflw2000
+    from denseface.eval.predictors import open_predictor
+    from denseface.infer.api import DenseFace
+    from denseface.infer.detectors import create_detector
+    from denseface.io.images import read_image, to_rgb
+
+    n = 6
+    data = load_aflw2000(need_shared("data", "aflw2000_3d"), need_shared("data", "3ddfa_test_configs"), limit=n)
+    predictor = open_predictor(None, threads=1, tta="flip")
+    res = evaluate_aflw2000(predictor, _cfg(limit=n), detector=create_detector("default", threads=1),
+                            detector_name="default")
+    df = DenseFace(threads=1)
+    assert predictor.roi_factor == df.roi_factor == df.runner.config.roi_factor
+    pred = res.arrays["pred68"]
+    checked = 0
+    for i in np.flatnonzero(res.columns["detected"]):
+        faces = df.predict(to_rgb(read_image(data.image_paths[i])))
+        face = match_detection([(f.box, f.score) for f in faces], data.pts68[i], rule="score")
+        mine = next(f for f in faces if f.score == face.score)
+        np.testing.assert_allclose(pred[i], mine.landmarks68, atol=1e-3)
+        checked += 1
+    assert checked >= n // 2
+
+
 def test_box_policy_and_matching():
     from denseface.eval.calibration import match_detection
     from denseface.geometry.boxes import fit_box_to_crop

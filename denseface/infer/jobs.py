@@ -169,7 +169,7 @@ def predict_image(model: DenseFace, item: Item, namer: OutputNamer, o: BatchOpti
             written.append(atomic_write(namer.path(stem, suffix), data))
     if o.draw:
         view, view_faces = drawing_view(image, faces)
-        drawn = draw_faces(view, view_faces, model.landmark_set.triangles, o.style)
+        drawn = draw_faces(view, view_faces, model.landmark_set.triangles, o.style, model.roi_factor)
         written.append(atomic_write(namer.path(stem, "_draw.jpg"), encode_image(drawn)))
     if o.export_mesh:
         for k, f in enumerate(faces):

@@ -215,7 +215,7 @@ class FaceTracker:
             return False
         box = self.model.crop_box_from_landmarks(face.landmarks68)
         side, prev_side = box[2] - box[0], previous.crop_box[2] - previous.crop_box[0]
-        if side / np.sqrt(2.0) < c.min_face_px or prev_side <= 0:
+        if side / self.model.roi_factor < c.min_face_px or prev_side <= 0:
             return False
         if not (1.0 / c.max_scale_change <= side / prev_side <= c.max_scale_change):
             return False
