@@ -112,3 +112,21 @@ def test_expression_measures_against_direct_computation(bfm):
     assert perfect["r2"] == pytest.approx(1.0)
     assert 0.5 < displacement_r2(pred, truth, gram) < 1.0
     assert 0.1 < eye_corner_distance(bfm) / np.ptp(bfm.mean[:, 0]) < 0.9
+
+
+def test_a_bfm_without_its_scales_is_one_line_not_a_traceback(tmp_path, small_models, capsys):
+    """The fit's prior needs param_whitening.pkl: without it, --expression (and --mesh full) stop
+    with one line naming the folder (it was a ValueError traceback)."""
+    import cv2
+
+    src = need_shared("models", "bfm_3ddfa_53215")
+    folder = tmp_path / "bfm"
+    folder.mkdir()
+    for f in src.iterdir():
+        if f.suffix != ".pkl":
+            (folder / f.name).symlink_to(f)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((120, 160, 3), np.uint8))
+    rc = main(["predict", str(tmp_path / "a.png"), "--model", str(small_models.mean_onnx), "--box", "40,30,100,100",
+               "--quiet", "--out", str(tmp_path / "o"), "--expression", "--bfm", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and str(folder) in err[0] and "param_whitening.pkl" in err[0]

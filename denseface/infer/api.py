@@ -187,7 +187,10 @@ class DenseFace:
             except DenseFaceError as e:
                 raise DenseFaceError(f"full meshes and expressions need the Basel Face Model (never shipped): pass "
                                      f"bfm=PATH (--bfm) or set DENSEFACE_SHARED ({e})") from None
-            self._fitter = point_fitter(bfm, self.landmark_set)
+            try:
+                self._fitter = point_fitter(bfm, self.landmark_set)
+            except ValueError as e:   # e.g. no param_whitening.pkl: the fit's prior needs the scales
+                raise DenseFaceError(f"cannot fit this Basel Face Model ({e})", path=bfm.source or None) from None
             #: the BFM's triangles wound outward (for full meshes in the export frame)
             self.full_mesh_triangles = outward_triangles(bfm.mean, bfm.triangles)
         return self._fitter
