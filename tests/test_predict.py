@@ -412,6 +412,24 @@ def test_drawing_a_huge_image_uses_a_small_copy():
     np.testing.assert_allclose(faces[0].landmarks, 1000.0 * DRAW_MAX_SIDE / 6000)
 
 
+@pytest.mark.parametrize("flags,message", [
+    (["--smooth-min-cutoff", "0"], "--smooth-min-cutoff must be > 0 Hz"),
+    (["--format", "xml"], "unknown output format 'xml'"),
+    (["--box", "1,2,3"], "--box needs x0,y0,x1,y1"),
+    (["--draw", "--draw-parts", "nose"], "--draw-parts: unknown part(s) nose"),
+    (["--passes", "2", "--tta", "none", "--workers", "auto", "--table", "jsonl", "--format", "json"],
+     "--table writes one table"),
+])
+def test_cli_settles_every_flag_before_the_model_loads(tmp_path, capsys, flags, message):
+    """A bad flag combination is reported, not the missing model, and nothing is written (the
+    smoothing cutoffs and the formats were checked only after the model had loaded)."""
+    out = tmp_path / "out"
+    rc = main(["predict", str(face_photo()), "--out", str(out), "--model", str(tmp_path / "missing.onnx"),
+               "--quiet", *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "missing.onnx" not in err and not out.exists()
+
+
 def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models, capsys):
     video = _lenna_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"

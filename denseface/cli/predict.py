@@ -204,14 +204,26 @@ def draw_style(parts: str):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..infer.api import ModelSpec, PredictConfig
-    from ..infer.batch import BatchOptions, run_batch
+    """Every check of the flags first (the output folder included), then the model, then the
+    checks that need the model itself, then the run."""
+    from ..infer.batch import run_batch
     from ..io.files import ensure_out_dir
-    from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
-
     from ..io.images import silence_opencv_log
 
     silence_opencv_log()
+    check_flags(args)
+    options, spec = batch_options(args), model_spec(args)   # their own checks, before any load
+    ensure_out_dir(args.out)  # fail before loading anything when the folder is unusable
+    model = spec.build()
+    check_model(args, model, options)
+    summary = run_batch(model, args.paths, options, spec=spec)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return summary.exit_code
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """ConfigError for a flag combination that cannot work (or would do nothing); loads nothing."""
     if args.max_faces is not None and args.max_faces < 1:
         raise ConfigError("--max-faces must be at least 1")
     if args.mesh == "full" and not args.export_mesh:
@@ -231,48 +243,57 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if str(args.out) == "-":
         raise ConfigError("--out - : predict writes files into a folder, not to standard output; "
                           "give a folder (one JSON Lines file for all images: --table jsonl --out DIR)")
-    boxes = [parse_box(b) for b in args.box] if args.box else None
     detector_flags = [f for f, v in (("--detector", args.detector), ("--detector-model", args.detector_model),
                                      ("--detector-threshold", args.detector_threshold),
                                      ("--detect-max-side", args.detect_max_side)) if v is not None]
-    if boxes is not None and detector_flags:
+    if args.box and detector_flags:
         raise ConfigError(f"--box skips face detection, so {' and '.join(detector_flags)} would do "
                           "nothing: drop one or the other")
-    style = draw_style(args.draw_parts or DEFAULT_DRAW_PARTS)
-    ensure_out_dir(args.out)  # fail before loading anything when the folder is unusable
+    for name in ("smooth_min_cutoff", "smooth_motion_cutoff"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
+
+
+def batch_options(args: argparse.Namespace):
+    """The run's BatchOptions from the flags (formats, boxes, drawing parts, smoothing checked)."""
+    from ..infer.batch import BatchOptions
+    from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
+
+    smoothing = None if args.no_smooth else SmoothingConfig(
+        OneEuroConfig(args.smooth_min_cutoff, args.smooth_beta),
+        OneEuroConfig(args.smooth_motion_cutoff, args.smooth_motion_beta))
+    return BatchOptions(out_dir=args.out,
+                        formats=tuple(f.strip().lower() for f in (args.format or "json").split(",")),
+                        draw=args.draw, style=draw_style(args.draw_parts or DEFAULT_DRAW_PARTS),
+                        max_faces=args.max_faces, boxes=[parse_box(b) for b in args.box] if args.box else None,
+                        export_mesh=args.export_mesh, mesh=args.mesh,
+                        smoothing=smoothing, tracker=TrackerConfig(redetect_every=args.redetect_every),
+                        progress=not args.quiet and sys.stderr.isatty(),
+                        workers=args.workers, skip_existing=args.skip_existing, table=args.table)
+
+
+def model_spec(args: argparse.Namespace):
+    """This process's model, and what each worker process builds its own from (--workers N)."""
+    from ..infer.api import ModelSpec, PredictConfig
+
     det_opts = {"model_path": args.detector_model} if args.detector_model else {}
     if args.detector_threshold is not None:
         det_opts["score_threshold"] = args.detector_threshold
     config = PredictConfig(passes=args.passes, tta=args.tta, eyes=args.eyes, expression=args.expression, **(
         {} if args.detect_max_side is None else {"detect_max_side": args.detect_max_side}))
-    # this process's model, and what each worker process builds its own from (--workers N)
-    spec = ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
+    return ModelSpec(args.model, args.detector or "default", args.device, config, args.threads,
                      det_opts, args.bfm)
-    model = spec.build()
-    if args.draw and style.points68_300w and not model.runner.config.head_300w:
+
+
+def check_model(args: argparse.Namespace, model, options) -> None:
+    """The checks that need the loaded model: its outputs, and the BFM and detector it will use
+    (a missing file or extra stops here, once, before any input is read)."""
+    if args.draw and options.style.points68_300w and not model.runner.config.head_300w:
         name = Path(getattr(model.runner, "path", args.model or "the default model")).stem
         raise ConfigError(f"--draw-parts 68_300w: the model '{name}' has no "
                           "human-convention 68-point output (landmarks68_300w); choose a model that "
                           "has it (denseface models) or drop 68_300w")
     if (args.export_mesh and args.mesh == "full") or args.expression:
-        _ = model.mesh_fitter  # a missing BFM stops here, once
-    if boxes is None:
-        _ = model.detector  # a detector problem (missing extra, bad file) stops here, once
-    smoothing = None if args.no_smooth else SmoothingConfig(
-        OneEuroConfig(args.smooth_min_cutoff, args.smooth_beta),
-        OneEuroConfig(args.smooth_motion_cutoff, args.smooth_motion_beta))
-    for name in ("smooth_min_cutoff", "smooth_motion_cutoff"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be > 0 Hz")
-    options = BatchOptions(out_dir=args.out,
-                           formats=tuple(f.strip().lower() for f in (args.format or "json").split(",")),
-                           draw=args.draw, style=style,
-                           max_faces=args.max_faces, boxes=boxes, export_mesh=args.export_mesh,
-                           mesh=args.mesh,
-                           smoothing=smoothing, tracker=TrackerConfig(redetect_every=args.redetect_every),
-                           progress=not args.quiet and sys.stderr.isatty(),
-                           workers=args.workers, skip_existing=args.skip_existing, table=args.table)
-    summary = run_batch(model, args.paths, options, spec=spec)
-    for line in summary.lines():
-        print(line, file=sys.stderr)
-    return summary.exit_code
+        _ = model.mesh_fitter
+    if options.boxes is None:
+        _ = model.detector
