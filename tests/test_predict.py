@@ -180,11 +180,15 @@ def test_face_json_schema(mean_model):
     assert list(rec) == ["image", "width", "height", "faces"]
     (f,) = rec["faces"]
     assert list(f) == ["box", "score", "landmarks", "landmarks68", "landmarks68_300w", "pose",
-                       "eye_open_left", "eye_open_right", "mouth_open", "expression"]
+                       "eye_open_left", "eye_open_right", "mouth_open", "visibility", "visibility68",
+                       "expression"]
     assert f["landmarks68_300w"] is None and f["expression"] is None    # no second head; not asked for    # this model has no second head
     assert len(f["box"]) == 4 and isinstance(f["score"], float)
     assert np.array(f["landmarks"]).shape == (520, 3) and np.array(f["landmarks68"]).shape == (68, 3)
     assert list(f["pose"]) == ["yaw", "pitch", "roll"]
+    # visibility: the Face's own booleans, the 68 its subset (geometry.visibility computes them)
+    assert f["visibility"] == faces[0].visibility.tolist() and len(f["visibility"]) == 520
+    assert f["visibility68"] == faces[0].visibility[mean_model.landmark_set.idx68].tolist()
     # openness readouts from the 68 (this model has no second head): the EAR of each eye, the lips' gap
     from denseface.metrics import eye_aspect_ratios, mouth_opening
     right, left = eye_aspect_ratios(np.array(f["landmarks68"]))

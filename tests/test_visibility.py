@@ -94,3 +94,18 @@ def test_non_finite_points_are_not_visible():
     assert not face_visibility(v, t).any()
     vis = self_visible(v, t, 0.5)
     assert not vis[3] and vis.any()
+
+
+def test_draw_fades_hidden_points():
+    """--draw: a hidden point is blended at DrawStyle.hidden_alpha, a seen one drawn opaque."""
+    from denseface.infer.draw import DrawStyle, draw_faces
+    from denseface.infer.face import Face
+    from denseface.infer.pose import Pose
+
+    pts = np.array([[40.0, 40.0, 0.0], [80.0, 80.0, 0.0]])
+    face = Face(np.array([20.0, 20.0, 100.0, 100.0]), 1.0, pts, np.zeros((68, 3)), Pose(0.0, 0.0, 0.0),
+                np.array([10.0, 10.0, 110.0, 110.0]), visibility=np.array([True, False]))
+    style = DrawStyle(mesh=False, points68=False, box=False, axes=False, point_color=(255, 255, 255))
+    out = draw_faces(np.zeros((120, 120, 3), np.uint8), [face], style=style)
+    assert out[40, 40].min() == 255
+    assert abs(int(out[80, 80, 0]) - round(255 * style.hidden_alpha)) <= 2

@@ -127,7 +127,25 @@ def synthetic_fixture(model=None) -> dict:
             "model_metadata": json.loads(runner.session.get_modelmeta().custom_metadata_map["denseface_config"]),
             "image": {"width": w, "height": h, "rgb": _b64(image)}, "crops": crops, "decode": decode,
             "flip": ls.flip.tolist(), "flip68": FLIP_68.tolist(), "poses": poses, "boxes": boxes, "one_euro": euro,
-            "smoothing": smoothing, "defaults": python_defaults(), "tta_modes": list(TTA_MODES)}
+            "smoothing": smoothing, "defaults": python_defaults(), "tta_modes": list(TTA_MODES),
+            "visibility": visibility_fixture(ls, [p["points"] for p in poses], rng)}
+
+
+def visibility_fixture(ls, poses: list, rng: np.random.Generator) -> dict:
+    """Face.visibility (denseface.geometry.visibility) of the moved mean shapes of ``poses`` and
+    of more turned ones (yaw up to 90 degrees), with the constants and the outward triangles."""
+    from denseface.geometry.meshes import outward_triangles
+    from denseface.geometry.rotations import rotation_3ddfa
+    from denseface.geometry.visibility import FACE_TOLERANCE, FACING_MIN_NZ, face_visibility
+    from denseface.infer.pose import Y_FLIP
+
+    tri = outward_triangles(ls.mean_shape, ls.triangles)
+    faces = [np.asarray(p, np.float64) for p in poses]
+    for yaw in (-90.0, -65.0, -35.0, 0.0, 50.0, 80.0):
+        R = rotation_3ddfa(*np.radians([rng.uniform(-20, 20), yaw, rng.uniform(-20, 20)]))
+        faces.append((1e-3 * ls.mean_shape @ R.T + [200.0, 150.0, 0.0]) @ Y_FLIP + rng.normal(0, 0.3, (ls.n_points, 3)))
+    return {"tolerance": FACE_TOLERANCE, "facing_min_nz": FACING_MIN_NZ, "triangles": tri.tolist(),
+            "faces": [{"points": _list(p), "visible": face_visibility(p, tri).tolist()} for p in faces]}
 
 
 def eye_fixture(image: np.ndarray, rng: np.random.Generator) -> dict:
@@ -214,7 +232,8 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
         (out / f"{k}.crop").write_bytes(to_rgb(crop).tobytes())
         faces = {tta: [{"landmarks": _list(f.landmarks), "landmarks68": _list(f.landmarks68),
                         "pose": f.pose.as_dict(), "crop_box": _list(f.crop_box), "box": _list(f.box),
-                        "landmarks68_300w": None if f.landmarks68_300w is None else _list(f.landmarks68_300w)}
+                        "landmarks68_300w": None if f.landmarks68_300w is None else _list(f.landmarks68_300w),
+                        "visibility": f.visibility.tolist()}
                        for f in m.predict(image, boxes=boxes)] for tta, m in models.items()}
         rows.append({"name": rel, "file": str(path), "width": image.shape[1], "height": image.shape[0],
                      "rgb": f"{k}.rgb", "crop": f"{k}.crop", "boxes": boxes, "faces": faces})

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, DenseFaceError, check_whole_number
 from ..geometry.boxes import box_size, landmark_bbox, main_face_order, roi_box, roi_box_from_landmarks
+from ..geometry.visibility import face_visibility
 from ..io.images import as_image, detection_view
 from ..models.runners import LANDMARKS68_300W, POINTS, UNCERTAINTY
 from .config import (TTA_MODES, PredictConfig, as_predict_config, check_max_faces, check_tta,
@@ -371,10 +372,12 @@ class DenseFace:
         if not isinstance(outputs, Mapping):
             outputs = {POINTS: outputs}
         lm = np.asarray(outputs[POINTS], np.float64)
+        visible = face_visibility(lm, self.mesh_triangles)
         human, sigma = outputs.get(LANDMARKS68_300W), outputs.get(UNCERTAINTY)
         idx68 = self.landmark_set.idx68
         return Face(np.asarray(box, np.float64), float(score), lm, lm[idx68],
                     estimate_pose(lm, self.mean_shape), np.asarray(crop_box, np.float64),
+                    visibility=visible, visibility68=visible[self.landmark_set.idx68],
                     landmarks68_300w=None if human is None else np.asarray(human, np.float64),
                     uncertainty=None if sigma is None else np.asarray(sigma, np.float64),
                     uncertainty68=None if sigma is None else np.asarray(sigma, np.float64)[idx68])

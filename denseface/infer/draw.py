@@ -34,6 +34,7 @@ class DrawStyle:
     box_color: tuple[int, int, int] = (60, 255, 60)
     axis_length: float = 0.5  # times the face's size (its crop-box side / the crop factor)
     mesh_alpha: float = 0.45
+    hidden_alpha: float = 0.3     # opacity of points hidden by the face itself (Face.visibility)
 
 
 def mesh_edges(triangles: np.ndarray) -> np.ndarray:
@@ -70,16 +71,18 @@ def draw_faces(image: np.ndarray, faces, triangles: np.ndarray | None = None,
                 cv2.addWeighted(overlay, style.mesh_alpha, roi, 1 - style.mesh_alpha, 0, dst=roi)
         face_px = float(f.crop_box[2] - f.crop_box[0]) / roi_factor
         r, r68 = dot_radii(face_px)
+        seen = np.ones(len(lm), bool) if f.visibility is None else np.asarray(f.visibility, bool)
+        seen68 = np.ones(68, bool) if f.visibility68 is None else np.asarray(f.visibility68, bool)
         if style.points:
-            _dots(out, lm, style.point_color, r)
+            _faded_dots(out, lm, seen, style.point_color, r, style.hidden_alpha, f.crop_box)
         if style.axes and np.isfinite([f.pose.yaw, f.pose.pitch, f.pose.roll]).all():
             draw_axes(out, lm[:, :2].mean(0), f.pose, style.axis_length * face_px, 2 * thick)
         # the 68 last, larger and ringed in black, so they read over the 520 and the axes
         for on, pts, color in ((style.points68, f.landmarks68, style.point68_color),
                                (style.points68_300w, f.landmarks68_300w, style.point68_300w_color)):
             if on and pts is not None:
-                _dots(out, pts, (0, 0, 0), r68 + max(0.5, 0.35 * r68))
-                _dots(out, pts, color, r68)
+                for c, rad in (((0, 0, 0), r68 + max(0.5, 0.35 * r68)), (color, r68)):
+                    _faded_dots(out, pts, seen68, c, rad, style.hidden_alpha, f.crop_box)
     return out
 
 
@@ -132,6 +135,24 @@ def _dots(image: np.ndarray, points: np.ndarray, color, radius: float) -> None:
     rad = max(1, int(round(radius * _ONE)))
     for x, y in _fixed(np.asarray(points)[:, :2], image):
         cv2.circle(image, (int(x), int(y)), rad, color, -1, cv2.LINE_AA, SHIFT)
+
+
+def _faded_dots(image: np.ndarray, points: np.ndarray, seen: np.ndarray, color, radius: float,
+                alpha: float, crop_box) -> None:
+    """Dots in place: the ``seen`` points opaque, the others blended at opacity ``alpha`` (drawn
+    on a copy of the face's region, ``crop_box`` grown by a quarter)."""
+    pts = np.asarray(points)
+    if seen.all() or alpha >= 1.0:
+        _dots(image, pts, color, radius)
+        return
+    x0, y0, x1, y1 = _clip_box(crop_box, image.shape)
+    if x1 > x0 and y1 > y0 and alpha > 0.0:
+        roi = image[y0:y1, x0:x1]
+        overlay = roi.copy()
+        shifted = pts[~seen, :2] - np.array([x0, y0])
+        _dots(overlay, shifted, color, radius)
+        cv2.addWeighted(overlay, alpha, roi, 1 - alpha, 0, dst=roi)
+    _dots(image, pts[seen], color, radius)
 
 
 def _fixed(points: np.ndarray, image: np.ndarray) -> np.ndarray:

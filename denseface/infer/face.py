@@ -24,6 +24,12 @@ class Face:
     Gaussian on its (x, y) error (about 39 % of points lie within sigma of the truth, 86 % within
     2 sigma; calibrated on aflw_pl val, docs/predict.md); ``quality`` sums them up per face.
 
+    visibility (N,) and visibility68 (68,) bool: whether each point is seen (True) or hidden by
+    the face itself (False), from the predicted points in an orthographic view
+    (denseface.geometry.visibility.face_visibility: the normal of the points' mesh faces the
+    viewer and the mesh is not in front of it; docs/predict.md "Visibility"); None for a Face
+    made without them.
+
     Openness readouts (docs/predict.md), from ``landmarks68_300w`` when the model has it, else
     from ``landmarks68``: ``eye_open_right`` / ``eye_open_left`` the eye aspect ratio of the
     subject's right eye (points 36-41, on the image's left in a frontal photo) and left eye
@@ -47,6 +53,8 @@ class Face:
     mesh: np.ndarray | None = None
     landmarks68_300w: np.ndarray | None = None
     expression: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    visibility68: np.ndarray | None = None
     uncertainty: np.ndarray | None = None
     uncertainty68: np.ndarray | None = None
 
@@ -94,6 +102,8 @@ class Face:
                 "pose": {k: _round(v, 3) for k, v in self.pose.as_dict().items()},
                 "eye_open_left": _round(self.eye_open_left, 4), "eye_open_right": _round(self.eye_open_right, 4),
                 "mouth_open": _round(self.mouth_open, 4),
+                "visibility": None if self.visibility is None else np.asarray(self.visibility, bool).tolist(),
+                "visibility68": None if self.visibility68 is None else np.asarray(self.visibility68, bool).tolist(),
                 "expression": None if self.expression is None else _round(self.expression, 4),
                 "uncertainty": None if self.uncertainty is None else _round(self.uncertainty, decimals),
                 "uncertainty68": None if self.uncertainty68 is None else _round(self.uncertainty68, decimals),

@@ -42,6 +42,7 @@ def table_schema():
                       ("landmarks68_300w", pa.list_(pa.list_(f64, 2))),   # null without the head
                       ("pose", pa.struct([("yaw", f64), ("pitch", f64), ("roll", f64)])),
                       ("eye_open_left", f64), ("eye_open_right", f64), ("mouth_open", f64),
+                      ("visibility", pa.list_(pa.bool_())), ("visibility68", pa.list_(pa.bool_(), 68)),
                       ("uncertainty", pa.list_(f64)), ("uncertainty68", pa.list_(f64, 68)),
                       ("quality", f64),      # null without the uncertainty head
                       ("expression", pa.list_(f64, 10))])

@@ -16,8 +16,9 @@
 // Every coordinate is in image pixels: x right, y down, OpenCV's pixel centres; z towards the
 // viewer on the same scale. A face: {box: [x0, y0, x1, y1], score, landmarks: N x [x, y, z],
 // landmarks68: 68 x [x, y, z], landmarks68_300w: 68 x [x, y] (the 300-W annotation convention, from
-// models with that second head; else null), pose: {yaw, pitch, roll} degrees, cropBox: the last
-// pass's crop}.
+// models with that second head; else null), pose: {yaw, pitch, roll} degrees, visibility: N
+// booleans and visibility68: 68 (each point seen, or hidden by the face itself), cropBox: the
+// last pass's crop}.
 
 import data from './generated/data.js';
 import { boxSize, boxToCrop, landmarkBbox, roiBox, roiBoxFromLandmarks } from './geometry.js';
@@ -25,6 +26,7 @@ import { PixelReader, detectionView, regionPixels } from './image.js';
 import { LANDMARKS68_300W, LandmarkNetwork, POINTS } from './network.js';
 import { EyeStage } from './eyes.js';
 import { estimatePose } from './pose.js';
+import { faceVisibility, outwardTriangles } from './visibility.js';
 import { setUpRuntime } from './runtime.js';
 
 /** Defaults of PredictConfig that apply here (passes, tta, min_face_px, roi_factor, eyes and the
@@ -123,6 +125,8 @@ export class DenseFace {
     this.landmarkSet = set;
     this.meanShape = set.mean_shape;
     this.triangles = set.triangles;
+    /** the set's triangles wound outward (DenseFace.mesh_triangles), for Face.visibility */
+    this.meshTriangles = outwardTriangles(set.mean_shape, set.triangles);
     this.idx68 = set.idx68;
     this.roiFactor = config.roi_factor ?? mc.roi_factor;
     /** each output's flip permutation when every crop is averaged with its mirror (config.tta) */
@@ -259,15 +263,19 @@ export class DenseFace {
 
   /** A face from its network outputs (image pixels by name, or just its N x [x, y, z] points).
    * landmarks68_300w: the 68 points as people annotate them (68 x [x, y]) from models with the
-   * second head, else null. */
+   * second head, else null. visibility (N booleans) and visibility68 (68): whether each point
+   * is seen or hidden by the face itself (./visibility.js, Python's Face.visibility). */
   makeFace(box, score, outputs, cropBox) {
     const named = Array.isArray(outputs) ? { [POINTS]: outputs } : outputs;
     const landmarks = named[POINTS];
+    const visibility = faceVisibility(landmarks, this.meshTriangles);
     return {
       box, score, landmarks,
       landmarks68: this.idx68.map((k) => landmarks[k]),
       landmarks68_300w: named[LANDMARKS68_300W] || null,
       pose: estimatePose(landmarks, this.meanShape),
+      visibility,
+      visibility68: this.idx68.map((k) => visibility[k]),
       cropBox,
     };
   }

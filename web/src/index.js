@@ -13,6 +13,7 @@ export { FaceTracker, FaceSmoother, OneEuroFilter, SMOOTHING_DEFAULTS, TRACKER_D
 export { LANDMARKS68_300W, LandmarkNetwork, ModelError, POINTS, hasWasmSimd, modelConfig } from './network.js';
 export { decodeImageFile, ImageDecodeError, PixelReader } from './image.js';
 export { estimatePose, axisDirections } from './pose.js';
+export { FACE_TOLERANCE, FACING_MIN_NZ, faceVisibility, outwardTriangles } from './visibility.js';
 export { EyeStage, foreshorteningGate } from './eyes.js';
 export { default as packageData } from './generated/data.js';
 export { DetectorError, YuNetDetector } from './detector.js';

@@ -186,6 +186,8 @@ export class FaceTracker {
     if (!track.smoother) return track.face;
     const lm = track.smoother.smooth(track.face.landmarks, t);
     const face = this.model.makeFace(track.face.box, track.face.score, lm, track.face.cropBox);
+    face.visibility = track.face.visibility;       // the frame's own prediction's, as Python's tracker
+    face.visibility68 = track.face.visibility68;
     const human = track.face.landmarks68_300w;   // moved as the smoothing moved the 68 points
     if (human) {
       face.landmarks68_300w = human.map((p, i) => [p[0] + face.landmarks68[i][0] - track.face.landmarks68[i][0],
