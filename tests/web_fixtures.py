@@ -128,7 +128,37 @@ def synthetic_fixture(model=None) -> dict:
             "image": {"width": w, "height": h, "rgb": _b64(image)}, "crops": crops, "decode": decode,
             "flip": ls.flip.tolist(), "flip68": FLIP_68.tolist(), "poses": poses, "boxes": boxes, "one_euro": euro,
             "smoothing": smoothing, "defaults": python_defaults(), "tta_modes": list(TTA_MODES),
-            "visibility": visibility_fixture(ls, [p["points"] for p in poses], rng)}
+            "visibility": visibility_fixture(ls, [p["points"] for p in poses], rng),
+            "main_faces": main_faces_fixture()}
+
+
+def main_faces_fixture() -> dict:
+    """``max_faces`` on a detector's faces (FaceCropper.first_crops): a 200 x 150 image, a fixed
+    detector (its faces best score first: a small peripheral face scores highest; two faces of
+    one size equally far from the centre tie) and the boxes and crops kept for each max_faces."""
+    from denseface.geometry.boxes import BoxToCrop
+    from denseface.infer.api import FaceCropper, PredictConfig
+    from denseface.infer.detectors import Detection
+
+    width, height = 200, 150
+    faces = [([5.0, 5.0, 40.0, 45.0], 0.99), ([120.0, 60.0, 195.0, 145.0], 0.8), ([60.0, 30.0, 150.0, 130.0], 0.7),
+             ([20.0, 40.0, 70.0, 100.0], 0.6), ([130.0, 40.0, 180.0, 100.0], 0.5)]
+    mapping = BoxToCrop(scale=1.3, shift_x=0.02, shift_y=0.15)
+
+    class Fixed:
+        name, crop_mapping = "fixed", mapping
+
+        def detect(self, image_rgb):
+            return [Detection(np.array(b), s) for b, s in faces]
+
+    cropper = FaceCropper(Fixed(), PredictConfig(), np.arange(68), np.sqrt(2.0))
+    image = np.zeros((height, width, 3), np.uint8)
+    kept = {}
+    for k in (1, 2, 3, 5):
+        dets, crops = cropper.first_crops(image, None, k)
+        kept[str(k)] = {"boxes": [_list(d.box) for d in dets], "crops": [_list(c) for c in crops]}
+    return {"width": width, "height": height, "faces": [{"box": b, "score": s} for b, s in faces],
+            "mapping": asdict(mapping), "kept": kept}
 
 
 def visibility_fixture(ls, poses: list, rng: np.random.Generator) -> dict:

@@ -21,7 +21,7 @@
 // last pass's crop}.
 
 import data from './generated/data.js';
-import { boxSize, boxToCrop, landmarkBbox, roiBox, roiBoxFromLandmarks } from './geometry.js';
+import { boxSize, boxToCrop, landmarkBbox, mainFaceOrder, roiBox, roiBoxFromLandmarks } from './geometry.js';
 import { PixelReader, detectionView, regionPixels } from './image.js';
 import { LANDMARKS68_300W, LandmarkNetwork, POINTS } from './network.js';
 import { EyeStage } from './eyes.js';
@@ -143,14 +143,18 @@ export class DenseFace {
   }
 
   /** Faces in an image, a video frame, a canvas, an ImageBitmap or RGBA pixels. boxes: user face
-   * boxes (each read as the face's landmark box); maxFaces keeps the best-scoring faces. */
+   * boxes (each read as the face's landmark box); maxFaces keeps that many: the main faces of
+   * the detector's (largest and most central first, mainFaceOrder, as Python's max_faces), the
+   * first of the given boxes. */
   async predict(source, { boxes = null, maxFaces = null } = {}) {
     const image = this.imageData(source);
     const [dets, crops] = await this.firstCrops(image, boxes, maxFaces);
     return this.facesInCrops(image, dets, crops);
   }
 
-  /** The faces to predict and their first-pass crop boxes, best first. */
+  /** The faces to predict and their first-pass crop boxes: the given boxes in their order, or
+   * the detector's best first; with maxFaces the detector's main faces, main face first
+   * (Python's FaceCropper.first_crops). */
   async firstCrops(image, boxes = null, maxFaces = null) {
     let dets, crops;
     if (boxes !== null && boxes !== undefined) {
@@ -161,8 +165,10 @@ export class DenseFace {
       crops = dets.map((d) => this.cropBoxOf(d));
     }
     if (maxFaces !== null && maxFaces !== undefined) {
-      dets = dets.slice(0, maxFaces);
-      crops = crops.slice(0, maxFaces);
+      const keep = boxes !== null && boxes !== undefined ? dets.map((_, i) => i)
+        : mainFaceOrder(dets.map((d) => d.box), image.width, image.height);
+      dets = keep.slice(0, maxFaces).map((i) => dets[i]);
+      crops = keep.slice(0, maxFaces).map((i) => crops[i]);
     }
     return [dets, crops];
   }

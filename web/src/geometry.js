@@ -44,6 +44,18 @@ export function boxIou(a, b) {
   return union > 0 ? inter / union : 0;
 }
 
+/** Indices of boxes (K x [x0, y0, x1, y1], image pixels), main face first: value = box area -
+ * 2 x squared distance from the box centre to the image centre (width / 2, height / 2), highest
+ * first, ties in the given order (Python's denseface.geometry.boxes.main_face_order, insightface's
+ * max_num rule): large, central faces win whatever their detector scores. */
+export function mainFaceOrder(boxes, width, height) {
+  const value = boxes.map((b) => {
+    const dx = 0.5 * (b[0] + b[2]) - width / 2, dy = 0.5 * (b[1] + b[3]) - height / 2;
+    return (b[2] - b[0]) * (b[3] - b[1]) - 2 * (dx * dx + dy * dy);
+  });
+  return boxes.map((_, i) => i).sort((i, j) => value[j] - value[i]);   // Array.sort is stable
+}
+
 /** A detector box -> the square training crop with a calibrated mapping {scale, shift_x,
  * shift_y} (denseface.geometry.boxes.BoxToCrop): centre = box centre + shift * size, side =
  * scale * size, size = boxSize(box). */

@@ -1,7 +1,9 @@
 // Crop, decode and box geometry against the numbers Python writes (tests/web_fixtures.py).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boxIou, boxToCrop, cropInto, cropMatrix, cropToImage, decodePoints, rint, roiBox,
+import fs from 'node:fs';
+import { DenseFace } from '../../src/denseface.js';
+import { boxIou, boxToCrop, cropInto, cropMatrix, cropToImage, decodePoints, mainFaceOrder, rint, roiBox,
   roiBoxFromLandmarks, unmirrorCropPoints } from '../../src/geometry.js';
 import { NO_FIXTURES, maxAbsDiff, rgbaPixels, synthetic } from './fixtures.js';
 
@@ -65,4 +67,22 @@ test('boxes: IoU, the crop policy and calibrated mappings match Python', { skip:
     assert.ok(maxAbsDiff(roiBoxFromLandmarks(b.points, Math.SQRT2), b.roi_points) < 1e-9);
     assert.ok(maxAbsDiff(boxToCrop(b.mapping, b.a), b.mapped) < 1e-9);
   }
+});
+
+test('maxFaces keeps the main faces, as Python\'s max_faces (FaceCropper.first_crops)', { skip: NO_FIXTURES }, async () => {
+  const m = fx.main_faces;
+  const order = mainFaceOrder(m.faces.map((f) => f.box), m.width, m.height);
+  assert.deepEqual(order.map((i) => m.faces[i].box), m.kept[String(m.faces.length)].boxes);
+  const detector = { name: 'fixed', cropMapping: m.mapping,
+    detect: async () => m.faces.map((f) => ({ box: f.box, score: f.score, keypoints: null, label: '' })) };
+  const df = await DenseFace.create({ model: new Uint8Array(fs.readFileSync(fx.model)), detector });
+  const image = { data: new Uint8ClampedArray(m.width * m.height * 4), width: m.width, height: m.height };
+  for (const [k, want] of Object.entries(m.kept)) {
+    const [dets, crops] = await df.firstCrops(image, null, Number(k));
+    assert.deepEqual(dets.map((d) => d.box), want.boxes, `maxFaces ${k}`);
+    assert.ok(maxAbsDiff(crops, want.crops) < 1e-9, `maxFaces ${k}: crops`);
+  }
+  const given = [[0, 0, 50, 50], [60, 30, 150, 130]];   // given boxes: the first ones, in their order
+  const [dets] = await df.firstCrops(image, given, 1);
+  assert.deepEqual(dets.map((d) => d.box), [given[0]]);
 });
