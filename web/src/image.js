@@ -121,28 +121,26 @@ function bilinear(image, w, h, W, H) {
   return { data: out, width: w, height: h };
 }
 
-/** Area averaging by a whole factor k (each output pixel the mean of a k x k block). */
+/** Area averaging by a whole factor k (each output pixel the mean of a k x k block, summed in
+ * registers: the sums are whole numbers, exact in any order). */
 function boxDown(image, w, h, k) {
   const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
-  const acc = new Float64Array(w * 3), inv = 1 / (k * k);
+  const inv = 1 / (k * k), block = 4 * k;
   for (let y = 0; y < h; y++) {
-    acc.fill(0);
-    for (let j = 0; j < k; j++) {
-      let s = (y * k + j) * stride;
-      for (let x = 0; x < w; x++) {
-        const o = 3 * x;
-        for (let i = 0; i < k; i++, s += 4) {
-          acc[o] += src[s];
-          acc[o + 1] += src[s + 1];
-          acc[o + 2] += src[s + 2];
-        }
-      }
-    }
+    const top = y * k * stride;
     let o = y * w * 4;
     for (let x = 0; x < w; x++, o += 4) {
-      out[o] = roundHalfEven(acc[3 * x] * inv);
-      out[o + 1] = roundHalfEven(acc[3 * x + 1] * inv);
-      out[o + 2] = roundHalfEven(acc[3 * x + 2] * inv);
+      let r = 0, g = 0, b = 0;
+      for (let j = 0, row = top + x * block; j < k; j++, row += stride) {
+        for (let s = row, end = row + block; s < end; s += 4) {
+          r += src[s];
+          g += src[s + 1];
+          b += src[s + 2];
+        }
+      }
+      out[o] = roundHalfEven(r * inv);
+      out[o + 1] = roundHalfEven(g * inv);
+      out[o + 2] = roundHalfEven(b * inv);
       out[o + 3] = 255;
     }
   }
@@ -150,32 +148,45 @@ function boxDown(image, w, h, k) {
 }
 
 /** Area averaging at any ratio (OpenCV's INTER_AREA tables): the source rows that overlap an
- * output row summed with their weights (flat loops over RGBA), then resized across. */
+ * output row summed with their weights into one float32 row of RGB (alpha is never read), then
+ * resized across. */
 function areaDown(image, w, h, W, H) {
   const src = image.data, stride = image.width * 4, out = new Uint8ClampedArray(w * h * 4);
   const xt = areaTable(W, w), yt = areaTable(H, h), n = xt.src.length;
-  const xs = Int32Array.from(xt.src, (v) => 4 * v), xd = Int32Array.from(xt.dst, (v) => 4 * v), xw = Float32Array.from(xt.w);
-  const rows = new Float32Array(W * 4), acc = new Float32Array(w * 4);
+  const xs = Int32Array.from(xt.src, (v) => 3 * v), xd = Int32Array.from(xt.dst, (v) => 4 * v), xw = Float32Array.from(xt.w);
+  const rows = new Float32Array(W * 3), fround = Math.fround;
   let e = 0;
   for (let y = 0; y < h; y++) {
-    rows.fill(0);
-    for (; e < yt.src.length && yt.dst[e] === y; e++) {
-      const o = yt.src[e] * stride, a = yt.w[e];
-      for (let i = 0; i < 4 * W; i++) rows[i] += a * src[o + i];
+    const e0 = e;   // down: this output row's source rows, float32 sums as a Float32Array would hold them
+    while (e < yt.src.length && yt.dst[e] === y) e++;
+    for (let x = 0, q = 0; x < 4 * W; x += 4, q += 3) {
+      let r = 0, g = 0, b = 0;
+      for (let j = e0; j < e; j++) {
+        const s = yt.src[j] * stride + x, a = yt.w[j];
+        r = fround(r + a * src[s]);
+        g = fround(g + a * src[s + 1]);
+        b = fround(b + a * src[s + 2]);
+      }
+      rows[q] = r;
+      rows[q + 1] = g;
+      rows[q + 2] = b;
     }
-    acc.fill(0);
-    for (let i = 0; i < n; i++) {
-      const s = xs[i], d = xd[i], a = xw[i];
-      acc[d] += a * rows[s];
-      acc[d + 1] += a * rows[s + 1];
-      acc[d + 2] += a * rows[s + 2];
-    }
-    const o = y * w * 4;
-    for (let x = 0; x < 4 * w; x += 4) {
-      out[o + x] = roundHalfEven(acc[x]);
-      out[o + x + 1] = roundHalfEven(acc[x + 1]);
-      out[o + x + 2] = roundHalfEven(acc[x + 2]);
-      out[o + x + 3] = 255;
+    // across: each output pixel's sources are consecutive entries; float32 sums as a Float32Array would hold them
+    const row = y * w * 4;
+    for (let i = 0; i < n;) {
+      const d = xd[i];
+      let r = 0, g = 0, b = 0;
+      for (; i < n && xd[i] === d; i++) {
+        const s = xs[i], a = xw[i];
+        r = fround(r + a * rows[s]);
+        g = fround(g + a * rows[s + 1]);
+        b = fround(b + a * rows[s + 2]);
+      }
+      const o = row + d;
+      out[o] = roundHalfEven(r);
+      out[o + 1] = roundHalfEven(g);
+      out[o + 2] = roundHalfEven(b);
+      out[o + 3] = 255;
     }
   }
   return { data: out, width: w, height: h };

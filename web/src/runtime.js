@@ -2,11 +2,11 @@
 // instance runs every session), and the bytes of the files it runs, checked against their sha256.
 //
 // The runtime's wasm may be served gzip-compressed (`wasmGz`: the exported folder ships
-// ort-wasm-simd-threaded.wasm.gz, a quarter of the size); it is fetched, inflated with the
-// browser's DecompressionStream and its sha256 checked before ONNX Runtime compiles it.
+// ort-wasm-simd-threaded.wasm.gz, a quarter of the size); it is inflated with the browser's
+// DecompressionStream while it downloads, and its sha256 checked before ONNX Runtime compiles it.
 
 import * as ort from 'onnxruntime-web';
-import { fetchBytes } from './fetch_bytes.js';
+import { fetchOk } from './fetch_bytes.js';
 
 /** A file that cannot be fetched, inflated or checked, with a readable message. */
 export class RuntimeError extends Error {}
@@ -27,14 +27,15 @@ export async function checkDigest(bytes, digest, name, ErrorType = RuntimeError)
   return bytes;
 }
 
-/** The bytes of a gzip file, inflated (DecompressionStream). */
-export async function gunzip(bytes, name) {
+/** The bytes of a gzip file (its URL, inflated while it downloads; or its bytes), inflated with
+ * DecompressionStream. */
+export async function gunzip(source, name = typeof source === 'string' ? source : 'the gzip file') {
   if (typeof DecompressionStream === 'undefined') {
     throw new RuntimeError(`${name}: this browser cannot inflate gzip files (no DecompressionStream)`);
   }
+  const packed = typeof source === 'string' ? (await fetchOk(source, RuntimeError)).body : new Blob([source]).stream();
   try {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    return new Uint8Array(await new Response(packed.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
   } catch (e) {
     throw new RuntimeError(`${name}: not a gzip file (${e && e.message ? e.message : e})`);
   }
@@ -51,8 +52,7 @@ export function setUpRuntime({ wasmPaths = null, wasmGz = null, threads = null }
       if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
       if (threads) ort.env.wasm.numThreads = threads;
       if (wasmGz) {
-        const packed = await fetchBytes(wasmGz.url, RuntimeError);
-        ort.env.wasm.wasmBinary = await checkDigest(await gunzip(packed, wasmGz.url), wasmGz.sha256, wasmGz.url);
+        ort.env.wasm.wasmBinary = await checkDigest(await gunzip(wasmGz.url), wasmGz.sha256, wasmGz.url);
       }
     })();
     configured.catch(() => { configured = null; });
