@@ -181,7 +181,7 @@ def test_face_json_schema(mean_model):
     (f,) = rec["faces"]
     assert list(f) == ["box", "score", "landmarks", "landmarks68", "landmarks68_300w", "pose",
                        "eye_open_left", "eye_open_right", "mouth_open", "visibility", "visibility68",
-                       "expression"]
+                       "expression", "uncertainty", "uncertainty68", "quality"]
     assert f["landmarks68_300w"] is None and f["expression"] is None    # no second head; not asked for    # this model has no second head
     assert len(f["box"]) == 4 and isinstance(f["score"], float)
     assert np.array(f["landmarks"]).shape == (520, 3) and np.array(f["landmarks68"]).shape == (68, 3)
