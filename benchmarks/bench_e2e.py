@@ -6,7 +6,7 @@
 
 Photos: ``--aflw`` evenly spaced AFLW2000-3D images (450x450 JPEG files as distributed) and the
 photos of shared/data/face_landmark_samples centre-cropped to 4:3 and resized to 640x480
-(``compare_detectors.speed_images``), written as JPEG (quality 95) into a temporary folder so
+(``denseface.eval.calibration.speed_photos``), written as JPEG (quality 95) into a temporary folder so
 that decoding is measured too.
 
 Rules: one thread everywhere (ONNX Runtime, OpenCV, the detector), this process pinned to one
@@ -100,12 +100,10 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--mediapipe-serve"]:
     sys.exit(mediapipe_serve())
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from compare_detectors import machine, speed_images, write_json  # noqa: E402
+from denseface.eval.calibration import speed_photos  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
-from denseface.eval.report import write_doc_section  # noqa: E402
+from denseface.eval.report import machine, write_doc_section, write_json  # noqa: E402
 from denseface.infer.api import STAGES, DenseFace, PredictConfig, Timings  # noqa: E402
 from denseface.io.images import header_size, read_file_bytes, read_image  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
@@ -134,7 +132,7 @@ def photo_sets(shared: Path, n_aflw: int, folder: Path) -> dict[str, list[Path]]
     aflw = list(load_aflw2000(shared / "data" / "aflw2000_3d", shared / "data" / "3ddfa_test_configs",
                               n_aflw).image_paths)
     photos = []
-    for k, rgb in enumerate(speed_images(shared, count=1000)):
+    for k, rgb in enumerate(speed_photos(shared, count=1000)):
         path = folder / f"photo_{k:02d}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
         photos.append(path)
@@ -205,7 +203,7 @@ def large_jpeg(shared: Path, folder: Path, repeats: int = 5) -> dict:
     """ms (median of ``repeats``) of each way to get a 4032x3024 JPEG to the detector."""
     from denseface.io.images import detection_view
 
-    rgb = speed_images(shared, count=1)[0]
+    rgb = speed_photos(shared, count=1)[0]
     big = cv2.resize(rgb, (4032, 3024), interpolation=cv2.INTER_CUBIC)
     path = folder / "large.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])

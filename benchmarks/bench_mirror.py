@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface import DenseFace  # noqa: E402
 from denseface.eval.report import write_doc_section  # noqa: E402

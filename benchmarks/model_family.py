@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.eval.report import write_doc_section  # noqa: E402
 from denseface.models.registry import DEFAULT_MODEL, MODELS, WEIGHTS_DIR  # noqa: E402

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.data.profile import (ProfileConfig, Sources, fit_human68, profile_sources,  # noqa: E402
                                     profile_view, read_sources, source_pose)

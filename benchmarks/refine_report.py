@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.eval.published import TEACHER_ROW  # noqa: E402
 from denseface.eval.report import write_doc_section  # noqa: E402

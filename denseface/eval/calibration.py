@@ -202,3 +202,26 @@ def sample_faces(shared: str | Path) -> list[tuple[Path, np.ndarray, str]]:
                 if image.exists():
                     out.append((image, kp[:, :2], scheme))
     return out
+
+
+def speed_photos(shared: str | Path, count: int = 12) -> list[np.ndarray]:
+    """640x480 RGB photos for speed measurements: every ``len // count``-th photo of
+    :func:`sample_faces`, centre-cropped to 4:3 and resized (OpenCV INTER_AREA)."""
+    import cv2
+
+    from ..io.images import read_image, to_rgb
+
+    paths = sorted({p for p, _, _ in sample_faces(shared)})
+    step = max(1, len(paths) // count)
+    out = []
+    for p in paths[::step][:count]:
+        im = to_rgb(read_image(p))
+        h, w = im.shape[:2]
+        if w * 3 > h * 4:
+            cw = h * 4 // 3
+            im = im[:, (w - cw) // 2:(w - cw) // 2 + cw]
+        else:
+            ch = w * 3 // 4
+            im = im[(h - ch) // 2:(h - ch) // 2 + ch]
+        out.append(np.ascontiguousarray(cv2.resize(im, (640, 480), interpolation=cv2.INTER_AREA)))
+    return out

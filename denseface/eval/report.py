@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,20 @@ def write_doc_section(doc: str | Path, name: str, text: str) -> Path:
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
     return atomic_write(doc, body)
+
+
+def machine() -> dict:
+    """The measuring machine as every benchmark result file states it: date, CPU count and the
+    1-minute load average when the run started (speed figures are ratios in one run)."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 1)}
+
+
+def write_json(path: str | Path, data) -> Path:
+    """A benchmark's result file (compact JSON), written atomically; its folder is made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, json.dumps(data))
 
 
 def clean(x):
