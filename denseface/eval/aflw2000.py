@@ -189,4 +189,5 @@ class Aflw2000Benchmark(Benchmark):
             kw = {"model_path": args.detector_model} if args.detector_model else {}
             detector = create_detector(args.detector, **kw)
         predictor = open_predictor(args.model, threads=args.threads, tta=args.tta)
-        return evaluate_aflw2000(predictor, cfg, detector, args.detector or "")
+        # reported by the backend it resolved to ("default" -> "yunet"), as model_family reports it
+        return evaluate_aflw2000(predictor, cfg, detector, detector.name if detector is not None else "")
