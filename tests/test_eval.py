@@ -388,3 +388,37 @@ def test_ablation_end_to_end_writes_report_logs_and_skips_finished_losses(tmp_pa
     stamp = log.stat().st_mtime_ns
     run_ablation(cfg, progress=False)                 # finished losses are not trained again
     assert log.stat().st_mtime_ns == stamp
+
+
+def test_a_benchmark_is_one_registered_class(tmp_path, monkeypatch, capsys):
+    """`denseface eval <name>` comes from the registry: a Benchmark registered anywhere (here,
+    in this test) is a sub-command, its result written by the one writer; the shipped ones are
+    listed by the registry, none by hand."""
+    import json
+
+    from denseface.cli.main import main
+    from denseface.eval import protocol
+    from denseface.eval.protocol import Benchmark, benchmarks, register_benchmark
+    from denseface.eval.report import BenchmarkResult
+
+    assert {"aflw2000", "aflw", "dense", "pose", "w300"} <= set(benchmarks())
+    monkeypatch.setattr(protocol, "_REGISTRY", dict(protocol._REGISTRY))
+
+    @register_benchmark
+    class Constant(Benchmark):
+        name, help = "constant", "a benchmark that scores nothing"
+
+        def add_arguments(self, parser) -> None:
+            parser.add_argument("--out", required=True)
+
+        def run(self, args) -> BenchmarkResult:
+            return BenchmarkResult({"model": "none", "n": 2}, {"nme": [1.0, 2.0]}, "# constant\n",
+                                   summary=["constant: 2 images"])
+
+    with pytest.raises(ValueError, match="a name of its own"):
+        register_benchmark(Constant)
+    assert main(["eval", "constant", "--out", str(tmp_path / "c")]) == 0
+    assert "constant: 2 images" in capsys.readouterr().out
+    assert json.loads((tmp_path / "c" / "report.json").read_text()) == {"model": "none", "n": 2}
+    assert (tmp_path / "c" / "per_image.csv").read_text().split() == ["nme", "1", "2"]
+    assert not (tmp_path / "c" / "details.json").exists()
