@@ -40,34 +40,27 @@ RANKS_JSON = ROOT / "benchmarks" / "results" / "head_ranks.json"
 
 # ------------------------------------------------------------------------------------ ship
 def ship(name: str, checkpoint: Path, weights_fp16: bool, head_rank: int = 0, head_300w: bool = False) -> None:
-    """Export ``checkpoint`` to the registry's ONNX file (and its fp16 torch checkpoint);
-    ``head_rank`` > 0 factors the linear head first (denseface.models.regressor.factor_head);
-    ``head_300w`` adds the 300-W map of the (factored) model's points
+    """Export ``checkpoint`` to the registry's ONNX file (and its fp16 torch checkpoint) through
+    the one export path (denseface.export.checkpoint); ``head_rank`` > 0 factors the linear head
+    first; ``head_300w`` adds the 300-W map of the (factored) model's points
     (denseface.train.points_map), its fit written to benchmarks/results/points_map_<name>.json."""
-    from denseface.export.onnx import export_onnx, parity_max_abs_px
-    from denseface.models.regressor import factor_head, load_model, save_checkpoint
+    from denseface.export.checkpoint import export_checkpoint
 
     entry = MODELS[name]
-    model = load_model(checkpoint)
-    if head_rank:
-        model = factor_head(model, head_rank)
+    points_map = None
     if head_300w:
-        from denseface.train.points_map import with_points_map
-
-        model, fit = with_points_map(model)
-        (ROOT / "benchmarks" / "results" / f"points_map_{name}.json").write_text(json.dumps(fit, indent=1) + "\n")
-        print(f"300-W map: {fit}", flush=True)
-    if (model.config.backbone, model.config.input_size) != (entry.backbone, entry.input_size):
-        sys.exit(f"{checkpoint} is a {model.config.backbone} at {model.config.input_size} px; "
-                 f"{name} is a {entry.backbone} at {entry.input_size} px")
-    export_onnx(model, entry.onnx_path, weights_fp16=weights_fp16)
-    if entry.checkpoint_path is not None:
-        save_checkpoint(model, entry.checkpoint_path, half=True, source=str(checkpoint))
-    crops = (np.random.default_rng(0).random((4, entry.input_size, entry.input_size, 3)) * 255).astype(np.uint8)
+        from denseface.train.points_map import with_points_map as points_map
+    done = export_checkpoint(checkpoint, entry.onnx_path, head_rank=head_rank, points_map=points_map,
+                             weights_fp16=weights_fp16, expect=(entry.backbone, entry.input_size),
+                             checkpoint_out=entry.checkpoint_path)
+    if done.points_map_fit is not None:
+        (ROOT / "benchmarks" / "results" / f"points_map_{name}.json").write_text(
+            json.dumps(done.points_map_fit, indent=1) + "\n")
+        print(f"300-W map: {done.points_map_fit}", flush=True)
     print(f"shipped {name}: {entry.onnx_path.name} {entry.onnx_path.stat().st_size / 1e6:.1f} MB"
           + (f", {entry.checkpoint_path.name} {entry.checkpoint_path.stat().st_size / 1e6:.1f} MB"
              if entry.checkpoint_path is not None else "")
-          + f"; torch/ONNX parity {parity_max_abs_px(model, entry.onnx_path, crops):.2e} px")
+          + f"; torch/ONNX parity {done.parity_px:.2e} px")
 
 
 # ------------------------------------------------------------------------------ head ranks

@@ -95,6 +95,32 @@ def test_export_cli_errors(tmp_path, small_torch, capsys):
                  "--int8", "--int8-mode", "static"]) == 2
 
 
+def test_the_cli_and_the_model_family_ship_through_one_export(small_torch, tmp_path):
+    """export_checkpoint is the one path of `denseface export` and model_family.ship (issue 33:
+    two copies down to the parity crops): it checks the expected network before writing, writes
+    the fp16 checkpoint beside, and its parity is the CLI's figure on the same seeded crops."""
+    import ast
+    from pathlib import Path
+
+    from denseface.errors import ConfigError
+    from denseface.export.checkpoint import export_checkpoint, parity_crops
+    from denseface.models.regressor import load_model
+
+    with pytest.raises(ConfigError, match="is a mobilenetv2_050 at 64 px, not a mobilenetv2_100 at 120 px"):
+        export_checkpoint(small_torch.pt, tmp_path / "no.onnx", expect=("mobilenetv2_100", 120))
+    assert not (tmp_path / "no.onnx").exists()
+    done = export_checkpoint(small_torch.pt, tmp_path / "m.onnx", expect=("mobilenetv2_050", 64),
+                             checkpoint_out=tmp_path / "m.pt")
+    assert done.parity_px == parity_max_abs_px(load_model(small_torch.pt), done.onnx_path, parity_crops(64)) < 1e-3
+    assert load_model(done.checkpoint_path).config == load_model(small_torch.pt).config
+    root = Path(__file__).resolve().parents[1]
+    for path, function in ((root / "denseface" / "cli" / "export.py", "run_onnx"),
+                           (root / "benchmarks" / "model_family.py", "ship")):
+        body = next(n for n in ast.parse(path.read_text()).body if getattr(n, "name", "") == function)
+        called = {n.func.id for n in ast.walk(body) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert "export_checkpoint" in called and "export_onnx" not in called, function
+
+
 def test_quantisers_accept_fp16_stored_weights(small_torch, tmp_path):
     """A model exported with weights_fp16 (fp16 initializers + Cast) is unfolded first, so
     int8 still quantises its weights (the file shrinks to about a quarter of fp32)."""

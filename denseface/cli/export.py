@@ -83,38 +83,36 @@ def run_web(args: argparse.Namespace) -> int:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from ..export.onnx import export_onnx, parity_max_abs_px
+    from ..export.checkpoint import PARITY_CROPS, export_checkpoint
     from ..export.quantize import convert_fp16, load_crops, quantize_int8, variant_path
-    from ..models.regressor import factor_head, load_model
 
     if args.out.suffix != ".onnx":
         raise ConfigError(f"--out must end in .onnx, got '{args.out}'")
     mode = args.int8_mode or ("static" if args.calib_images else "dynamic")
     if args.int8 and mode == "static" and args.calib_images is None:
         raise ConfigError("--int8-mode static needs --calib-images DIR")
-    model = load_model(args.checkpoint)
-    if args.head_rank:
-        model = factor_head(model, args.head_rank)
+    if args.human68 is not None and not args.head_300w:
+        raise ConfigError("--human68 is the data of --head-300w: add --head-300w or drop it")
+    points_map = None
     if args.head_300w:
         from ..train.points_map import with_points_map
 
-        model, fit = with_points_map(model, args.human68)
+        def points_map(model):
+            return with_points_map(model, args.human68)
+    done = export_checkpoint(args.checkpoint, args.out, head_rank=args.head_rank, points_map=points_map,
+                             opset=args.opset, weights_fp16=args.weights_fp16)
+    if done.points_map_fit is not None:
+        fit = done.points_map_fit
         print(f"300-W map: lambda {fit['lambda']:g} (5-fold CV on {fit['train_faces']} train faces), held-out "
               f"NME {fit['val_nme']:.3f}% on {fit['val_faces']} faces (one crop, no flip averaging)",
               file=sys.stderr)
-    elif args.human68 is not None:
-        raise ConfigError("--human68 is the data of --head-300w: add --head-300w or drop it")
-    path = export_onnx(model, args.out, opset=args.opset, weights_fp16=args.weights_fp16)
-    S = model.config.input_size
-    crops = (np.random.default_rng(0).random((4, S, S, 3)) * 255).astype(np.uint8)
-    print(f"wrote {path} (torch vs ONNX max |diff| {parity_max_abs_px(model, path, crops):.2e} px "
-          "on 4 random crops)", file=sys.stderr)
+    path = done.onnx_path
+    print(f"wrote {path} (torch vs ONNX max |diff| {done.parity_px:.2e} px on {PARITY_CROPS} random crops)",
+          file=sys.stderr)
     if args.fp16:
         print(f"wrote {convert_fp16(path, variant_path(path, 'fp16'))}", file=sys.stderr)
     if args.int8:
-        calib = load_crops(args.calib_images, S, args.calib_count) if mode == "static" else None
+        calib = load_crops(args.calib_images, done.input_size, args.calib_count) if mode == "static" else None
         q = quantize_int8(path, variant_path(path, "int8"), mode, calib)
         print(f"wrote {q} (int8 {mode})", file=sys.stderr)
     return 0
