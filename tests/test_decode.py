@@ -35,3 +35,34 @@ def test_decoded_jpeg_is_opencvs_decode_in_rgb():
     assert ok
     rgb = decode_image(data.tobytes(), "a.jpg")
     assert np.array_equal(rgb, cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+def _encoded(image, fmt: str, **kw) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_rgb_photos_decode_straight_to_rgb_with_the_same_pixels():
+    """8-bit RGB JPEG and PNG files go to OpenCV's RGB decoding (no conversion pass after it):
+    the pixels are those of the BGR decode reordered, EXIF orientation applied; grey, CMYK,
+    alpha, palette and 16-bit files keep the ANYCOLOR path."""
+    from PIL import Image
+
+    from denseface.io.images import _header
+
+    src = Image.fromarray(np.random.default_rng(3).integers(0, 256, (31, 45, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6                                   # rotated: 90 degrees clockwise to show
+    direct = {"rgb.jpg": _encoded(src, "JPEG"), "exif.jpg": _encoded(src, "JPEG", exif=exif),
+              "progressive.jpg": _encoded(src, "JPEG", progressive=True), "rgb.png": _encoded(src, "PNG")}
+    other = {"grey.jpg": _encoded(src.convert("L"), "JPEG"), "cmyk.jpg": _encoded(src.convert("CMYK"), "JPEG"),
+             "rgba.png": _encoded(src.convert("RGBA"), "PNG"), "palette.png": _encoded(src.convert("P"), "PNG"),
+             "rgb16.png": cv2.imencode(".png", np.full((5, 7, 3), 40000, np.uint16))[1].tobytes()}
+    for name, data in {**direct, **other}.items():
+        assert _header(data)[3] == (name in direct), name
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+        assert np.array_equal(decode_image(data, name), normalise_array(bgr, "bgr")), name
+    assert decode_image(direct["exif.jpg"]).shape == (45, 31, 3)

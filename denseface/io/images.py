@@ -109,6 +109,13 @@ def header_size(data: bytes) -> tuple[int, int, int] | None:
     """(width, height, bytes per pixel while decoding) from an image file's header, without
     decoding its pixels (Pillow; PNG bit depth from IHDR, since OpenCV decodes 16-bit PNGs at 16
     bits before converting); None when Pillow does not know the format (OpenCV may still)."""
+    header = _header(data)
+    return None if header is None else header[:3]
+
+
+def _header(data: bytes) -> tuple[int, int, int, bool] | None:
+    """:func:`header_size` and whether the file is an 8-bit RGB JPEG or PNG (which OpenCV can
+    decode to RGB directly: :func:`decode_image`)."""
     from PIL import Image
 
     with _PIL_LOCK, warnings.catch_warnings():
@@ -120,9 +127,11 @@ def header_size(data: bytes) -> tuple[int, int, int] | None:
                 bands = 3 if im.mode in ("P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB",
                                          "HSV") else 1
                 depth = 4 if im.mode in ("I", "F") else 2 if im.mode.startswith("I;16") else 1
-                if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16:
+                png = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24
+                if png and data[24] == 16:
                     depth = 2
-                return int(w), int(h), bands * depth
+                rgb = im.mode == "RGB" and depth == 1 and (im.format == "JPEG" or (png and data[24] == 8))
+                return int(w), int(h), bands * depth, rgb
         except Exception:
             return None
         finally:
@@ -215,25 +224,27 @@ def decode_image(data: bytes, name: str | Path | None = None, limits: ReadLimits
                              f"{limits.max_file_bytes / 2**20:.0f} MiB)", path=name)
     if complete_jpeg and data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
         raise DenseFaceError("corrupt image (truncated JPEG: no end marker)", path=name)
-    size = header_size(data)
-    if size is not None:
-        w, h, per_pixel = size
+    header = _header(data)
+    if header is not None:
+        w, h, per_pixel, _ = header
         if w * h * per_pixel > limits.max_decoded_bytes:
             raise DenseFaceError(f"image too large to decode ({w} x {h} pixels, {per_pixel} bytes "
                                  f"each while decoding; limit {limits.max_decoded_bytes / 1e6:.0f} MB)",
                                  path=name)
-    # ANYCOLOR keeps grey as grey (no 3x memory) and decodes 16-bit straight to 8-bit; alpha is
-    # dropped and palettes are expanded by the decoder.
+    # An 8-bit RGB JPEG or PNG straight to RGB (the same pixels as BGR then converted, without the
+    # conversion's pass); else ANYCOLOR, which keeps grey as grey (no 3x memory) and decodes
+    # 16-bit straight to 8-bit; alpha is dropped and palettes are expanded by the decoder.
+    rgb = header is not None and header[3]
     try:
         with quiet_stderr():
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB if rgb else cv2.IMREAD_ANYCOLOR)
     except cv2.error:
         image = None
     if image is None and data[:4] in (b"II*\x00", b"MM\x00*"):
         image = _decode_tiff_any_depth(data, name, limits)
     if image is None:
         raise DenseFaceError(f"not a readable image: {undecodable_reason(data)}", path=name)
-    return normalise_array(image, color="bgr", path=name)
+    return normalise_array(image, color="rgb" if rgb else "bgr", path=name)
 
 
 #: magic bytes of the formats OpenCV decodes -> their name (Pillow's names)
