@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 from denseface.eval.report import write_doc_section  # noqa: E402
-from denseface.models.registry import DEFAULT_MODEL, MODELS, WEIGHTS_DIR  # noqa: E402
+from denseface.models.registry import DEFAULT_MODEL, MODELS, write_results  # noqa: E402
 
 EVAL_DIR = ROOT / "docs" / "eval"
 TEACHER_JSON = ROOT / "benchmarks" / "results" / "teacher.json"
@@ -230,10 +230,7 @@ def measure_speed(names: list[str]) -> None:
         speed = time_side_by_side({"teacher": teacher_onnx(Path(tmp)),
                                    **{n: MODELS[n].onnx_path for n in names}})
     for name in names:
-        path = WEIGHTS_DIR / f"{name}.json"
-        r = json.loads(path.read_text()) if path.exists() else {"name": name}
-        r |= speed_fields(speed, name)
-        path.write_text(json.dumps(r, indent=1) + "\n")
+        write_results(MODELS[name], MODELS[name].results() | speed_fields(speed, name))
         print(name, {k: round(v, 3) for k, v in r.items() if k.startswith(("network", "teacher"))})
     t = json.loads(TEACHER_JSON.read_text()) if TEACHER_JSON.exists() else {}
     TEACHER_JSON.write_text(json.dumps(t | {"network_ms": speed["teacher"]}, indent=1) + "\n")
@@ -296,7 +293,7 @@ def measure(names: list[str], skip_detector: bool) -> None:
                     "detector_balanced": dres.report["nme_balanced"],
                     "detector_found": d["n_evaluated"], "detector_images": d["n_images"],
                     "detector_found_bins": [c / t for c, t in zip(d["bin_counts"], d["bin_counts_all_images"])]}
-        (WEIGHTS_DIR / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        write_results(e, out)   # the card kept
         print(json.dumps(out), flush=True)
     ced_from_reports([EVAL_DIR / n / "report.json" for n in MODELS if (EVAL_DIR / n / "report.json").exists()],
                      EVAL_DIR / "ced_aflw2000_family.png",

@@ -111,3 +111,37 @@ def test_default_is_the_best_on_val_and_its_recorded_figure_is_true():
     pred = np.concatenate([runner.predict_crops(split.images[i:i + 100]) for i in range(0, len(split.names), 100)])
     got = split_scores(pred[:, lset.idx68], split.points[:, lset.idx68], split.table.pts21)["nme21"]
     assert abs(got - measured[DEFAULT_MODEL]) < 0.01
+
+
+# ------------------------------------------------------------- one card per model (issue 33)
+def test_a_shipped_model_is_its_card_file(tmp_path, monkeypatch):
+    """The registry reads every weights/<name>.json card (typed, strict): shipping a model is
+    that file plus its weights, no list to edit; the figures are written back with the card kept."""
+    import json
+
+    from denseface.errors import DenseFaceError
+    from denseface.models import registry
+
+    assert [n for n, c in MODELS.items() if c.default] == [DEFAULT_MODEL]
+    assert set(MODELS) == {p.stem for p in WEIGHTS_DIR.glob("*.json")}
+    shipped = {name: (entry.card_path.read_bytes(), entry.results()) for name, entry in MODELS.items()}
+    card = dict(json.loads(MODELS[DEFAULT_MODEL].card_path.read_text())["card"], default=False)
+    (tmp_path / "mine.json").write_text(json.dumps({"name": "mine", "card": card, "val_nme21": 4.0}))
+    (tmp_path / "notes.json").write_text(json.dumps({"what": "not a model"}))
+    cards = registry.read_cards(tmp_path)
+    assert list(cards) == ["mine"] and cards["mine"].input_size == 120 and cards["mine"].backbone == card["backbone"]
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    assert cards["mine"].results() == {"val_nme21": 4.0}
+    registry.write_results(cards["mine"], {"val_nme21": 3.5, "network_ms": 1.0})
+    assert registry.read_card(tmp_path / "mine.json") == cards["mine"]
+    assert cards["mine"].results() == {"val_nme21": 3.5, "network_ms": 1.0}
+    (tmp_path / "bad.json").write_text(json.dumps({"card": dict(card, input_size="120")}))
+    with pytest.raises(DenseFaceError, match=r"model card key 'input_size': Input should be a valid integer") as e:
+        registry.read_card(tmp_path / "bad.json")
+    assert "\n" not in str(e.value) and "bad.json" in str(e.value)
+    # the shipped files rewrite byte for byte
+    for name, (data, results) in shipped.items():
+        copy = tmp_path / f"{name}.json"
+        copy.write_bytes(data)
+        registry.write_results(registry.read_card(copy), results)
+        assert copy.read_bytes() == data, name
