@@ -48,15 +48,35 @@ export function modelConfig(bytes, name = 'the model') {
 }
 
 /** The network's outputs (names of the ONNX graph, as denseface.models.runners): "points"
- * (B, N, 3) and, for models with the second head (config.head_300w), "landmarks68_300w" (B, 68, 2):
- * the 68 points as people annotate them (300-W). */
+ * (B, N, 3); for models with the second head (config.head_300w), "landmarks68_300w" (B, 68, 2):
+ * the 68 points as people annotate them (300-W); for models with the uncertainty head
+ * (config.head_uncertainty), "uncertainty" (B, N): each point's sigma, a fraction of the crop
+ * side (sigma: true). */
 export const POINTS = 'points';
 export const LANDMARKS68_300W = 'landmarks68_300w';
+export const UNCERTAINTY = 'uncertainty';
 
 export function outputSpecs(config) {
   const specs = [{ name: POINTS, n: config.num_points, dims: 3 }];
   if (config.head_300w) specs.push({ name: LANDMARKS68_300W, n: 68, dims: 2 });
+  if (config.head_uncertainty) specs.push({ name: UNCERTAINTY, n: config.num_points, dims: 1, sigma: true });
   return specs;
+}
+
+/** One face's sigmas in image pixels (denseface.infer.crops.run_crop_outputs): raw fractions of
+ * the crop side, times the side, averaged with the mirror's (permuted by `flip`) when given,
+ * over the crop's pixels per image pixel. */
+function decodeSigma(raw, mirrored, flip, S, M) {
+  const scale = S / Math.sqrt(Math.abs(M[0] * M[4] - M[1] * M[3]));
+  return Array.from(raw, (v, j) => (mirrored ? 0.5 * (v + mirrored[flip[j]]) : v) * scale);
+}
+
+/** The horizontal mirror (x -> S - 1 - x) of `planes` S x S planes at `from`, written at `to`. */
+function mirrorPlanes(data, from, to, planes, S) {
+  for (let row = 0; row < planes * S; row++) {
+    const a = from + row * S, b = to + row * S + S - 1;
+    for (let x = 0; x < S; x++) data[b - x] = data[a + x];
+  }
 }
 
 export class LandmarkNetwork {
@@ -105,7 +125,8 @@ export class LandmarkNetwork {
   /**
    * Crop, run, decode (denseface.infer.api.run_crop_outputs): for B crop boxes of one image,
    * each face's outputs in image pixels by name ("points": N x [x, y, z]; "landmarks68_300w":
-   * 68 x [x, y] from models with the second head), in one network call. flips: {output name:
+   * 68 x [x, y] from models with the second head; "uncertainty": N sigmas from models with the
+   * uncertainty head), in one network call. flips: {output name:
    * its flip permutation} to average each crop's prediction with its mirror image's (tta
    * "flip"), or null.
    */
@@ -115,12 +136,17 @@ export class LandmarkNetwork {
     const total = flips ? 2 * B : B, plane = 3 * S * S;
     const crops = new Float32Array(total * plane);
     const Ms = boxes.map((box, i) => cropInto(image, box, S, crops, i * plane));
-    if (flips) boxes.forEach((box, i) => cropInto(image, box, S, crops, (B + i) * plane, true));
+    if (flips) mirrorPlanes(crops, 0, B * plane, B * 3, S);   // the mirrors: crop[:, ::-1], as Python
     const raw = await this.forward(crops, total);
     return Ms.map((M, i) => {
       const face = {};
-      for (const { name, n, dims } of this.outputs) {
+      for (const { name, n, dims, sigma } of this.outputs) {
         const k = n * dims, out = raw[name];
+        if (sigma) {
+          face[name] = decodeSigma(out.subarray(i * k, (i + 1) * k),
+            flips ? out.subarray((B + i) * k, (B + i + 1) * k) : null, flips?.[name], S, M);
+          continue;
+        }
         const pred = decodePoints(out.subarray(i * k, (i + 1) * k), S, n, dims);
         if (!flips) {
           face[name] = cropToImage(pred, M, n, dims);
