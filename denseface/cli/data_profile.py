@@ -53,10 +53,8 @@ def register(dsub) -> None:
 
 
 def cmd_profile(args) -> int:
-    from ..data.profile import (ProfileConfig, Sources, fit_human68, profile_sources, read_sources,
-                                 select_sources)
+    from ..data.profile import ProfileConfig, profile_sources
     from ..mesh import load_bfm
-    from ..mesh.readers import read_fit_table
 
     try:
         cfg = ProfileConfig(size=args.size, views=args.views, yaw_max=args.yaw_max, min_step=args.min_step,
@@ -72,18 +70,7 @@ def cmd_profile(args) -> int:
         raise DenseFaceError("data folder does not exist", path=args.data)
     t0 = time.time()
     bfm = load_bfm(args.bfm)
-    human68 = args.labels is None and _is_human68(args.data)
-    fit_summary = None
-    if human68:
-        sources, fit_summary = fit_human68(args.data, bfm, cfg.size)
-        real_table = sources.table
-        idx = select_sources(sources.table.yaw, args.max_source_yaw, args.limit, args.seed)
-        real_sources = sources
-        sources = Sources(sources.crops[idx], sources.table.subset(idx))
-    else:
-        sources = read_sources(args.data, args.labels, args.max_source_yaw, args.limit, args.seed)
-        real_table = read_fit_table(args.labels or args.data)
-        real_sources = None
+    sources, real_table, real_sources, fit_summary = _profile_inputs(args, bfm, cfg.size)
     table, extras = profile_sources(sources, out, bfm, cfg, args.seed, args.workers,
                                     progress=sys.stderr.isatty())
     seconds_profile = time.time() - t0
@@ -119,6 +106,21 @@ def cmd_profile(args) -> int:
     if args.with_real:
         print(f"  with {n_real} real crops: {out / 'labels_with_real.npz'}")
     return 0
+
+
+def _profile_inputs(args, bfm, size: int):
+    """(the faces to profile, the real faces' fit table, the real faces' crops or None, the
+    human-68 fit's summary or None): fitted here for a human-68 folder, else read from its fits."""
+    from ..data.profile import Sources, fit_human68, read_sources, select_sources
+    from ..mesh.readers import read_fit_table
+
+    if args.labels is None and _is_human68(args.data):
+        real_sources, fit_summary = fit_human68(args.data, bfm, size)
+        idx = select_sources(real_sources.table.yaw, args.max_source_yaw, args.limit, args.seed)
+        sources = Sources(real_sources.crops[idx], real_sources.table.subset(idx))
+        return sources, real_sources.table, real_sources, fit_summary
+    sources = read_sources(args.data, args.labels, args.max_source_yaw, args.limit, args.seed)
+    return sources, read_fit_table(args.labels or args.data), None, None
 
 
 def _is_human68(folder: Path) -> bool:

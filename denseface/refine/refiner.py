@@ -152,10 +152,9 @@ class Refiner:
         err = np.linalg.norm(init_points - np.nan_to_num(targets), axis=-1)
         return seen & facing & (err <= cfg.gate_px)
 
-    def run(self, table: FitTable, points: np.ndarray | None = None, progress: bool = False) -> RefineResult:
-        """Refine every row of ``table`` with ``points`` (N, K, 2) (default: table.pts21)."""
-        t_start = time.time()
-        cfg = self.config
+    def _checked_targets(self, table: FitTable, points: np.ndarray | None) -> np.ndarray:
+        """The target points (N, K, 2) as float64; DenseFaceError when they or the fits' sizes
+        do not fit the mapping and the BFM."""
         targets = np.asarray(table.pts21 if points is None else points, np.float64)
         N, K = len(table), self.mapping.n_points
         if targets.shape != (N, K, 2):
@@ -163,6 +162,31 @@ class Refiner:
         ks, ke = table.shape.shape[1], table.expression.shape[1]
         if ks > self.bfm.n_shape or ke > self.bfm.n_exp:
             raise DenseFaceError(f"fits have {ks}/{ke} coefficients, the BFM {self.bfm.n_shape}/{self.bfm.n_exp}")
+        return targets
+
+    def _fit_rows(self, todo: np.ndarray, pts, anc, start: tuple, fit_tgt: np.ndarray, fitted: tuple,
+                  status: np.ndarray, progress: bool) -> None:
+        """Fit the rows ``todo`` in batches from ``start`` (L0, t0, z0); write each fit that
+        lowered its cost into ``fitted`` (L, t, z), mark the others failed (status 2)."""
+        cfg, (L0, t0, z0), (L, t, z) = self.config, start, fitted
+        batches = [todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
+        if progress:
+            from tqdm import tqdm
+            batches = tqdm(batches, desc="refine", unit="batch")
+        for b in batches:
+            r = fit_batch(pts, anc, L0[b], t0[b], z0[b], fit_tgt[b], cfg.weights,
+                          self.mapping.point_weights(cfg.weights.point_weight_power))
+            ok = r.finite & (r.cost <= r.cost_init * (1 + 1e-9) + 1e-9)
+            L[b[ok]], z[b[ok]] = r.linear[ok], r.z[ok]
+            t[b[ok], :2] = r.translation[ok, :2]
+            status[b[~ok]] = 2
+
+    def run(self, table: FitTable, points: np.ndarray | None = None, progress: bool = False) -> RefineResult:
+        """Refine every row of ``table`` with ``points`` (N, K, 2) (default: table.pts21)."""
+        t_start = time.time()
+        cfg = self.config
+        targets = self._checked_targets(table, points)
+        ks, ke = table.shape.shape[1], table.expression.shape[1]
         pts, anc, k68, std = self._vertex_data(ks, ke)
         cam0 = np.asarray(table.camera, np.float64)
         coef0 = np.concatenate([table.shape, table.expression], 1).astype(np.float64)
@@ -180,18 +204,7 @@ class Refiner:
         status = np.where(n_points >= cfg.min_points, 0, 1).astype(np.uint8)
         status[~input_ok] = 3
         fit_tgt = np.where(usable[..., None], targets, np.nan)
-        batches = [todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
-        it = batches
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(batches, desc="refine", unit="batch")
-        for b in it:
-            r = fit_batch(pts, anc, L0[b], t0[b], z0[b], fit_tgt[b], cfg.weights,
-                          self.mapping.point_weights(cfg.weights.point_weight_power))
-            ok = r.finite & (r.cost <= r.cost_init * (1 + 1e-9) + 1e-9)
-            L[b[ok]], z[b[ok]] = r.linear[ok], r.z[ok]
-            t[b[ok], :2] = r.translation[ok, :2]
-            status[b[~ok]] = 2
+        self._fit_rows(todo, pts, anc, (L0, t0, z0), fit_tgt, (L, t, z), status, progress)
 
         refined = status == 0
         # z: the aflw_pl convention (min z over the mesh is 0); unchanged rows keep theirs
