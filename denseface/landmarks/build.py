@@ -124,7 +124,30 @@ def build_landmark_set(bfm: BFM, n_points: int = 520, rounds: int = 3,
     if len(s.ids) > n_points:
         raise ValueError(f"n_points={n_points} is below the {len(s.ids)} points of the seed stages")
 
-    # symmetric farthest-point sampling over the face region
+    _farthest_points(s, pos, cand, n_points)
+    ids = np.asarray(s.ids, np.int64)
+    idx68 = np.array([int(np.flatnonzero(ids == kp[k])[0]) for k in range(68)])
+    flip, flip_res = _flip_permutation(pos[ids], s.cx, idx68)
+    triangles = _triangulate(uv[ids])
+    region = _regions(pos, ids, kp)
+    p = pos[ids]
+    dd, _ = cKDTree(p).query(p, k=2)
+    info = {
+        "n_seed": n_seed, "n_after_delaunay": n_delaunay, "rounds": rounds,
+        "min_spacing_mm": round(float(dd[:, 1].min() / MM), 3),
+        "median_spacing_mm": round(float(np.median(dd[:, 1]) / MM), 3),
+        "flip_residual_max_mm": round(float(flip_res.max() / MM), 3),
+        "flip_residual_median_mm": round(float(np.median(flip_res) / MM), 3),
+        "bfm": Path(bfm.source).name or "unknown",
+        "region": "PRNet UV face mask" if face_mask is not None else f"mesh minus {border_mm} mm border",
+    }
+    return LandmarkSet(name or f"dense{n_points}", ids, idx68, flip, triangles, region, info,
+                       bfm.mean[ids].astype(np.float32).astype(np.float64))
+
+
+def _farthest_points(s: "_SymmetricSet", pos: np.ndarray, cand: np.ndarray, n_points: int) -> None:
+    """Symmetric farthest-point sampling over the candidates ``cand`` (vertex ids; ``pos``
+    the mean shape's vertices): add points (with their mirrors) to ``s`` until it has ``n_points``."""
     d = np.linalg.norm(pos[cand][:, None, :] - pos[s.ids][None], axis=2).min(1)
     while len(s.ids) < n_points:
         order = np.argsort(-d)
@@ -145,25 +168,6 @@ def build_landmark_set(bfm: BFM, n_points: int = 520, rounds: int = 3,
             s.add(pick, force=True)
         for u in s.ids[before:]:
             d = np.minimum(d, np.linalg.norm(pos[cand] - pos[u], axis=1))
-
-    ids = np.asarray(s.ids, np.int64)
-    idx68 = np.array([int(np.flatnonzero(ids == kp[k])[0]) for k in range(68)])
-    flip, flip_res = _flip_permutation(pos[ids], s.cx, idx68)
-    triangles = _triangulate(uv[ids])
-    region = _regions(pos, ids, kp)
-    p = pos[ids]
-    dd, _ = cKDTree(p).query(p, k=2)
-    info = {
-        "n_seed": n_seed, "n_after_delaunay": n_delaunay, "rounds": rounds,
-        "min_spacing_mm": round(float(dd[:, 1].min() / MM), 3),
-        "median_spacing_mm": round(float(np.median(dd[:, 1]) / MM), 3),
-        "flip_residual_max_mm": round(float(flip_res.max() / MM), 3),
-        "flip_residual_median_mm": round(float(np.median(flip_res) / MM), 3),
-        "bfm": Path(bfm.source).name or "unknown",
-        "region": "PRNet UV face mask" if face_mask is not None else f"mesh minus {border_mm} mm border",
-    }
-    return LandmarkSet(name or f"dense{n_points}", ids, idx68, flip, triangles, region, info,
-                       bfm.mean[ids].astype(np.float32).astype(np.float64))
 
 
 def _flip_permutation(p: np.ndarray, cx: float, idx68: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
