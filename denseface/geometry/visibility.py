@@ -18,28 +18,31 @@ from __future__ import annotations
 import numpy as np
 
 
-def _bucket_pairs(xs: np.ndarray, ys: np.ndarray, qx: np.ndarray, qy: np.ndarray,
-                  cell: float) -> tuple[np.ndarray, np.ndarray]:
+def _bucket_pairs(x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray,
+                  qx: np.ndarray, qy: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
     """(query ids, triangle ids) of every query and triangle whose grid cells meet: triangle
-    corners xs, ys (T, 3), queries qx, qy (P,), grid cells of side ``cell`` pixels."""
-    ox, oy = min(xs.min(), qx.min()), min(ys.min(), qy.min())
-    cx0 = np.floor((xs.min(1) - ox) / cell).astype(np.int64)
-    cx1 = np.floor((xs.max(1) - ox) / cell).astype(np.int64)
-    cy0 = np.floor((ys.min(1) - oy) / cell).astype(np.int64)
-    cy1 = np.floor((ys.max(1) - oy) / cell).astype(np.int64)
-    width = int(max(cx1.max(), np.floor((qx.max() - ox) / cell))) + 1
-    nx, ny = cx1 - cx0 + 1, cy1 - cy0 + 1
-    counts = nx * ny
-    tri = np.repeat(np.arange(len(xs)), counts)
-    local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    bounding boxes x0, x1, y0, y1 (T,), queries qx, qy (P,), grid cells of side ``cell``."""
+    ox, oy = min(x0.min(), qx.min()), min(y0.min(), qy.min())
+    cx0 = ((x0 - ox) // cell).astype(np.int64)
+    cx1 = ((x1 - ox) // cell).astype(np.int64)
+    cy0 = ((y0 - oy) // cell).astype(np.int64)
+    cy1 = ((y1 - oy) // cell).astype(np.int64)
+    qcx, qcy = ((qx - ox) // cell).astype(np.int64), ((qy - oy) // cell).astype(np.int64)
+    width = int(max(cx1.max(), qcx.max())) + 1
+    nx = cx1 - cx0 + 1
+    counts = nx * (cy1 - cy0 + 1)
+    starts = np.cumsum(counts) - counts
+    tri = np.repeat(np.arange(len(x0)), counts)
+    local = np.arange(int(starts[-1] + counts[-1])) - starts[tri]
     keys = (cy0[tri] + local // nx[tri]) * width + cx0[tri] + local % nx[tri]
-    order = np.argsort(keys, kind="stable")
+    small = int(keys.max(initial=0)) < 1 << 16 and int(qcy.max()) * width + width <= 1 << 16
+    order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")   # uint16: a radix sort
     keys, tri = keys[order], tri[order]
-    qkey = np.floor((qy - oy) / cell).astype(np.int64) * width + np.floor((qx - ox) / cell).astype(np.int64)
+    qkey = qcy * width + qcx
     lo, hi = np.searchsorted(keys, qkey, "left"), np.searchsorted(keys, qkey, "right")
     n = hi - lo
     q = np.repeat(np.arange(len(qx)), n)
-    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)
+    pos = np.arange(int(n.sum())) + np.repeat(lo - (np.cumsum(n) - n), n)
     return q, tri[pos]
 
 
@@ -49,35 +52,38 @@ def _covering(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray,
     (query ids, the triangle's interpolated z at the query). A point on an edge or corner counts
     as inside (barycentric weights >= -eps); degenerate (zero-area) and non-finite triangles and
     non-finite queries take no part. ``above`` (P,): only triangles reaching above this z at
-    some corner are tried for each query (a cheap cut before the inside test)."""
+    some corner are tried for each query (a cheap cut before the inside test). Per-corner
+    columns, not (T, 3) arrays: numpy's reductions over a short last axis are slow."""
     v = np.asarray(vertices, np.float64)
     t = np.asarray(triangles, np.int64)
     q = np.asarray(xy, np.float64)[:, :2]
-    xs, ys, zs = v[t, 0], v[t, 1], v[t, 2]
-    area = (xs[:, 1] - xs[:, 0]) * (ys[:, 2] - ys[:, 0]) - (xs[:, 2] - xs[:, 0]) * (ys[:, 1] - ys[:, 0])
-    keep = (np.abs(area) > 1e-12) & np.isfinite(area) & np.isfinite(zs).all(1)
-    qid = np.flatnonzero(np.isfinite(q).all(1))
+    (xa, ya, za), (xb, yb, zb), (xc, yc, zc) = (v[t[:, k]].T for k in range(3))
+    area = (xb - xa) * (yc - ya) - (xc - xa) * (yb - ya)
+    keep = (np.abs(area) > 1e-12) & np.isfinite(area + za + zb + zc)
+    qid = np.flatnonzero(np.isfinite(q[:, 0] + q[:, 1]))
     if not keep.any() or not len(qid):
         return np.zeros(0, np.int64), np.zeros(0)
     if not keep.all():
-        xs, ys, zs, area = xs[keep], ys[keep], zs[keep], area[keep]
+        xa, ya, za, xb, yb, zb, xc, yc, zc, area = (a[keep] for a in (xa, ya, za, xb, yb, zb, xc, yc, zc, area))
     qx, qy = q[qid, 0], q[qid, 1]
+    x0, x1 = np.minimum(np.minimum(xa, xb), xc), np.maximum(np.maximum(xa, xb), xc)
+    y0, y1 = np.minimum(np.minimum(ya, yb), yc), np.maximum(np.maximum(ya, yb), yc)
     # cells about the size of a typical triangle: a few triangles per cell, a few cells each
-    cell = max(float(np.mean(np.maximum(np.ptp(xs, 1), np.ptp(ys, 1)))), 1e-9)
-    pi, ti = _bucket_pairs(xs, ys, qx, qy, cell)
+    cell = max(float(np.mean(np.maximum(x1 - x0, y1 - y0))), 1e-9)
+    pi, ti = _bucket_pairs(x0, x1, y0, y1, qx, qy, cell)
     if above is not None:
-        near = zs.max(1)[ti] > np.asarray(above, np.float64)[qid][pi]
+        near = np.maximum(np.maximum(za, zb), zc)[ti] > np.asarray(above, np.float64)[qid][pi]
         pi, ti = pi[near], ti[near]
     px, py = qx[pi], qy[pi]
-    ax, bx, cx = xs[ti, 0] - px, xs[ti, 1] - px, xs[ti, 2] - px
-    ay, by, cy = ys[ti, 0] - py, ys[ti, 1] - py, ys[ti, 2] - py
+    ax, bx, cx = xa[ti] - px, xb[ti] - px, xc[ti] - px
+    ay, by, cy = ya[ti] - py, yb[ti] - py, yc[ti] - py
     inv = 1.0 / area[ti]
     w0 = (bx * cy - cx * by) * inv
     w1 = (cx * ay - ax * cy) * inv
     w2 = 1.0 - w0 - w1
     inside = (w0 >= -eps) & (w1 >= -eps) & (w2 >= -eps)
     ti, w0, w1, w2 = ti[inside], w0[inside], w1[inside], w2[inside]
-    return qid[pi[inside]], w0 * zs[ti, 0] + w1 * zs[ti, 1] + w2 * zs[ti, 2]
+    return qid[pi[inside]], w0 * za[ti] + w1 * zb[ti] + w2 * zc[ti]
 
 
 def surface_depth(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -105,14 +111,17 @@ def self_visible(vertices: np.ndarray, triangles: np.ndarray, tolerance: float,
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Unit normals (V, 3) of a mesh's vertices: the area-weighted sum of the normals of the
-    triangles around each (``np.cross(b - a, c - a)`` of each triangle (a, b, c), so the winding
-    and the frame's handedness decide which way they point); zero for a vertex on no triangle."""
+    triangles around each (the cross product (b - a) x (c - a) of each triangle (a, b, c), so
+    the winding and the frame's handedness decide which way they point); zero for a vertex on no
+    triangle."""
     v = np.asarray(vertices, np.float64)
     t = np.asarray(triangles, np.int64)
-    fn = np.repeat(np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), 3, axis=0)
+    a, b, c = (v[t[:, k]].T for k in range(3))
+    (ux, uy, uz), (wx, wy, wz) = b - a, c - a
     flat = t.reshape(-1)
-    n = np.stack([np.bincount(flat, fn[:, k], len(v)) for k in range(3)], 1)
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    n = np.stack([np.bincount(flat, np.repeat(f, 3), len(v))
+                  for f in (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)], 1)
+    norm = np.sqrt(n[:, 0] * n[:, 0] + n[:, 1] * n[:, 1] + n[:, 2] * n[:, 2])[:, None]
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
 
 
