@@ -141,18 +141,7 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
     t_start = time.perf_counter()
     with ExitStack() as stack:
         stack.callback(cap.release)
-        jsonl = writer = None
-        if jsonl_path is not None:
-            tmp_jsonl = stack.enter_context(atomic_output(jsonl_path))
-            jsonl = stack.enter_context(open(tmp_jsonl, "w", encoding="utf-8"))
-        if video_out is not None:
-            tmp_video = stack.enter_context(atomic_output(video_out, keep_suffix=True))
-            result.codec = codec_for(video_out)
-            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*result.codec.fourcc), fps,
-                                     (w, h), True)
-            if not writer.isOpened():
-                raise OutputError(f"cannot write the annotated video ({result.codec.name})", path=video_out)
-            stack.callback(writer.release)
+        jsonl, writer = _open_outputs(stack, jsonl_path, video_out, fps, (w, h), result)
         i = 0
         while ok and frame is not None and (max_frames is None or i < max_frames):
             rgb = normalise_array(frame, "bgr")
@@ -184,6 +173,25 @@ def process_video(model: DenseFace, path: str | Path, jsonl_path: Path | None,
                                  f"{', '.join(p.name for p in earlier)}", path=path, exit_code=EXIT_PARTIAL)
     result.outputs = [p for p in (jsonl_path, video_out) if p is not None]
     return result
+
+
+def _open_outputs(stack: ExitStack, jsonl_path: Path | None, video_out: Path | None, fps: float,
+                  size: tuple[int, int], result: VideoResult):
+    """(the JSON Lines file or None, the annotated video's writer or None), each written to a
+    temporary name that ``stack`` renames into place when the run ends well; the video's codec
+    is recorded in ``result``. ``size``: (width, height) of the frames."""
+    jsonl = writer = None
+    if jsonl_path is not None:
+        tmp_jsonl = stack.enter_context(atomic_output(jsonl_path))
+        jsonl = stack.enter_context(open(tmp_jsonl, "w", encoding="utf-8"))
+    if video_out is not None:
+        tmp_video = stack.enter_context(atomic_output(video_out, keep_suffix=True))
+        result.codec = codec_for(video_out)
+        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*result.codec.fourcc), fps, size, True)
+        if not writer.isOpened():
+            raise OutputError(f"cannot write the annotated video ({result.codec.name})", path=video_out)
+        stack.callback(writer.release)
+    return jsonl, writer
 
 
 def frame_count(path: str | Path) -> int | None:
