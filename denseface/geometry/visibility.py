@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .meshes import to_export_frame
+
 
 def _bucket_pairs(x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray,
                   qx: np.ndarray, qy: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +108,7 @@ def self_visible(vertices: np.ndarray, triangles: np.ndarray, tolerance: float,
     p = v if ids is None else v[np.asarray(ids, np.int64)]
     q, z = _covering(v, triangles, p[:, :2], above=p[:, 2] + tolerance)
     hidden = np.bincount(q[z > p[q, 2] + tolerance], minlength=len(p)) > 0
-    return np.isfinite(p).all(1) & ~hidden
+    return np.isfinite(p[:, 0] + p[:, 1] + p[:, 2]) & ~hidden
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -127,7 +129,7 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 #: The z-buffer tolerance of :func:`face_visibility`, as a fraction of the face's size
 #: (sqrt(w * h) of its points' 2D box), and the least z of a visible point's unit normal. Chosen
-#: on aflw_pl val (benchmarks/bench_visibility.py --val; docs/predict.md "Visibility").
+#: on aflw_pl val (the sweep of benchmarks/bench_visibility.py; docs/predict.md "Visibility").
 FACE_TOLERANCE = 0.01
 FACING_MIN_NZ = 0.0
 
@@ -139,8 +141,6 @@ def face_visibility(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     y-up frame (``geometry.meshes.outward_triangles``), faces the viewer (z of the unit normal
     > FACING_MIN_NZ) and the mesh is not in front of it (:func:`self_visible` with a tolerance
     of FACE_TOLERANCE x the face's size). All False for non-finite points."""
-    from .meshes import to_export_frame
-
     p = np.asarray(points, np.float64)
     if not np.isfinite(p).all():
         return np.zeros(len(p), bool)
