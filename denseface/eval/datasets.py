@@ -137,25 +137,13 @@ def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
     ``AFLW2000-3D.pose.npy`` (within 1e-3): anything else is a wrong or modified layout.
     ``reannotated_offset`` (pixels) is added to the re-annotated points (0 = 3DDFA's protocol,
     which compares them in pt3d_68's frame). ``limit`` > 0 keeps that many evenly spaced images."""
-    import scipy.io as sio
-
     data_dir, configs_dir = Path(data_dir), Path(configs_dir)
     if not data_dir.is_dir():
         raise DenseFaceError("AFLW2000-3D folder does not exist", path=data_dir)
     if not configs_dir.is_dir():
         raise DenseFaceError("3DDFA test.configs folder does not exist", path=configs_dir)
     files = {k: _require(configs_dir, v) for k, v in AFLW2000_FILES.items()}
-    listed = _read_list(files["list"])
-    jpgs = sorted(p.name for p in data_dir.glob("*.jpg"))
-    if not jpgs:
-        raise DenseFaceError("no .jpg images: expected AFLW2000-3D as distributed "
-                             "(image00002.jpg ... with .mat files)", path=data_dir)
-    if jpgs != listed:
-        missing = sorted(set(listed) - set(jpgs))
-        extra = sorted(set(jpgs) - set(listed))
-        detail = (f"missing {len(missing)} (first {missing[0]})" if missing else
-                  f"{len(extra)} not in the list (first {extra[0]})")
-        raise DenseFaceError(f"the images do not match {files['list'].name}: {detail}", path=data_dir)
+    listed = _listed_images(data_dir, files["list"])
     n = len(listed)
     pts68_npy = _load_npy(files["pts68"], (n, 3, 68)).astype(np.float64)
     re_npy = _load_npy(files["reannotated"], (n, 2, 68)).astype(np.float64)
@@ -166,21 +154,7 @@ def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
 
     idx = subset_indices(n, limit)
     names = np.array([listed[i] for i in idx])
-    pts68 = np.empty((len(idx), 68, 3))
-    yaw = np.empty(len(idx))
-    for k, i in enumerate(idx):
-        mat_path = data_dir / (Path(listed[i]).stem + ".mat")
-        if not mat_path.is_file():
-            raise DenseFaceError("missing annotation .mat next to the image", path=mat_path)
-        try:
-            m = sio.loadmat(str(mat_path), variable_names=("pt3d_68", "Pose_Para"))
-            pts68[k] = np.asarray(m["pt3d_68"], np.float64).reshape(3, 68).T
-            yaw[k] = np.degrees(float(np.asarray(m["Pose_Para"], np.float64).reshape(-1)[1]))
-        except (KeyError, ValueError) as e:
-            raise DenseFaceError(f"not an AFLW2000-3D annotation (pt3d_68 3x68 and Pose_Para "
-                                 f"needed; {type(e).__name__})", path=mat_path) from None
-        except Exception as e:
-            raise DenseFaceError(f"cannot read .mat ({type(e).__name__})", path=mat_path) from None
+    pts68, yaw = _read_mats([data_dir / (Path(listed[i]).stem + ".mat") for i in idx])
     if np.abs(pts68 - pts68_npy[idx].transpose(0, 2, 1)).max() > 1e-3:
         raise DenseFaceError(f"pt3d_68 of the .mat files differs from {files['pts68'].name}: "
                              "wrong image order or modified data", path=data_dir)
@@ -202,6 +176,44 @@ def load_aflw2000(data_dir: str | Path, configs_dir: str | Path, limit: int = 0,
     re_cv = re_npy[idx].transpose(0, 2, 1) - MATLAB_TO_OPENCV + reannotated_offset
     return Aflw2000(names, [data_dir / nm for nm in names], pts68_cv, re_cv, yaw,
                     boxes - MATLAB_TO_OPENCV, idx, pts21_npy[idx] - MATLAB_TO_OPENCV)
+
+
+def _listed_images(data_dir: Path, list_file: Path) -> list[str]:
+    """The image names of 3DDFA's list, checked against the folder's .jpg files (sorted)."""
+    listed = _read_list(list_file)
+    jpgs = sorted(p.name for p in data_dir.glob("*.jpg"))
+    if not jpgs:
+        raise DenseFaceError("no .jpg images: expected AFLW2000-3D as distributed "
+                             "(image00002.jpg ... with .mat files)", path=data_dir)
+    if jpgs != listed:
+        missing = sorted(set(listed) - set(jpgs))
+        extra = sorted(set(jpgs) - set(listed))
+        detail = (f"missing {len(missing)} (first {missing[0]})" if missing else
+                  f"{len(extra)} not in the list (first {extra[0]})")
+        raise DenseFaceError(f"the images do not match {list_file.name}: {detail}", path=data_dir)
+    return listed
+
+
+def _read_mats(mat_paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """pt3d_68 (N, 68, 3) in 3DDFA's 1-based frame and the yaw (N,) degrees of Pose_Para of
+    each image's .mat."""
+    import scipy.io as sio
+
+    pts68 = np.empty((len(mat_paths), 68, 3))
+    yaw = np.empty(len(mat_paths))
+    for k, mat_path in enumerate(mat_paths):
+        if not mat_path.is_file():
+            raise DenseFaceError("missing annotation .mat next to the image", path=mat_path)
+        try:
+            m = sio.loadmat(str(mat_path), variable_names=("pt3d_68", "Pose_Para"))
+            pts68[k] = np.asarray(m["pt3d_68"], np.float64).reshape(3, 68).T
+            yaw[k] = np.degrees(float(np.asarray(m["Pose_Para"], np.float64).reshape(-1)[1]))
+        except (KeyError, ValueError) as e:
+            raise DenseFaceError(f"not an AFLW2000-3D annotation (pt3d_68 3x68 and Pose_Para "
+                                 f"needed; {type(e).__name__})", path=mat_path) from None
+        except Exception as e:
+            raise DenseFaceError(f"cannot read .mat ({type(e).__name__})", path=mat_path) from None
+    return pts68, yaw
 
 
 @dataclass

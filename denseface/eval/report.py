@@ -239,9 +239,19 @@ def _rows_for(report: dict, measure: str) -> list[str]:
 
 def dense_markdown(report: dict) -> str:
     """report.md of the dense benchmark (denseface.eval.dense) from its report.json dict."""
-    q = report["gt_quality"]
     head = "| method | 0–30 | 30–60 | 60–90 | balanced | all |\n|---|---|---|---|---|---|"
-    lines = [
+    lines = _dense_header(report)
+    for m in ("p520_2d", "p520_3d", "face_2d", "face_3d", "p68_2d", "face_3d_lit"):
+        rows = _rows_for(report, m)
+        if rows:
+            lines += [f"## {MEASURE_NAMES[m]} (%)", "", head, *rows, ""]
+    return "\n".join(lines + _mesh_vs_teacher(report) + _dense_footer(report))
+
+
+def _dense_header(report: dict) -> list[str]:
+    """The dense report's title, protocol and the quality of its pseudo ground truth."""
+    q = report["gt_quality"]
+    return [
         "# AFLW2000-3D dense alignment", "",
         f"Protocol: {report['protocol']}.", "",
         f"Images: {report['n']} (bins {' / '.join(str(c) for c in report['bin_counts'])}). Point sets: "
@@ -259,11 +269,11 @@ def dense_markdown(report: dict) -> str:
         f"{fmt(q['nme_3d_all'])} %. Numbers below 1–1.5 % NME measure the fit's own noise as much as the "
         "method.", "",
     ]
-    for m in ("p520_2d", "p520_3d", "face_2d", "face_3d", "p68_2d", "face_3d_lit"):
-        rows = _rows_for(report, m)
-        if rows:
-            lines += [f"## {MEASURE_NAMES[m]} (%)", "", head, *rows, ""]
-    ms = report["methods"]
+
+
+def _mesh_vs_teacher(report: dict) -> list[str]:
+    """The dense report's table of each model's fitted mesh minus the teacher's."""
+    ms, lines = report["methods"], []
     if TEACHER in ms and report["models"]:
         lines += ["## Full mesh from the 520 points vs the teacher's full mesh", "",
                   "Differences in NME points (model − teacher; negative = the model is better), face "
@@ -279,6 +289,12 @@ def dense_markdown(report: dict) -> str:
                     lines.append(f"| {name} | {title} | " + " | ".join(f"{v:+.2f}" for v in d)
                                  + f" | {ms[name][a]['balanced'] - ms[TEACHER][b]['balanced']:+.2f} |")
         lines.append("")
+    return lines
+
+
+def _dense_footer(report: dict) -> list[str]:
+    """The dense report's full-mesh cost, point fit and published figures."""
+    lines = []
     if "full_mesh_cost" in report:
         c = report["full_mesh_cost"]
         lines += [f"Full-mesh cost (`denseface.mesh.point_fit.full_mesh`: fit + the 53,215-vertex mesh, "
@@ -310,4 +326,4 @@ def dense_markdown(report: dict) -> str:
         "docs/evaluation.md.", "",
         f"Wall time {report['seconds']:.0f} s. Per-image values: `{report['per_image']}`.", "",
     ]
-    return "\n".join(lines)
+    return lines
