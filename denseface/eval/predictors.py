@@ -6,7 +6,9 @@ pixels) to one array per image: ``predict(images, boxes)`` -> (B, *output_shape)
 predictors give (B, K, 3) image pixels (x right, y down, z towards the viewer in the same
 scale; z is NaN when the model gives only 2D points), all K points of the model, and ``idx68``
 says which of them are the 68 iBUG points. The teacher's adapter gives its (B, 62) 3DDFA
-parameters instead (``idx68`` None).
+parameters instead (``idx68`` None). Detector mode (denseface.eval.predictions) also needs
+``predict_passes(images, boxes, passes)`` -> (outputs, the last pass's crop boxes): a denseface
+model runs ``DenseFace``'s own pass loop, a callable re-crops from its 68 points.
 """
 from __future__ import annotations
 
