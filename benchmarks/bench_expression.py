@@ -2,9 +2,14 @@
 
 Protocol and measures: denseface.eval.expression (per-coefficient Pearson r with the fits'
 ``Exp_Para[:10]``, the expression displacement error on the face region, its R^2), for
-denseface's point fit, 3DDFA-V2 mb05's own parameters, the fit of the ground truth's own 520
+denseface's expression fit (denseface.mesh.point_fit.EXPRESSION_FIT) and, for reference, the
+full mesh's fit, 3DDFA-V2 mb05's own parameters, the expression fit of the ground truth's own 520
 points (the fitter's control) and the neutral face. Cost: ``DenseFace.predict`` on the same
 photos, and the expression fit on its faces, in turn in this run (ms per face and the ratio).
+
+The expression fit's shape prior was chosen on aflw_pl val (1,000 held-out crops whose fits are
+3DDFA-V2 mb05's), by the displacement error: the sweep (``--sweep``, the default) is in the
+result file and the docs.
 
     python benchmarks/bench_expression.py [--limit N] [--model M]
 
@@ -33,13 +38,17 @@ from denseface.eval.predictors import model_name  # noqa: E402
 from denseface.eval.report import clean, write_doc_section  # noqa: E402
 from denseface.landmarks import load_landmark_set  # noqa: E402
 from denseface.mesh import load_bfm  # noqa: E402
-from denseface.mesh.point_fit import point_fitter  # noqa: E402
+from denseface.mesh.point_fit import EXPRESSION_FIT, PointFitConfig, point_fitter  # noqa: E402
+from denseface.mesh.readers import read_fit_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "expression.json"
 DOC = ROOT / "docs" / "predict.md"
-LABELS = {"denseface": "denseface `Face.expression` (BFM fit to the 520 points)",
+#: Shape priors tried on aflw_pl val (the default fit's is 0.1, the expression prior's too).
+SWEEP = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
+LABELS = {"denseface": "denseface `Face.expression` (the expression fit to the 520 points)",
+          "denseface_mesh_fit": "denseface, the full mesh's fit (free identity), for reference",
           "teacher": "3DDFA-V2 mb05, its own 10 parameters",
-          "gt_points_fit": "control: the same fit on the ground truth's own 520 points",
+          "gt_points_fit": "control: the expression fit on the ground truth's own 520 points",
           "neutral": "neutral face (all 0)"}
 
 
@@ -66,6 +75,27 @@ def cost(paths: list[Path], repeats: int = 3) -> dict:
             "fit_ms_per_face": fit_ms, "ratio": fit_ms / predict_ms}
 
 
+def sweep(model, gram: np.ndarray, n_vertices: int, norm: float, bfm, lset) -> dict:
+    """The expression fit's shape prior on aflw_pl val: each prior's scores against the val fits
+    (3DDFA-V2 mb05's), the model's 520 points predicted on the 120-px crops (the crop is the
+    training crop)."""
+    from denseface.eval.predictors import open_predictor
+    from denseface.io.images import read_image, to_rgb
+    from denseface.paths import shared_path
+
+    folder = shared_path("data", "aflw_pl", "val")
+    table = read_fit_table(folder)
+    predictor = open_predictor(model, threads=1)
+    points = []
+    for i in range(0, len(table), 50):
+        images = [to_rgb(read_image(folder / "images" / n)) for n in table.names[i:i + 50]]
+        points.append(predictor.predict(images, np.array([[0.0, 0.0, *im.shape[1::-1]] for im in images])))
+    points = np.concatenate(points)
+    fits = {str(p): fit_all(points, point_fitter(bfm, lset, PointFitConfig(shape_prior=p)))[2] for p in SWEEP}
+    return {"n": len(table), "labels": "aflw_pl val fits (3DDFA-V2 mb05's)",
+            "shape_priors": score_expressions(fits, table.expression, gram, n_vertices, norm)}
+
+
 def markdown(report: dict) -> str:
     rows = ["| method | mean r (10 coefficients) | r of the first 4 | displacement error, mean (median) | R² of the displacement |",
             "|---|---|---|---|---|"]
@@ -84,7 +114,19 @@ def markdown(report: dict) -> str:
         "error, in % of the mean face's outer-eye-corner distance. "
         f"Cost (same run, {c['photos']} photos x {c['repeats']}, in turn, one core): the fit adds "
         f"{c['fit_ms_per_face']:.1f} ms a face to predict's {c['predict_ms_per_face']:.1f} ms "
-        f"({100 * c['ratio']:.0f} %)."])
+        f"({100 * c['ratio']:.0f} %).", "", sweep_markdown(report)])
+
+
+def sweep_markdown(report: dict) -> str:
+    sw = report["sweep"]
+    chosen = EXPRESSION_FIT.shape_prior
+    rows = " | ".join(f"{float(p):g}{' (chosen)' if float(p) == chosen else ''}" for p in sw["shape_priors"])
+    disp = " | ".join(f"{s['disp_rms_mean']:.3f} %" for s in sw["shape_priors"].values())
+    r = " | ".join(f"{s['r_mean']:.2f}" for s in sw["shape_priors"].values())
+    n = len(sw["shape_priors"])
+    return "\n".join([f"The expression fit's shape prior, chosen on {sw['labels']}, {sw['n']} crops (the full "
+                      "mesh's fit uses 0.1):", "", f"| shape prior | {rows} |", "|---" * (n + 1) + "|",
+                      f"| displacement error | {disp} |", f"| mean r | {r} |"])
 
 
 def main(argv=None) -> int:
@@ -98,15 +140,17 @@ def main(argv=None) -> int:
     data = load_protocol(DenseConfig(limit=args.limit))
     preds = predict_all(data, [args.model], "", batch=32, workers=1, threads=1, progress=False)
     bfm, lset = load_bfm(), load_landmark_set()
-    fitter = point_fitter(bfm, lset)
+    fitter = point_fitter(bfm, lset, EXPRESSION_FIT)
     pose, shape, truth = read_fit_params(data)
-    ours = fit_all(preds[model_name(args.model)].outputs, fitter)[2]
+    points = preds[model_name(args.model)].outputs
     gt520 = MeshPoints(bfm, lset.vertex_ids).points(gt_cameras(pose), shape, truth)
-    control = fit_all(gt520, fitter)[2]
-    teacher = teacher_fit(preds, data.boxes)[2]
     face = face_region_vertices(bfm)
-    methods = {"denseface": ours, "teacher": teacher, "gt_points_fit": control, "neutral": np.zeros_like(truth)}
-    scores = score_expressions(methods, truth, expression_gram(bfm, face), len(face), eye_corner_distance(bfm))
+    gram, norm = expression_gram(bfm, face), eye_corner_distance(bfm)
+    methods = {"denseface": fit_all(points, fitter)[2],
+               "denseface_mesh_fit": fit_all(points, point_fitter(bfm, lset))[2],
+               "teacher": teacher_fit(preds, data.boxes)[2], "gt_points_fit": fit_all(gt520, fitter)[2],
+               "neutral": np.zeros_like(truth)}
+    scores = score_expressions(methods, truth, gram, len(face), norm)
     step = max(1, len(data) // args.cost_photos)
     report = {
         "protocol": "3DDFA's ground-truth crop boxes, our models flip-averaged with the eye stage as "
@@ -115,7 +159,8 @@ def main(argv=None) -> int:
         "basis": "bfm_3ddfa_53215 w_exp_sim: 3DDFA's 10 expression components (first 10 of Exp_Para)",
         "normaliser": "outer-eye-corner distance of the BFM mean face (model units)",
         "eye_corner_distance": eye_corner_distance(bfm), "face_region_vertices": len(face),
-        "methods": scores,
+        "expression_fit": {"prior": EXPRESSION_FIT.prior, "shape_prior": EXPRESSION_FIT.shape_prior},
+        "methods": scores, "sweep": sweep(args.model, gram, len(face), norm, bfm, lset),
         "cost": cost([data.image_paths[i] for i in range(0, len(data), step)][:args.cost_photos]),
         "seconds": time.perf_counter() - t0}
     RESULTS.write_text(json.dumps(clean(report), indent=2) + "\n")

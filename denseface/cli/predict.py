@@ -88,7 +88,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "or DENSEFACE_SHARED)")
     p.add_argument("--expression", action="store_true",
                    help="also write each face's 10 BFM expression coefficients (expression: the Basel "
-                        "Face Model fitted to its 520 points, about 4 ms a face; needs --bfm or "
+                        "Face Model fitted to its 520 points, about a sixth of the time a face takes; needs --bfm or "
                         "DENSEFACE_SHARED; docs/predict.md)")
     p.add_argument("--bfm", default=None, metavar="DIR",
                    help="Basel Face Model folder for --mesh full and --expression (never shipped; default: the "

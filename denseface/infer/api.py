@@ -201,10 +201,19 @@ class DenseFace:
         (about 3 ms per face on one thread)."""
         return self.mesh_fitter.fit_mesh(face.landmarks)[0]
 
+    @property
+    def expression_fitter(self):
+        """The fit ``Face.expression`` comes from (denseface.mesh.point_fit.EXPRESSION_FIT: a
+        stiffer identity than the full mesh's fit), on the same BFM."""
+        from ..mesh.point_fit import EXPRESSION_FIT, point_fitter
+
+        return point_fitter(self.mesh_fitter.bfm, self.landmark_set, EXPRESSION_FIT)
+
     def with_fits(self, faces: list[Face], mesh: str | None = None) -> list[Face]:
         """``faces`` with the BFM fitted to their points where asked for: ``Face.mesh`` with
-        mesh="full", ``Face.expression`` with mesh="full" or ``config.expression`` (one fit per
-        face gives both); a face whose points are not all finite is left as it is."""
+        mesh="full", ``Face.expression`` with ``config.expression`` (each its own fit,
+        :attr:`mesh_fitter`, :attr:`expression_fitter`); a face whose points are not all finite
+        is left as it is."""
         if mesh not in (None, "points", "full"):
             raise ConfigError(f"mesh must be None, 'points' or 'full', got {mesh!r}")
         full = mesh == "full"
@@ -217,9 +226,11 @@ class DenseFace:
             if not np.isfinite(f.landmarks).all():
                 out.append(f)
                 continue
-            fit = self.mesh_fitter.fit(f.landmarks).fit
-            out.append(replace(f, expression=fit.expression,
-                               mesh=self.mesh_fitter.mesh(fit).astype(np.float64) if full else f.mesh))
+            if full:
+                f = replace(f, mesh=self.mesh_fitter.mesh(self.mesh_fitter.fit(f.landmarks).fit).astype(np.float64))
+            if self.config.expression:
+                f = replace(f, expression=self.expression_fitter.fit(f.landmarks).fit.expression)
+            out.append(f)
         return out
 
     @property
@@ -248,8 +259,8 @@ class DenseFace:
         face's landmark box); max_faces keeps that many main faces (largest and most central
         first: :func:`denseface.geometry.boxes.main_face_order`; without it every face, best
         detector score first); mesh="full" also fits
-        the full BFM mesh to each face (``Face.mesh``, with its ``expression``; the expression
-        alone: ``config.expression``). No face -> []."""
+        the full BFM mesh to each face (``Face.mesh``; its expression coefficients:
+        ``config.expression``). No face -> []."""
         max_faces = check_max_faces(max_faces)
         array, _ = as_image(image, color)
         return self.predict_array(array, boxes=boxes, max_faces=max_faces, timings=timings, mesh=mesh)

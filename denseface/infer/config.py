@@ -30,7 +30,7 @@ class PredictConfig:
     the eye stage; False keeps the main network's eyes.
     expression: also fit the Basel Face Model to each face's points and give its 10 expression
     coefficients (``Face.expression``; needs the BFM, never shipped: ``DenseFace(bfm=...)``;
-    about 4 ms per face on one core, docs/predict.md)."""
+    about a sixth of predict's time per face, docs/predict.md)."""
 
     detect_max_side: int = 640
     cascade_side: int = 224

@@ -37,7 +37,7 @@ class Face:
     |62 - 66| / |60 - 64| (0 with the lips together).
 
     expression (10,): the expression coefficients of the BFM fit to the 520 points
-    (denseface.mesh.point_fit), when asked for (``mesh="full"`` or ``PredictConfig.expression``;
+    (denseface.mesh.point_fit.EXPRESSION_FIT), when asked for (``PredictConfig.expression``;
     else None). Basis: the 10 expression components of bfm_3ddfa_53215 (3DDFA's ``w_exp_sim``,
     the first 10 of AFLW2000-3D's / 300W-LP's ``Exp_Para`` basis), in that order and in its
     units: the mesh in model coordinates is ``u + w_shp @ shape + w_exp @ expression``, so the

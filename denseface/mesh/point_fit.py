@@ -10,7 +10,9 @@ p_i (N, 3) are the predicted points in image pixels (x right, y down, z towards 
 an arbitrary offset, which t_z absorbs), m_i and B_i the BFM mean and the std-scaled bases at the
 points' vertices, W = diag(1, 1, z_weight) and w_i fixed per-point weights (default 1). The prior
 is the Tikhonov term of the refine fitter (denseface.refine.fitter) on the coefficients in units
-of the BFM's std (``BFM.shape_std`` / ``exp_std``).
+of the BFM's std (``BFM.shape_std`` / ``exp_std``); the shape coefficients may have their own
+weight (``shape_prior``: a stiffer identity leaves the expression to the expression components,
+:data:`EXPRESSION_FIT`).
 
 Solver. The problem is bilinear (camera x coefficients). It starts from the mean face and its
 least-squares camera, then takes damped Gauss-Newton steps on all 12 + D unknowns jointly
@@ -45,6 +47,7 @@ REF_SIZE = 100.0
 @dataclass(frozen=True)
 class PointFitConfig:
     """prior: Tikhonov weight on |c / std|^2 (normalised px^2 units, see the module docstring);
+    shape_prior: the weight on the shape coefficients' part (None: ``prior``);
     iterations: Gauss-Newton steps at most; z_weight: weight of the z residual relative to x and
     y; n_shape / n_exp: coefficients fitted (at most the BFM's)."""
 
@@ -53,10 +56,19 @@ class PointFitConfig:
     z_weight: float = 1.0
     n_shape: int = 40
     n_exp: int = 10
+    shape_prior: float | None = None
 
     def __post_init__(self) -> None:
-        if self.prior < 0 or self.iterations < 1 or self.z_weight < 0:
-            raise ValueError("prior and z_weight must be >= 0 and iterations >= 1")
+        if self.prior < 0 or self.iterations < 1 or self.z_weight < 0 or (self.shape_prior or 0) < 0:
+            raise ValueError("prior, shape_prior and z_weight must be >= 0 and iterations >= 1")
+
+
+#: The fit ``Face.expression`` comes from (denseface.infer): the shape coefficients 100 times
+#: stiffer than the default's (shape_prior 10 vs prior 0.1), chosen on aflw_pl val by the
+#: expression displacement error against its fits (benchmarks/bench_expression.py, the sweep in
+#: benchmarks/results/expression.json); with the default fit's free identity, part of an
+#: expression is fitted as the face's shape.
+EXPRESSION_FIT = PointFitConfig(shape_prior=10.0)
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,8 @@ class PointFitter:
         self.M = np.einsum("i,ijd,ike->jkde", w, B, B, optimize=True)     # (3, 3, D, D)
         self.wB = w[:, None, None] * B                                    # for the per-face moments
         self.W2 = np.array([1.0, 1.0, config.z_weight ** 2])
+        shape_prior = config.prior if config.shape_prior is None else config.shape_prior
+        self.prior = np.concatenate([np.full(ks, shape_prior), np.full(ke, config.prior)])   # (D,)
         self._full = None    # (D, 3V) float32 bases for the full mesh, built on first use
 
     # ---------------------------------------------------------------- fitting
@@ -158,7 +172,7 @@ class PointFitter:
                 mu *= 10.0
             if not improved or rel < 1e-10:
                 break
-        rms = float(np.sqrt(max(cost - cfg.prior * z @ z, 0.0) / (self.sw * 3))) / k
+        rms = float(np.sqrt(max(cost - z @ (self.prior * z), 0.0) / (self.sw * 3))) / k
         cam = np.concatenate([A / k, (t / k + centre)[:, None]], 1)
         c = z * self.std
         return PointFitResult(Fit(cam, c[:self.n_shape], c[self.n_shape:]), rms, it)
@@ -177,7 +191,7 @@ class PointFitter:
         W2 = self.W2
         data = (np.sum(W2[:, None] * (A @ Sxx) * A) + 2.0 * (W2 * t) @ (A @ sx) + self.sw * np.sum(W2 * t * t)
                 - 2.0 * np.sum(W2[:, None] * A * QX) - 2.0 * (W2 * t) @ mom.sq + mom.qq)
-        return float(data + self.config.prior * z @ z)
+        return float(data + z @ (self.prior * z))
 
     def _camera(self, z, mom) -> tuple[np.ndarray, np.ndarray]:
         """The least-squares camera for fixed coefficients."""
@@ -206,7 +220,7 @@ class PointFitter:
         H_az = (W2[:, None, None] * AT).reshape(9, D)
         H_tz = W2[:, None] * (A @ self.sB)                                # (3, D)
         G = A.T @ (W2[:, None] * A)
-        H_zz = np.tensordot(G, self.M, axes=([0, 1], [0, 1])) + self.config.prior * np.eye(D)
+        H_zz = np.tensordot(G, self.M, axes=([0, 1], [0, 1])) + np.diag(self.prior)
         H[:9, 12:], H[12:, :9] = H_az, H_az.T
         H[9:12, 12:], H[12:, 9:12] = H_tz, H_tz.T
         H[12:, 12:] = H_zz
@@ -215,7 +229,7 @@ class PointFitter:
         g[9:12] = W2 * (A @ sx + self.sw * t - mom.sq)
         WA = W2[:, None] * A
         g[12:] = (np.einsum("kc,ckd->d", G, T) + (WA.T @ t) @ self.sB
-                  - np.einsum("rk,rkd->d", WA, mom.QB) + self.config.prior * z)
+                  - np.einsum("rk,rkd->d", WA, mom.QB) + self.prior * z)
         return H, g
 
     # ---------------------------------------------------------------- full mesh
