@@ -141,7 +141,6 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 60
 #: may only shrink: split one, then remove it here (a listed function that grew, or one that is
 #: now short enough, fails the test too). Issue 33 left these in modules other work was changing.
 OVER_LONG_FUNCTIONS = {
-    "denseface/train/trainer.py:__init__": 71,
     "denseface/eval/datasets.py:load_aflw2000": 74,
     "denseface/eval/report.py:dense_markdown": 74,
 }

@@ -115,21 +115,7 @@ class Trainer:
         if self.rank == 0 and self.model.pretrained_note:
             print(f"denseface: backbone from {self.model.pretrained_note}", file=sys.stderr)
         if cfg.init_from:
-            from ..models.regressor import expand_head, load_model
-            src = expand_head(load_model(cfg.init_from))     # a shipped model's factored head, multiplied out
-            if (src.config.backbone, src.config.num_points) != (cfg.backbone, self.lset.n_points):
-                raise ConfigError(f"config key 'init_from': {cfg.init_from} is a {src.config.backbone} "
-                                  f"with {src.config.num_points} points, the config asks for "
-                                  f"{cfg.backbone} with {self.lset.n_points}")
-            state = src.state_dict()
-            if cfg.extra.sources:     # the second head trains too: start from the source's map
-                add_head_300w(self.model)
-                self.model.load_state_dict(state, strict=src.head_300w is not None)
-            else:
-                if src.head_300w is not None and self.rank == 0:   # a map of the old points: refit it
-                    print(f"denseface: {cfg.init_from}'s 300-W map is left out (refit it for the new "
-                          "points: denseface export --head-300w)", file=sys.stderr)
-                self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head_300w.")})
+            self._start_from(cfg.init_from)
         elif cfg.extra.sources:
             add_head_300w(self.model)
         self.memory_format = memory_format(cfg.channels_last)
@@ -169,6 +155,27 @@ class Trainer:
         self.amp = _amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
         self.start_epoch, self.best, self.history = 0, math.inf, []
+
+    def _start_from(self, path: str) -> None:
+        """Load the weights of the model at ``path`` (config key ``init_from``): its factored head
+        multiplied out, its 300-W map kept when the second head trains too, else left out."""
+        from ..models.regressor import expand_head, load_model
+
+        cfg = self.cfg
+        src = expand_head(load_model(path))     # a shipped model's factored head, multiplied out
+        if (src.config.backbone, src.config.num_points) != (cfg.backbone, self.lset.n_points):
+            raise ConfigError(f"config key 'init_from': {path} is a {src.config.backbone} "
+                              f"with {src.config.num_points} points, the config asks for "
+                              f"{cfg.backbone} with {self.lset.n_points}")
+        state = src.state_dict()
+        if cfg.extra.sources:     # the second head trains too: start from the source's map
+            add_head_300w(self.model)
+            self.model.load_state_dict(state, strict=src.head_300w is not None)
+            return
+        if src.head_300w is not None and self.rank == 0:   # a map of the old points: refit it
+            print(f"denseface: {path}'s 300-W map is left out (refit it for the new "
+                  "points: denseface export --head-300w)", file=sys.stderr)
+        self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head_300w.")})
 
     def _param_groups(self, lr: float) -> list[dict]:
         """The trained parameters; the second head (a linear map of 1,560 correlated inputs, where
