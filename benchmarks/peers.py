@@ -131,6 +131,14 @@ class Peer:
         with np.load(out) as z:
             return {k: z[k] for k in z.files}
 
+    def video(self, paths: list[Path], tag: str) -> dict:
+        """Worker ``video`` (MediaPipe only): each video tracked in the peer's video mode."""
+        out = self.workdir / f"{self.name}_{tag}.npz"
+        self._run(["video", "--videos", str(self._list(paths, tag)), "--out", str(out)])
+        with np.load(out) as z:
+            r = {k: z[k] for k in z.files}
+        return {**r, "meta": json.loads(str(r["meta"]))}
+
     def time(self, paths: list[Path], tag: str, repeats: int, warmup: int) -> dict:
         out = self.workdir / f"{self.name}_{tag}.json"
         self._run(["time", "--images", str(self._list(paths, tag)), "--out", str(out),

@@ -381,3 +381,43 @@ def replay(model, tracks: list[dict], smoothing) -> dict:
             "step": float(np.mean([r["step"] for c, r, _ in rows if c.kind == "still"])),
             "nme_still": float(np.mean([r["nme"] for c, r, _ in rows if c.kind == "still"])),
             "moving_excess": float(np.mean([r["nme"] - p["nme"] for c, r, p in rows if c.kind == "moving"]))}
+
+
+#: A synthetic blink added to the tuning clips' still tracks (frames after its start: the share
+#: of the eye's opening that is closed), to check that smoothing keeps blinks.
+BLINK = (0.35, 0.75, 1.0, 1.0, 0.75, 0.4, 0.15)
+EYELIDS = ((37, 41), (38, 40), (43, 47), (44, 46))   # upper, lower lid point pairs (iBUG 0-based)
+
+
+def with_blink(raw: list, start: int) -> list:
+    """A copy of a raw track whose human-convention eyelids close as :data:`BLINK` from frame
+    ``start`` (the upper and lower lid points meet at their midpoint)."""
+    from dataclasses import replace
+
+    out = list(raw)
+    for k, closed in enumerate(BLINK):
+        f = out[start + k]
+        p = f.landmarks68_300w.copy()
+        for up, lo in EYELIDS:
+            mid = 0.5 * (p[up] + p[lo])
+            p[up] += closed * (mid - p[up])
+            p[lo] += closed * (mid - p[lo])
+        out[start + k] = replace(f, landmarks68_300w=p)
+    return out
+
+
+def blink_kept(model, tracks: list[dict], smoothing, start: int = 45) -> float:
+    """The share of a synthetic blink's eye-aspect-ratio drop that smoothing keeps (mean over
+    the still tracks): 1 = all of it."""
+    from denseface.metrics import eye_aspect_ratio
+
+    kept = []
+    for t in tracks:
+        if t["clip"].kind != "still":
+            continue
+        raw = with_blink(t["raw"], start)
+        ear_raw = eye_aspect_ratio(np.stack([human68(f) for f in raw]))
+        ear = eye_aspect_ratio(smoothed(model, raw, smoothing))
+        base = np.median(ear_raw[: start])
+        kept.append((base - ear[start: start + len(BLINK) + 3].min()) / (base - ear_raw[start: start + len(BLINK)].min()))
+    return float(np.mean(kept))

@@ -113,13 +113,16 @@ def synthetic_fixture(model=None) -> dict:
 
     smoother = FaceSmoother(ls.mean_shape, SmoothingConfig())
     frames, out = [], []
-    base = poses[1]["points"]
-    for k, t in enumerate((0.0, 0.04, 0.08)):
-        shift = np.array([3.0 * k, -2.0 * k, 0.5 * k])
-        p = np.asarray(base) + shift + rng.normal(0, 0.8, (N, 3))
+    base = np.asarray(poses[1]["points"])
+    base = np.concatenate([base, base[ls.idx68] + rng.normal(0, 1.0, (68, 3))])   # + human-68 rows
+    times = [0.0, 0.04, 0.08, 0.12, 0.16, 0.2]
+    for k, t in enumerate(times):   # still, then moving fast (the dead zones open)
+        shift = np.array([3.0, -2.0, 0.5]) * max(0, k - 2) ** 2
+        p = base + shift + rng.normal(0, 0.8, base.shape)
         frames.append(_list(p))
         out.append(_list(smoother(p, t)))
-    smoothing = {"times": [0.0, 0.04, 0.08], "inputs": frames, "outputs": out}
+    smoothing = {"times": times, "inputs": frames, "outputs": out,
+                 "ahead_input": _list(base[:68]), "ahead_output": _list(smoother.ahead(base[:68]))}
 
     model_path = Path(model) if model else Path(resolve_model_path(None))
     runner = OnnxRunner(model_path)

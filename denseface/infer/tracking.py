@@ -1,17 +1,31 @@
-"""Video: motion-compensated One Euro smoothing, and tracking that re-detects only on loss.
+"""Video: motion-compensated adaptive smoothing, and tracking that re-detects only on loss.
 
-Smoothing (:class:`FaceSmoother`). Each frame's landmarks are split into the face's rigid
-motion, the least-squares similarity from the landmark set's mean shape (translation, scale,
-rotation; denseface.geometry.rotations), and its shape in the face's own frame (the landmarks
-with that similarity undone, in face heights). The two are filtered apart with One Euro filters
-(Casiez, Roussel & Vogel, CHI 2012: a first-order low-pass whose cutoff rises with the signal's
-speed, ``cutoff = min_cutoff + beta * |dx/dt|``, Hz, the speed itself low-passed at
-``d_cutoff`` Hz): the shape strongly (the per-frame jitter of a landmark regressor lives there),
-the motion lightly (so a moving head is followed without lag). Speeds are in face heights per
-second for the shape and translation, radians per second for rotation, and log-scale per second.
+Smoothing (:class:`FaceSmoother`). Each frame's points (the N dense landmarks, and the
+human-convention 68 lifted to 3D at the depth of the dense 68) are split into the face's rigid
+motion in the image, the least-squares 2D similarity from the landmark set's mean shape
+(translation, log-scale, in-plane angle: :func:`similarity_2d`), and its shape in the face's
+own frame (the points with that similarity undone, in face heights; z divided by the scale).
+The two are filtered apart with One Euro filters (Casiez, Roussel & Vogel, CHI 2012: a
+first-order low-pass whose cutoff rises with the signal's speed) in a form measured for faces
+(benchmarks/peers_video.py, docs/video.md):
 
-Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (3DDFA's
-crop policy, one network pass), and the detector runs on the whole frame only when no face is
+- ``cutoff = min_cutoff + beta * max(0, speed - deadzone)`` Hz. A speed within the dead zone is
+  taken for noise, so a still face gets the low-pass at ``min_cutoff`` alone, while a face that
+  moves opens the filter at once (a speed of the noise's size no longer raises the cutoff, which
+  held noisy samples and made points wander);
+- one speed per row: the motion's four numbers share one cutoff (the norm of their low-passed
+  derivative: face heights, log-scale and radians per second), each point of the shape has its
+  own (the norm of its velocity in face heights per second), so a blink opens its eyelids'
+  filter only;
+- a warm start: the n-th sample after a reset weighs at least 1/n, so a new track's output is
+  the mean of its first samples rather than its first sample held.
+
+Tracking also uses the smoothed motion: each crop is taken where the face will be, the last raw
+68 points moved by the smoothed motion's last frame-to-frame step (:meth:`FaceSmoother.ahead`),
+so a moving face is cropped as a still one (no crop lag; 0.1 NME on moving clips).
+
+Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (moved ahead
+as above when smoothing; 3DDFA's crop policy, one network pass), and the detector runs on the whole frame only when no face is
 tracked, when a track is lost, or every ``redetect_every`` frames if that is set. A track is
 lost when its new crop box is less than ``min_inside`` inside the frame, when its size changes
 by more than ``max_scale_change`` between frames, when it gets smaller than ``min_face_px``,
@@ -27,18 +41,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..geometry.boxes import box_iou
-from ..geometry.rotations import similarity_fit
 from .api import DenseFace, Face, Timings
-from .pose import Y_FLIP, estimate_pose
+from .pose import estimate_pose
 
 
 @dataclass
 class OneEuroConfig:
-    """min_cutoff (Hz), beta (1/px), d_cutoff (Hz); see the module docstring."""
+    """min_cutoff (Hz), beta (Hz per unit of speed), d_cutoff (Hz: the speed's own low-pass),
+    deadzone (speed taken for noise; 0: the classic One Euro); see the module docstring."""
 
     min_cutoff: float = 1.0
     beta: float = 0.05
     d_cutoff: float = 1.0
+    deadzone: float = 0.0
 
 
 def _alpha(cutoff, dt: float):
@@ -47,67 +62,124 @@ def _alpha(cutoff, dt: float):
 
 
 class OneEuroFilter:
-    """Vectorised One Euro filter over an array of any shape (each element filtered alone)."""
+    """Vectorised One Euro filter. A 1-D array filters each element alone; an (R, D) array
+    filters each row with one cutoff from its speed (the norm of the row's low-passed
+    derivative), so a point's x, y and z, or a face's whole motion, slow down and speed up
+    together. Warm start: the n-th sample since a reset is taken with a weight of at least 1/n,
+    so a still signal's output is the mean of the samples so far until the low-pass's own
+    weight is larger (the first sample alone is not held)."""
 
     def __init__(self, config: OneEuroConfig | None = None):
         self.config = config or OneEuroConfig()
         self.x: np.ndarray | None = None
         self.dx: np.ndarray | None = None
         self.t: float | None = None
+        self.n = 0
 
     def reset(self) -> None:
         self.x = self.dx = self.t = None
+        self.n = 0
 
     def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
         """Filter sample ``x`` taken at time ``t`` (seconds, increasing)."""
         x = np.asarray(x, np.float64)
         if self.x is None or self.x.shape != x.shape or self.t is None or t <= self.t:
-            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), float(t)
+            self.x, self.dx, self.t, self.n = x.copy(), np.zeros_like(x), float(t), 1
             return x.copy()
         c = self.config
         dt = t - self.t
-        dx = (x - self.x) / dt
-        self.dx = self.dx + _alpha(c.d_cutoff, dt) * (dx - self.dx)
-        cutoff = c.min_cutoff + c.beta * np.abs(self.dx)
-        self.x = self.x + _alpha(cutoff, dt) * (x - self.x)
+        self.n += 1
+        self.dx += _alpha(c.d_cutoff, dt) * ((x - self.x) / dt - self.dx)
+        speed = np.abs(self.dx) if x.ndim < 2 else np.sqrt((self.dx ** 2).sum(-1, keepdims=True))
+        speed = np.maximum(speed - c.deadzone, 0.0)
+        self.x += np.maximum(_alpha(c.min_cutoff + c.beta * speed, dt), 1.0 / self.n) * (x - self.x)
         self.t = float(t)
         return self.x.copy()
+
+
+def similarity_2d(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
+    """Least-squares 2D similarity ``dst ~ a * src + b`` between (N,) complex point sets (x + iy):
+    ``a`` = scale * exp(i * angle), ``b`` the translation."""
+    ms, md = src.mean(), dst.mean()
+    s0 = src - ms
+    a = complex(np.vdot(s0, dst - md) / np.vdot(s0, s0).real)
+    return a, complex(md - a * ms)
 
 
 @dataclass
 class SmoothingConfig:
     """Video smoothing (see the module docstring): ``shape`` filters the face's shape in its own
-    frame, ``motion`` its rigid motion. Lower min_cutoff = steadier; higher beta = less lag."""
+    frame (speeds: face heights per second per point), ``motion`` its rigid motion (one speed).
+    Lower min_cutoff = steadier; higher beta or lower deadzone = less lag. The defaults were
+    chosen on clips of non-test photos (benchmarks/peers_video.py --tune, docs/video.md)."""
 
-    shape: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.0, beta=5.0))
-    motion: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=6.0, beta=20.0))
+    shape: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=0.1, beta=50.0, d_cutoff=5.0,
+                                                                       deadzone=0.2))
+    motion: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=0.1, beta=300.0, d_cutoff=1.0,
+                                                                        deadzone=0.25))
 
 
 class FaceSmoother:
     """Motion-compensated smoothing of one face's landmarks over time."""
 
-    def __init__(self, mean_shape: np.ndarray, config: SmoothingConfig | None = None):
-        from scipy.spatial.transform import Rotation
-
-        self._rot = Rotation
+    def __init__(self, mean_shape: np.ndarray, config: SmoothingConfig | None = None,
+                 idx68: np.ndarray | None = None):
         self.config = config or SmoothingConfig()
         self.mean = np.asarray(mean_shape, np.float64)
+        self.idx68 = idx68          # the 68 among the landmarks (for :meth:`face`)
+        self.mean_xy = self.mean[:, 0] - 1j * self.mean[:, 1]    # image orientation (y down)
         self.height = float(np.ptp(self.mean[:, 1]))   # model units per face height
         self.shape = OneEuroFilter(self.config.shape)
         self.motion = OneEuroFilter(self.config.motion)
+        self._last: tuple[complex, complex] | None = None   # the last smoothed similarity (a, b)
+        #: the last frame-to-frame step of the smoothed similarity, z -> a * z + b (image px)
+        self.step: tuple[complex, complex] | None = None
+
+    def ahead(self, points: np.ndarray) -> np.ndarray:
+        """(K, >=2) image-pixel points moved one frame further by the smoothed motion's last step
+        (where the face will be if it keeps moving so; unchanged before two frames)."""
+        if self.step is None:
+            return points
+        z = self.step[0] * (points[:, 0] + 1j * points[:, 1]) + self.step[1]
+        out = np.array(points, np.float64, copy=True)
+        out[:, 0], out[:, 1] = z.real, z.imag
+        return out
 
     def __call__(self, landmarks: np.ndarray, t: float) -> np.ndarray:
-        """Smoothed (N, 3) image-pixel landmarks of the frame at time ``t`` seconds."""
-        p = np.asarray(landmarks, np.float64) @ Y_FLIP            # image px, y up
-        s, R, tr = similarity_fit(self.mean, p)                    # p ~ s * mean @ R.T + tr
-        size = s * self.height                                     # face height in pixels
-        shape = ((p - tr) @ R / s) / self.height                   # own frame, face heights
-        motion = np.concatenate([tr / size, [np.log(s)], self._rot.from_matrix(R).as_rotvec()])
+        """Smoothed (M, 3) image-pixel landmarks of the frame at time ``t`` seconds. The first N
+        rows are the landmark set's points (N = the mean shape's), whose 2D similarity to the
+        mean shape gives the motion; rows after them (e.g. the human-convention 68, lifted to 3D)
+        are smoothed in the same frame without entering the fit."""
+        p = np.asarray(landmarks, np.float64)
+        a, b = similarity_2d(self.mean_xy, p[: len(self.mean), 0] + 1j * p[: len(self.mean), 1])
+        size = abs(a) * self.height                                # face height in pixels
+        xy = ((p[:, 0] + 1j * p[:, 1]) - b) / a                   # own frame, model units
+        shape = np.column_stack([xy.real, xy.imag, p[:, 2] / abs(a)]) / self.height
+        motion = np.array([[b.real / size, b.imag / size, np.log(abs(a)), np.angle(a)]])
         shape = self.shape(shape, t) * self.height
-        m = self.motion(motion, t)
-        s_f, R_f = float(np.exp(m[3])), self._rot.from_rotvec(m[4:]).as_matrix()
-        tr_f = m[:3] * s_f * self.height
-        return (s_f * shape @ R_f.T + tr_f) @ Y_FLIP
+        m = self.motion(motion, t)[0]
+        a_f = np.exp(m[2] + 1j * m[3])
+        b_f = (m[0] + 1j * m[1]) * abs(a_f) * self.height
+        if self._last is not None:     # this frame's smoothed motion from the previous frame's
+            step = a_f / self._last[0]
+            self.step = (step, b_f - step * self._last[1])
+        self._last = (a_f, b_f)
+        xy = a_f * (shape[:, 0] + 1j * shape[:, 1]) + b_f
+        return np.column_stack([xy.real, xy.imag, shape[:, 2] * abs(a_f)])
+
+    def face(self, face: Face, t: float) -> Face:
+        """The raw ``face`` of the frame at time ``t`` seconds, smoothed: its landmarks, the 68,
+        the human-convention 68 (smoothed with them, at the depth of the landmarks' 68) and the
+        pose of the smoothed landmarks."""
+        human = face.landmarks68_300w
+        points = face.landmarks if human is None else np.concatenate(
+            [face.landmarks, np.column_stack([human[:, :2], face.landmarks68[:, 2]])])
+        out = self(points, t)
+        n = len(face.landmarks)
+        lm = out[:n]
+        return replace(face, landmarks=lm, landmarks68=lm[self.idx68],
+                       landmarks68_300w=None if human is None else out[n:, :2],
+                       pose=estimate_pose(lm, self.mean))
 
 
 @dataclass
@@ -162,7 +234,7 @@ class FaceTracker:
         periodic = c.redetect_every > 0 and self.frame_index % c.redetect_every == 0
         kept: list[Track] = []
         if self.tracks and not periodic:
-            new = self.model.track(frame, [tr.face for tr in self.tracks], timings)
+            new = self.model.track(frame, [self._ahead(tr) for tr in self.tracks], timings)
             for tr, face in zip(self.tracks, new):
                 if self.is_tracked(face, tr.face, frame.shape):
                     kept.append(Track(face, tr.smoother, tr.misses))
@@ -175,6 +247,13 @@ class FaceTracker:
         self.frame_index += 1
         return [self._smoothed(tr, t) for tr in kept]
 
+    def _ahead(self, track: Track) -> Face:
+        """The face the next crop comes from: the last raw prediction, its 68 points moved by the
+        smoothed motion's last step (no move without smoothing)."""
+        if track.smoother is None:
+            return track.face
+        return replace(track.face, landmarks68=track.smoother.ahead(track.face.landmarks68))
+
     def _detect(self, frame: np.ndarray, timings: Timings) -> list[Track]:
         self.detections += 1
         faces = self.model.predict_array(frame, boxes=self.boxes, max_faces=self.config.max_faces,
@@ -185,7 +264,8 @@ class FaceTracker:
             if old is not None and box_iou(old.face.crop_box, f.crop_box) >= self.config.match_iou:
                 smoother = old.smoother
             else:
-                smoother = FaceSmoother(self.model.mean_shape, self.smoothing) if self.smoothing else None
+                smoother = (FaceSmoother(self.model.mean_shape, self.smoothing, self.model.landmark_set.idx68)
+                            if self.smoothing else None)
             tracks.append(Track(f, smoother))
         return tracks
 
@@ -225,12 +305,4 @@ class FaceTracker:
         return iw * ih >= c.min_inside * side * side
 
     def _smoothed(self, track: Track, t: float) -> Face:
-        if track.smoother is None:
-            return track.face
-        lm = track.smoother(track.face.landmarks, t)
-        lm68 = lm[self.model.landmark_set.idx68]
-        human = track.face.landmarks68_300w   # moved as the smoothing moved the 68 points
-        if human is not None:
-            human = human + (lm68 - track.face.landmarks68)[:, :2]
-        return replace(track.face, landmarks=lm, landmarks68=lm68, landmarks68_300w=human,
-                       pose=estimate_pose(lm, self.model.mean_shape))
+        return track.face if track.smoother is None else track.smoother.face(track.face, t)

@@ -1,18 +1,22 @@
-// Video: motion-compensated One Euro smoothing, and tracking that re-detects only on loss.
+// Video: motion-compensated adaptive smoothing, and tracking that re-detects only on loss.
 // The JavaScript twin of denseface.infer.tracking, with the same parameters and defaults (read
 // from the generated package data, which tests check against the Python side).
 //
-// Smoothing: each frame's landmarks are split into the face's rigid motion (the least-squares
-// similarity from the mean shape: translation, log-scale, rotation vector) and its shape in its
-// own frame (in face heights); each is filtered by a One Euro filter (Casiez et al. 2012).
-// Tracking: each frame is cropped from the previous frame's 68 points (one network pass); the
-// detector runs on the whole frame only when no face is tracked or a track is lost, plus a drift
-// check on the track's neighbourhood every `verify_every` frames. All points are image pixels
-// (x right, y down, z towards the viewer, same scale).
+// Smoothing: each frame's points (the dense landmarks and the human-convention 68 at the dense
+// 68's depth) are split into the face's rigid motion in the image (the least-squares 2D
+// similarity from the mean shape: translation, log-scale, angle) and its shape in its own frame
+// (in face heights); each is filtered by a One Euro filter (Casiez et al. 2012) whose cutoff is
+// min_cutoff + beta * max(0, speed - deadzone), one speed per row (the motion's four numbers
+// share one; each point has its own), with a warm start (the n-th sample weighs at least 1/n).
+// Tracking: each frame is cropped from the previous frame's 68 points moved by the smoothed
+// motion's last step (one network pass); the detector runs on the whole frame only when no face
+// is tracked or a track is lost, plus a drift check on the track's neighbourhood every
+// `verify_every` frames. All points are image pixels (x right, y down, z towards the viewer,
+// same scale).
 
 import data from './generated/data.js';
 import { boxIou } from './geometry.js';
-import { matrixToRotvec, rotvecToMatrix, similarityFit } from './rotations.js';
+import { estimatePose } from './pose.js';
 
 /** Default smoothing ({shape, motion} One Euro settings), as denseface.infer.tracking. */
 export const SMOOTHING_DEFAULTS = Object.freeze(data.smoothing);
@@ -24,37 +28,61 @@ function alpha(cutoff, dt) {
   return 1.0 / (1.0 + tau / dt);
 }
 
-/** One Euro filter over a Float64Array (each element filtered alone). */
+/** One Euro filter over a Float64Array of `rows` rows of equal width (rows = its length: each
+ * element alone); each row's cutoff comes from the norm of its low-passed derivative. */
 export class OneEuroFilter {
-  constructor({ min_cutoff = 1.0, beta = 0.05, d_cutoff = 1.0 } = {}) {
-    this.config = { min_cutoff, beta, d_cutoff };
+  constructor({ min_cutoff = 1.0, beta = 0.05, d_cutoff = 1.0, deadzone = 0.0 } = {}) {
+    this.config = { min_cutoff, beta, d_cutoff, deadzone };
     this.reset();
   }
 
   reset() {
-    this.x = null; this.dx = null; this.t = null;
+    this.x = null; this.dx = null; this.t = null; this.n = 0;
   }
 
-  /** Filter sample x (array-like of numbers) taken at time t (seconds, increasing). */
-  filter(x, t) {
+  /** Filter sample x (array-like of numbers, `rows` rows) taken at time t (seconds, increasing). */
+  filter(x, t, rows = null) {
     x = Float64Array.from(x);
     if (this.x === null || this.x.length !== x.length || this.t === null || t <= this.t) {
-      this.x = x.slice(); this.dx = new Float64Array(x.length); this.t = t;
+      this.x = x.slice(); this.dx = new Float64Array(x.length); this.t = t; this.n = 1;
       return x;
     }
     const c = this.config, dt = t - this.t, ad = alpha(c.d_cutoff, dt);
-    for (let i = 0; i < x.length; i++) {
-      const dxi = (x[i] - this.x[i]) / dt;
-      this.dx[i] = this.dx[i] + ad * (dxi - this.dx[i]);
-      const cutoff = c.min_cutoff + c.beta * Math.abs(this.dx[i]);
-      this.x[i] = this.x[i] + alpha(cutoff, dt) * (x[i] - this.x[i]);
+    const nRows = rows || x.length, width = x.length / nRows;
+    this.n += 1;
+    for (let r = 0; r < nRows; r++) {
+      let speed2 = 0;
+      for (let i = r * width; i < (r + 1) * width; i++) {
+        this.dx[i] += ad * ((x[i] - this.x[i]) / dt - this.dx[i]);
+        speed2 += this.dx[i] * this.dx[i];
+      }
+      const speed = Math.max(Math.sqrt(speed2) - c.deadzone, 0);
+      const a = Math.max(alpha(c.min_cutoff + c.beta * speed, dt), 1.0 / this.n);
+      for (let i = r * width; i < (r + 1) * width; i++) this.x[i] += a * (x[i] - this.x[i]);
     }
     this.t = t;
     return this.x.slice();
   }
 }
 
-/** Motion-compensated smoothing of one face's landmarks over time. */
+/** Least-squares 2D similarity dst ~ a * src + b between point lists ([x, y, ...]), with
+ * a = scale * exp(i angle) and b as [re, im] pairs (denseface.infer.tracking.similarity_2d);
+ * srcY: the sign of src's y (-1: a y-up source against y-down points). */
+export function similarity2d(src, dst, srcY = 1) {
+  const n = src.length;
+  let msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (let i = 0; i < n; i++) { msx += src[i][0]; msy += srcY * src[i][1]; mdx += dst[i][0]; mdy += dst[i][1]; }
+  msx /= n; msy /= n; mdx /= n; mdy /= n;
+  let re = 0, im = 0, ss = 0;
+  for (let i = 0; i < n; i++) {
+    const sx = src[i][0] - msx, sy = srcY * src[i][1] - msy, dx = dst[i][0] - mdx, dy = dst[i][1] - mdy;
+    re += sx * dx + sy * dy; im += sx * dy - sy * dx; ss += sx * sx + sy * sy;
+  }
+  const a = [re / ss, im / ss];
+  return { a, b: [mdx - (a[0] * msx - a[1] * msy), mdy - (a[0] * msy + a[1] * msx)] };
+}
+
+/** Motion-compensated smoothing of one face's points over time. */
 export class FaceSmoother {
   constructor(meanShape, config = SMOOTHING_DEFAULTS) {
     this.config = config;
@@ -64,32 +92,64 @@ export class FaceSmoother {
     this.height = hi - lo;   // model units per face height
     this.shape = new OneEuroFilter(config.shape);
     this.motion = new OneEuroFilter(config.motion);
+    this.last = null;        // the last smoothed similarity {a, b}
+    this.step = null;        // its last frame-to-frame step {a, b}: z -> a z + b, image pixels
   }
 
-  /** Smoothed landmarks (array of [x, y, z], image pixels) of the frame at time t seconds. */
-  smooth(landmarks, t) {
-    const n = landmarks.length, h = this.height;
-    const p = landmarks.map((q) => [q[0], -q[1], q[2]]);            // y up
-    const { s, R, t: tr } = similarityFit(this.mean, p);
-    const size = s * h;
+  /** Smoothed points (array of [x, y, z], image pixels) of the frame at time t seconds: the
+   * first meanShape.length are the landmarks (their similarity gives the motion), any after
+   * them are smoothed in the same frame. */
+  smooth(points, t) {
+    const n = points.length, h = this.height;
+    const { a, b } = similarity2d(this.mean, points.slice(0, this.mean.length), -1);
+    const s = Math.hypot(a[0], a[1]), size = s * h, d = a[0] * a[0] + a[1] * a[1];
     const shape = new Float64Array(n * 3);                            // own frame, face heights
     for (let i = 0; i < n; i++) {
-      const d = [p[i][0] - tr[0], p[i][1] - tr[1], p[i][2] - tr[2]];
-      for (let k = 0; k < 3; k++) shape[i * 3 + k] = (d[0] * R[0][k] + d[1] * R[1][k] + d[2] * R[2][k]) / s / h;
+      const x = points[i][0] - b[0], y = points[i][1] - b[1];
+      shape[i * 3] = (x * a[0] + y * a[1]) / d / h;
+      shape[i * 3 + 1] = (y * a[0] - x * a[1]) / d / h;
+      shape[i * 3 + 2] = points[i][2] / s / h;
     }
-    const rv = matrixToRotvec(R);
-    const motion = [tr[0] / size, tr[1] / size, tr[2] / size, Math.log(s), rv[0], rv[1], rv[2]];
-    const sh = this.shape.filter(shape, t);
-    const m = this.motion.filter(motion, t);
-    const sf = Math.exp(m[3]), Rf = rotvecToMatrix([m[4], m[5], m[6]]);
-    const tf = [m[0] * sf * h, m[1] * sf * h, m[2] * sf * h];
+    const sh = this.shape.filter(shape, t, n);
+    const m = this.motion.filter([b[0] / size, b[1] / size, Math.log(s), Math.atan2(a[1], a[0])], t, 1);
+    const sf = Math.exp(m[2]), af = [sf * Math.cos(m[3]), sf * Math.sin(m[3])];
+    const bf = [m[0] * sf * h, m[1] * sf * h];
+    if (this.last !== null) {
+      const l = this.last.a, ll = l[0] * l[0] + l[1] * l[1];
+      const st = [(af[0] * l[0] + af[1] * l[1]) / ll, (af[1] * l[0] - af[0] * l[1]) / ll];
+      const lb = this.last.b;
+      this.step = { a: st, b: [bf[0] - (st[0] * lb[0] - st[1] * lb[1]), bf[1] - (st[0] * lb[1] + st[1] * lb[0])] };
+    }
+    this.last = { a: af, b: bf };
     const out = new Array(n);
     for (let i = 0; i < n; i++) {
-      const a = [sh[i * 3] * h, sh[i * 3 + 1] * h, sh[i * 3 + 2] * h];
-      const q = [0, 1, 2].map((k) => sf * (Rf[k][0] * a[0] + Rf[k][1] * a[1] + Rf[k][2] * a[2]) + tf[k]);
-      out[i] = [q[0], -q[1], q[2]];
+      const x = sh[i * 3] * h, y = sh[i * 3 + 1] * h;
+      out[i] = [af[0] * x - af[1] * y + bf[0], af[1] * x + af[0] * y + bf[1], sh[i * 3 + 2] * h * sf];
     }
     return out;
+  }
+
+  /** Points ([x, y, ...], image pixels) moved one frame further by the smoothed motion's last
+   * step (unchanged before two frames), as FaceSmoother.ahead. */
+  ahead(points) {
+    if (this.step === null) return points;
+    const { a, b } = this.step;
+    return points.map((p) => [a[0] * p[0] - a[1] * p[1] + b[0], a[1] * p[0] + a[0] * p[1] + b[1], ...p.slice(2)]);
+  }
+
+  /** A raw face smoothed (as FaceSmoother.face): landmarks, the 68, the human-convention 68
+   * (smoothed with them at the dense 68's depth) and the pose of the smoothed landmarks. */
+  face(face, t, idx68) {
+    const human = face.landmarks68_300w, n = face.landmarks.length;
+    const points = human ? face.landmarks.concat(human.map((p, i) => [p[0], p[1], face.landmarks68[i][2]])) : face.landmarks;
+    const out = this.smooth(points, t);
+    const landmarks = out.slice(0, n);
+    return {
+      ...face, landmarks,
+      landmarks68: idx68.map((k) => landmarks[k]),
+      landmarks68_300w: human ? out.slice(n).map((p) => [p[0], p[1]]) : null,
+      pose: estimatePose(landmarks, this.mean),
+    };
   }
 }
 
@@ -117,7 +177,7 @@ export class FaceTracker {
     const periodic = c.redetect_every > 0 && this.frameIndex % c.redetect_every === 0;
     let kept = [];
     if (this.tracks.length && !periodic) {
-      const fresh = await this.model.track(image, this.tracks.map((tr) => tr.face));
+      const fresh = await this.model.track(image, this.tracks.map((tr) => this.ahead(tr)));
       this.tracks.forEach((tr, i) => {
         if (this.isTracked(fresh[i], tr.face, image)) kept.push({ face: fresh[i], smoother: tr.smoother, misses: tr.misses });
       });
@@ -182,18 +242,14 @@ export class FaceTracker {
     return iw * ih >= c.min_inside * side * side;
   }
 
-  smoothed(track, t) {
+  /** The face the next crop comes from: the last raw face, its 68 points moved ahead by the
+   * smoothed motion (as FaceTracker._ahead). */
+  ahead(track) {
     if (!track.smoother) return track.face;
-    const lm = track.smoother.smooth(track.face.landmarks, t);
-    const face = this.model.makeFace(track.face.box, track.face.score, lm, track.face.cropBox);
-    face.visibility = track.face.visibility;       // the frame's own prediction's, as Python's tracker
-    face.visibility68 = track.face.visibility68;
-    const human = track.face.landmarks68_300w;   // moved as the smoothing moved the 68 points
-    if (human) {
-      face.landmarks68_300w = human.map((p, i) => [p[0] + face.landmarks68[i][0] - track.face.landmarks68[i][0],
-        p[1] + face.landmarks68[i][1] - track.face.landmarks68[i][1]]);
-    }
-    return face;
+    return { ...track.face, landmarks68: track.smoother.ahead(track.face.landmarks68) };
+  }
+
+  smoothed(track, t) {
+    return track.smoother ? track.smoother.face(track.face, t, this.model.idx68) : track.face;
   }
 }
-

@@ -18,4 +18,6 @@ test('face smoothing matches FaceSmoother with the default settings', { skip: NO
     const err = maxAbsDiff(s.smooth(p, fx.smoothing.times[i]), fx.smoothing.outputs[i]);
     assert.ok(err < 1e-6, `frame ${i}: ${err} px`);
   });
+  const err = maxAbsDiff(s.ahead(fx.smoothing.ahead_input), fx.smoothing.ahead_output);
+  assert.ok(err < 1e-6, `ahead: ${err} px`);
 });
