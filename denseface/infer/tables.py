@@ -45,7 +45,7 @@ def table_schema():
                       ("visibility", pa.list_(pa.bool_())), ("visibility68", pa.list_(pa.bool_(), 68)),
                       ("uncertainty", pa.list_(f64)), ("uncertainty68", pa.list_(f64, 68)),
                       ("quality", f64),      # null without the uncertainty head
-                      ("expression", pa.list_(f64, 10))])
+                      ("expression", pa.list_(f64, 10))])   # null unless asked for (--expression)
     return pa.schema([pa.field("image", pa.string(), nullable=False), ("width", pa.int32()),
                       ("height", pa.int32()), ("faces", pa.list_(face)), ("error", pa.string())])
 
