@@ -97,7 +97,8 @@ def sweep(model, gram: np.ndarray, n_vertices: int, norm: float, bfm, lset) -> d
 
 
 def markdown(report: dict) -> str:
-    rows = ["| method | mean r (10 coefficients) | r of the first 4 | displacement error, mean (median) | R² of the displacement |",
+    rows = ["| method | mean r (10 coefficients) | r of the first 4 | displacement error, mean (median) "
+            "| R² of the displacement |",
             "|---|---|---|---|---|"]
     for key, s in report["methods"].items():
         r = s["r"]

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from denseface.cli.main import main as denseface_main  # noqa: E402
 from denseface.eval.photo_clip import BLINK_PHOTOS, BLINK_SHOTS, blink_clip, score_events  # noqa: E402
 from denseface.eval.report import clean, write_doc_section  # noqa: E402
-from denseface.infer.events import DETECTORS, READOUTS, threshold_events, video_events  # noqa: E402
+from denseface.infer.events import (DETECTORS, READOUTS, readouts_from_jsonl, threshold_events,  # noqa: E402
+                                    video_events)
 from denseface.paths import shared_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "blink_demo.json"
@@ -95,20 +96,26 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+#: The events' names in the table.
+EVENT_NAMES = {"eye_open_left": "left eye closed", "eye_open_right": "right eye closed", "mouth_open": "mouth open"}
+
+
+def cells(events: list[dict], key: str) -> str:
+    """One table cell: each true event's IoU or delay, comma-separated ("-" where none)."""
+    out = ["-" if e.get(key) is None else f"{e[key]:.2f}" if key == "iou" else f"{e[key]:+d}" for e in events]
+    return ", ".join(out) or "-"
+
+
 def markdown(report: dict) -> str:
-    rows = ["| run | event | true events | found | false | IoU (each) | start delay, frames (each) | end delay, frames (each) | frames agreeing |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | event | true events | found | false | IoU (each) | start delay, frames (each) "
+            "| end delay, frames (each) | frames agreeing |", "|---" * 9 + "|"]
     for name, run in report["runs"].items():
         for k in READOUTS:
             s = run["scores"][k]
             ev = s["events"]
-            each = lambda key: ", ".join("-" if e.get(key) is None else (f"{e[key]:.2f}" if key == "iou" else f"{e[key]:+d}")
-                                         for e in ev) or "-"
-            label = {"eye_open_right": "right eye closed", "eye_open_left": "left eye closed",
-                     "mouth_open": "mouth open"}[k]
-            rows.append(f"| `{' '.join(['predict'] + RUNS[name]) }` | {label} | {len(ev)} | {s['matched']} | "
-                        f"{len(s['false'])} | {each('iou')} | {each('start_delay')} | {each('end_delay')} | "
-                        f"{100 * s['frame_agreement']:.1f} % |")
+            rows.append(f"| `{' '.join(['predict'] + RUNS[name])}` | {EVENT_NAMES[k]} | {len(ev)} | "
+                        f"{s['matched']} | {len(s['false'])} | {cells(ev, 'iou')} | {cells(ev, 'start_delay')} | "
+                        f"{cells(ev, 'end_delay')} | {100 * s['frame_agreement']:.1f} % |")
     shots = ", ".join(f"{k} {n}" for k, n in BLINK_SHOTS)
     return "\n".join([
         f"Clip: {report['frames']} frames at {report['fps']:g} fps, shots (frames held, 2-frame cross-fades "
@@ -142,18 +149,17 @@ def main() -> int:
         runs = {}
         for name, extra in RUNS.items():
             jsonl = predict_clip(clip.path, Path(tmp) / name, extra)
-            from denseface.infer.events import readouts_from_jsonl
             readouts = readouts_from_jsonl(jsonl)
             events = video_events(readouts)
             runs[name] = {"readouts": {k: readouts[k] for k in READOUTS}, "events": events,
                           "expression": expression_series(jsonl),
                           "scores": {k: score_events(events[k], truth_events[k], n, clip.fading) for k in READOUTS}}
-        time = readouts["time"]
     report = {"date": datetime.date.today().isoformat(), "fps": clip.fps, "frames": n,
               "photos": BLINK_PHOTOS, "shots": BLINK_SHOTS, "fade_frames": 2,
               "detectors": {k: vars(r) for k, r in DETECTORS.items()},
               "truth_per_photo": {k: dict(zip(clip.keys, v)) for k, v in clip.truth.items()},
-              "time": time, "truth": truth, "truth_events": truth_events, "fading": clip.fading, "runs": runs}
+              "time": np.arange(n) / clip.fps, "truth": truth, "truth_events": truth_events,
+              "fading": clip.fading, "runs": runs}
     RESULTS.write_text(json.dumps(clean(report)) + "\n")
     report = json.loads(RESULTS.read_text())
     plot(report, PLOT)

@@ -47,7 +47,7 @@ def test_expression_recovers_the_coefficients_of_known_fits(small_models, bfm, l
     assert got.shape == (3, 10)
     assert np.abs(got - exp).max() < 0.15 * np.abs(exp).max()
     # the full mesh is its own fit (a freer identity); asked for together, each comes from its own
-    both = DenseFace(small_models.mean_onnx, config=PredictConfig(expression=True), bfm=bfm).with_fits(faces, mesh="full")
+    both = model.with_fits(faces, mesh="full")
     np.testing.assert_allclose(np.stack([f.expression for f in both]), got)
     full = plain.with_fits(faces, mesh="full")
     assert full[0].mesh.shape == (53215, 3) and full[0].expression is None

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DenseFaceError
+from ..infer.events import READOUTS
 from ..metrics import eye_aspect_ratios, mouth_opening
 
 #: Stable human 68 points for placing the photos: the eye corners and the nose.
@@ -122,8 +123,8 @@ def make_photo_clip(photos: dict[str, tuple[np.ndarray, np.ndarray]], shots, pat
             writer.write(cv2.cvtColor(np.clip(np.round(frame), 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
-    truth = {r: np.array([human_readouts(photos[key][1])[r] for key in keys]) for r in
-             ("eye_open_left", "eye_open_right", "mouth_open")}
+    readouts = [human_readouts(photos[key][1]) for key in keys]
+    truth = {r: np.array([ro[r] for ro in readouts]) for r in READOUTS}
     return PhotoClip(path, fps, keys, weights, truth)
 
 
