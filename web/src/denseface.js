@@ -270,19 +270,37 @@ export class DenseFace {
   /** A face from its network outputs (image pixels by name, or just its N x [x, y, z] points).
    * landmarks68_300w: the 68 points as people annotate them (68 x [x, y]) from models with the
    * second head, else null. visibility (N booleans) and visibility68 (68): whether each point
-   * is seen or hidden by the face itself (./visibility.js, Python's Face.visibility). */
+   * is seen or hidden by the face itself (./visibility.js, Python's Face.visibility). pose and
+   * the visibility are computed when first read (lazyFields): a tracked frame's raw face, which
+   * its smoothed face replaces, and a page that never reads them do not pay for them. */
   makeFace(box, score, outputs, cropBox) {
     const named = Array.isArray(outputs) ? { [POINTS]: outputs } : outputs;
     const landmarks = named[POINTS];
-    const visibility = faceVisibility(landmarks, this.meshTriangles);
-    return {
+    const face = {
       box, score, landmarks,
       landmarks68: this.idx68.map((k) => landmarks[k]),
       landmarks68_300w: named[LANDMARKS68_300W] || null,
-      pose: estimatePose(landmarks, this.meanShape),
-      visibility,
-      visibility68: this.idx68.map((k) => visibility[k]),
       cropBox,
     };
+    return lazyFields(face, {
+      pose: () => estimatePose(landmarks, this.meanShape),
+      visibility: () => faceVisibility(landmarks, this.meshTriangles),
+      visibility68: () => this.idx68.map((k) => face.visibility[k]),
+    });
   }
+}
+
+/** `target` with each of `fields` ({name: () => value}) computed when first read and then kept
+ * as a plain property (enumerable, so spreads, JSON and structured copies see the values;
+ * assigning one replaces it). */
+export function lazyFields(target, fields) {
+  const keep = (name, value) => Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  for (const [name, compute] of Object.entries(fields)) {
+    Object.defineProperty(target, name, {
+      enumerable: true, configurable: true,
+      get() { const value = compute(); keep(name, value); return value; },
+      set(value) { keep(name, value); },
+    });
+  }
+  return target;
 }
