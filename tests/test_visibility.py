@@ -154,3 +154,18 @@ def test_predicted_visibility_agrees_with_the_fits_on_photos(bfm, landmark_set):
         agree.append((face.visibility == t).mean())
         assert np.array_equal(face.visibility68, face.visibility[landmark_set.idx68])
     assert np.mean(agree) > 0.9 and min(agree) > 0.8, agree
+
+
+def test_agreement_counts_points_by_yaw_bin():
+    """eval.visibility.agreement: the share of equal flags over all points and per 3DDFA bin."""
+    from denseface.eval.visibility import agreement
+
+    truth = np.array([[True, True, False, False]] * 3)
+    pred = truth.copy()
+    pred[2, 2] = True                       # one hidden point called visible, in the 60-90 bin
+    a = agreement(pred, truth, np.array([10.0, -45.0, 75.0]))
+    assert a["all"]["agreement"] == pytest.approx(100 * 11 / 12)
+    assert a["bins"]["0-30"]["agreement"] == 100 and a["bins"]["60-90"]["agreement"] == 75
+    assert a["bins"]["60-90"]["hidden_recall"] == 50 and a["all"]["hidden_true"] == 50
+    skip = agreement(pred, truth, np.array([10.0, -45.0, 75.0]), faces=np.array([True, True, False]))
+    assert skip["all"]["agreement"] == 100 and skip["bins"]["60-90"]["faces"] == 0
