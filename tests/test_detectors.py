@@ -698,7 +698,7 @@ def test_cascade_config_is_checked():
 def test_every_list_of_backends_comes_from_the_registry(monkeypatch, capsys):
     """A backend registered with a priority joins "default"'s chain at its place, every list of
     backends and the CLI's help, with no other edit."""
-    from denseface.cli.predict import _detector_choices
+    from denseface.cli.predict import _default_thresholds
 
     monkeypatch.setattr(base, "REGISTRY", dict(base.REGISTRY))
     monkeypatch.setattr(base, "PRIORITY", dict(base.PRIORITY))
@@ -716,8 +716,9 @@ def test_every_list_of_backends_comes_from_the_registry(monkeypatch, capsys):
     assert base.default_chain() == ("first",) + DEFAULT_CHAIN
     assert base.backend_names() == ("first",) + DETECTORS + ("unranked",)
     assert create_detector("default").name == "first" and capsys.readouterr().err == ""
-    chain, names, thresholds = _detector_choices()
-    assert chain[0] == "first" and "unranked" in names and thresholds.startswith("first 0.25, yunet 0.5")
+    assert base.choices_text() == ("default (= first, else yunet, libfacedetection, ssd, haar: the first one "
+                                   "that loads), first, yunet, libfacedetection, ssd, haar, unranked")
+    assert _default_thresholds().startswith("first 0.25, yunet 0.5, libfacedetection 0.5, ssd 0.4, haar 0.5")
 
     def missing(**kw):
         raise DetectorUnavailable("not here")

@@ -45,20 +45,18 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
 
-def _detector_choices() -> tuple[tuple[str, ...], tuple[str, ...], str]:
-    """The default chain, every backend, and "name threshold, ..." (each backend's default
-    score threshold), from the detectors' registry."""
+def _default_thresholds() -> str:
+    """"name threshold, ...": each registered backend's default score threshold."""
     import dataclasses
 
-    from ..infer.detectors import backend_class, backend_names, default_chain
+    from ..infer.detectors import backend_class, backend_names
 
     def threshold(name: str) -> str:
         config = getattr(backend_class(name), "Config", None)
         fields = {f.name: f.default for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else {}
         return f"{name} {fields['score_threshold']:g}" if "score_threshold" in fields else name
 
-    names = backend_names()
-    return default_chain(), names, ", ".join(threshold(n) for n in names)
+    return ", ".join(threshold(n) for n in backend_names())
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -69,13 +67,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="M",
                    help="a shipped model by name (denseface models) or a model file (.onnx for ONNX "
                         "Runtime, .pt for torch); default: the package default model")
-    chain, names, thresholds = _detector_choices()
+    from ..infer.detectors import choices_text
+
     p.add_argument("--detector", default=None,
-                   help=f"face detector: default (= {chain[0]}, else {', '.join(chain[1:])}: the first "
-                        f"one that loads), {', '.join(names)}; see docs/detectors.md")
+                   help=f"face detector: {choices_text()}; see docs/detectors.md")
     p.add_argument("--detector-threshold", type=float, default=None, metavar="FLOAT",
                    help="keep faces with a detector score >= FLOAT (default: the backend's: "
-                        f"{thresholds})")
+                        f"{_default_thresholds()})")
     p.add_argument("--detector-model", default=None, metavar="PATH",
                    help="another weights file for --detector yunet (a YuNet .onnx; default: the "
                         "one shipped in the package)")

@@ -19,7 +19,7 @@ import numpy as np
 from .datasets import MATLAB_TO_OPENCV, Aflw2000, aflw2000_paths, load_aflw2000
 from ..metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, bbox_size, finite_mean, nme_2d,
                       nme_3d)
-from ..infer.detectors import FaceDetector
+from ..infer.detectors import FaceDetector, choices_text
 from .predictions import RunConfig, box_policy_for, predict_images
 from .published import PAPER_TABLE1, TEACHER_REANNOTATED_BALANCED, TEACHER_ROW
 from .protocol import Benchmark, add_model_args, nme_summary, register_benchmark, run_config
@@ -164,7 +164,7 @@ class Aflw2000Benchmark(Benchmark):
                                                   "(default: shared data/aflw2000_3d)")
         add_model_args(a)
         a.add_argument("--detector", default="", help="crop from this face detector's boxes instead of "
-                                                      "the ground truth: default, yunet, libfacedetection, ssd, haar "
+                                                      f"the ground truth: {choices_text()} "
                                                       "(the code denseface predict runs: docs/evaluation.md)")
         a.add_argument("--detector-model", default="",
                        help="another YuNet ONNX file for --detector yunet (default: the package's)")

@@ -26,8 +26,8 @@ import pkgutil
 
 from ...geometry.boxes import BoxToCrop, box_iou
 from .base import (COMMON_OPTIONS, DEFAULT_DETECTOR, PRIORITY, REGISTRY, Detection, DetectorBackend,
-                   DetectorUnavailable, FaceDetector, backend_class, backend_names, create_detector,
-                   crop_mapping_of, default_chain, nms, register_detector)
+                   DetectorUnavailable, FaceDetector, backend_class, backend_names, choices_text,
+                   create_detector, crop_mapping_of, default_chain, nms, register_detector)
 
 # importing the backends registers them (@register_detector): every module of this folder
 for _module in pkgutil.iter_modules(__path__):
@@ -49,5 +49,6 @@ DEFAULT_CHAIN = default_chain()
 __all__ = ["BoxToCrop", "COMMON_OPTIONS", "DEFAULT_CHAIN", "DEFAULT_DETECTOR", "DETECTORS", "PRIORITY",
            "REGISTRY", "Detection", "DetectorBackend", "DetectorUnavailable", "FaceDetector", "HaarConfig",
            "HaarDetector", "LibFaceDetectionConfig", "LibFaceDetectionDetector", "SSDConfig", "SSDDetector",
-           "YuNetConfig", "YuNetDetector", "backend_class", "backend_names", "box_iou", "create_detector",
+           "YuNetConfig", "YuNetDetector", "backend_class", "backend_names", "box_iou", "choices_text",
+           "create_detector",
            "crop_mapping_of", "default_chain", "nms", "register_detector"]

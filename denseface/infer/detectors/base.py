@@ -234,6 +234,14 @@ def backend_names() -> tuple[str, ...]:
     return chain + tuple(k for k in REGISTRY if k not in chain)
 
 
+def choices_text() -> str:
+    """The names a ``--detector`` flag takes, for its help: ``"default (= yunet, else
+    libfacedetection, ssd, haar: the first one that loads), yunet, ..."``, from the registry."""
+    chain = default_chain()
+    first = f"{chain[0]}, else {', '.join(chain[1:])}" if len(chain) > 1 else ", ".join(chain)
+    return f"{DEFAULT_DETECTOR} (= {first}: the first one that loads), {', '.join(backend_names())}"
+
+
 class DetectorBackend:
     """Base of the built-in backends: ``name`` and ``crop_mapping`` (set by
     :func:`register_detector`), ``Config`` (a dataclass with at least ``score_threshold`` and
