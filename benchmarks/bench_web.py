@@ -24,6 +24,8 @@ the load average at the start is recorded with the figures.
 - speed: frames per second of the tracker on a 640x480 clip (bench_video.py's moving face, one
   face, frames decoded beforehand; with the eye stage and, in turn, without) and ms per photo
   (detector + two passes + the eye stage, after warm-up), in the page's DenseFace.
+- profile: where the time goes: per stage (each ONNX Runtime session, the JavaScript around
+  it), the mean ms of a photo and of a tracked frame.
 - demo: the demo page as a user meets it. The page opened and a photo dropped at once: when the
   page was ready (model and detector loaded and warmed up) and when the photo's points were
   drawn, in ms since navigation, as the page measures them, with the files it fetched; and the
@@ -307,6 +309,48 @@ def speed(site: Path, shared: Path, folder: Path, rounds: int = 3) -> dict:
             "ms_per_photo": float(np.median(ms)), "cores": res["cores"]}
 
 
+#: The profile's stages: the ONNX Runtime sessions and the JavaScript around them, from the
+#: harness's nested timers (task profile: "detect" holds "detector_onnx", "network" holds
+#: "network_onnx", "eyes" holds "eyes_onnx").
+PROFILE_STAGES = {
+    "detector (ONNX Runtime)": lambda r: r.get("detector_onnx", 0.0),
+    "detection copies, decoding (JS)": lambda r: r.get("detect", 0.0) - r.get("detector_onnx", 0.0),
+    "landmark network (ONNX Runtime)": lambda r: r.get("network_onnx", 0.0),
+    "crops, mirrors, decoding (JS)": lambda r: r.get("network", 0.0) - r.get("network_onnx", 0.0),
+    "eye stage (ONNX Runtime)": lambda r: r.get("eyes_onnx", 0.0),
+    "eye patches, moves (JS)": lambda r: r.get("eyes", 0.0) - r.get("eyes_onnx", 0.0),
+    "the rest (JS: boxes, pose, tracking, smoothing)":
+        lambda r: r["total"] - r.get("detect", 0.0) - r.get("network", 0.0) - r.get("eyes", 0.0),
+    "total": lambda r: r["total"],
+}
+
+
+def profile_stages(runs: list[dict]) -> dict:
+    """Mean ms of each PROFILE_STAGES stage over the runs (photos or frames) of the task (means,
+    so that the stages add up to the total)."""
+    return {k: float(np.mean([f(r) for r in runs])) for k, f in PROFILE_STAGES.items()}
+
+
+def profile(site: Path, shared: Path, folder: Path, repeats: int = 5) -> dict:
+    """Where the time goes in the page (harness task profile): per stage, the mean ms of a
+    photo (after one untimed run) and of a tracked frame of the speed part's clip."""
+    from benchmarks.bench_video import FPS
+    from benchmarks.qualitative import PHOTOS
+
+    clip, _ = live_clip(shared, folder)
+    for i, f in enumerate(clip.frames):
+        write_png(folder / "frames" / f"{i:03d}.png", f)
+    photos = [p for p in PHOTOS if not p.endswith(".ppm")]
+    res = run_harness(site, "profile", {"photos": [f"/__files__/{p}" for p in photos], "repeats": repeats,
+                                        "frames": [f"/__fixtures__/frames/{i:03d}.png" for i in range(len(clip.frames))],
+                                        "fps": FPS},
+                      files=shared / "data" / "face_landmark_samples", fixtures=folder, timeout=1800)["result"]
+    return {"repeats": repeats, "frames": len(res["frames"]),
+            "photos": {p: {"size": [r["width"], r["height"]], "ms": profile_stages(r["runs"])}
+                       for p, r in zip(photos, res["photos"])},
+            "frame": profile_stages(res["frames"])}
+
+
 def sample_photos(shared: Path) -> tuple[Path, list[Path]]:
     """The browser-readable photos of face_landmark_samples (JPEG and PNG) and their folder."""
     root = shared / "data" / "face_landmark_samples"
@@ -442,6 +486,18 @@ def render(r: dict) -> str:
                   f"**{v['browser_nme']:.2f}** vs Python's FaceTracker {v['python_nme']:.2f} on the whole clip "
                   f"({v['python_nme_same_frames']:.2f} on the frames the page processed); target <= Python + "
                   f"{TARGETS['live_nme_margin']}."]
+    if "profile" in r:
+        v = r["profile"]
+        names = list(v["photos"])
+        lines += ["", f"Where the time goes (`--parts profile`: the page's ONNX Runtime sessions and the JavaScript "
+                  f"around them timed; mean ms per stage over {v['repeats']} runs of each photo after a first, and "
+                  f"over the {v['frames']} frames of the tracking clip; each face's pose read, as the demo draws it):", "",
+                  "| stage | tracked frame 640x480 | " + " | ".join(f"`{n.split('/')[-1]}`" for n in names) + " |",
+                  "|---|---|" + "---|" * len(names)]
+        for stage in PROFILE_STAGES:
+            cells = [v["frame"][stage]] + [v["photos"][n]["ms"][stage] for n in names]
+            label = f"**{stage}**" if stage == "total" else stage
+            lines.append(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -449,8 +505,8 @@ def main(argv=None) -> int:
     from denseface.paths import shared_root
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="+", default=["size", "parity", "eyes", "detector", "speed", "demo", "live"],
-                    choices=("size", "parity", "eyes", "detector", "speed", "demo", "live"))
+    ap.add_argument("--parts", nargs="+", default=["size", "parity", "eyes", "detector", "speed", "profile", "demo", "live"],
+                    choices=("size", "parity", "eyes", "detector", "speed", "profile", "demo", "live"))
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     shared = shared_root()
@@ -478,6 +534,8 @@ def main(argv=None) -> int:
             result["detector"] = detector_parity(site, shared)
         if "speed" in parts:
             result["speed"] = speed(site, shared, tmp / "speed")
+        if "profile" in parts:
+            result["profile"] = profile(site, shared, tmp / "profile")
         if "demo" in parts:
             result["demo"] = demo(site, shared, tmp / "demo")
         if "live" in parts:

@@ -18,6 +18,8 @@
 //               barcode, see benchmarks/bench_web.py)
 //   throughput  tracker frames per second (and without the eye stage, in turn) and ms per photo on
 //               input.frames (PNG files)
+//   profile     where a photo's (input.photos, input.repeats) and a tracked frame's (input.frames)
+//               time goes: the ONNX Runtime sessions and the stages around them, ms
 //   bad_input   the page's messages for a corrupt file, a photo without a face, a refused
 //               camera, and that a good photo still works after each (input.good, input.noface)
 //   no_simd     the page in a browser without WebAssembly SIMD (V8 without SSE4.1): its message,
@@ -272,6 +274,58 @@ const TASKS = {
         photos.push({ url, width: bitmap.width, height: bitmap.height, ms: times });
       }
       return { rounds, rounds_no_eyes: roundsNoEyes, photos, cores: navigator.hardwareConcurrency };
+    }, input);
+  },
+
+  async profile(browser, base, input, log) {
+    // where the time goes: the page's DenseFace with its ONNX Runtime sessions and stages timed
+    // (ms per photo, after one untimed run, and per tracked frame), each face's pose read as the
+    // demo's drawing reads it
+    const page = await openPage(browser, base, log);
+    return page.evaluate(async (input) => {
+      const m = await import('./denseface/index.js');
+      const df = window.denseface.state.df;
+      let spent = {};
+      const timed = (obj, name, key) => {
+        const f = obj[name].bind(obj);
+        obj[name] = (...a) => {
+          const t0 = performance.now(), add = () => { spent[key] = (spent[key] || 0) + performance.now() - t0; };
+          const out = f(...a);
+          if (out && typeof out.then === 'function') return out.finally(add);
+          add();
+          return out;
+        };
+      };
+      timed(df.detector.session, 'run', 'detector_onnx');
+      timed(df, 'detect', 'detect');
+      timed(df.network.session, 'run', 'network_onnx');
+      timed(df.network, 'runCropOutputs', 'network');
+      if (df.eyeStage) {
+        timed(df.eyeStage.session, 'run', 'eyes_onnx');
+        timed(df.eyeStage, 'refine', 'eyes');
+      }
+      const measure = async (f) => {
+        spent = {};
+        const t0 = performance.now();
+        const faces = await f();
+        for (const face of faces) if (face.pose.yaw === undefined) throw new Error('no pose');
+        return { total: performance.now() - t0, ...spent };
+      };
+      const reader = new m.PixelReader();
+      const photos = [];
+      for (const url of input.photos) {
+        const pixels = reader.read(await m.decodeImageFile(await (await fetch(url)).blob()));
+        await df.predict(pixels);
+        const runs = [];
+        for (let r = 0; r < input.repeats; r++) runs.push(await measure(() => df.predict(pixels)));
+        photos.push({ url, width: pixels.width, height: pixels.height, runs });
+      }
+      const tracker = new m.FaceTracker(df), frames = [];
+      for (let i = 0; i < input.frames.length; i++) {
+        const pixels = reader.read(await m.decodeImageFile(await (await fetch(input.frames[i])).blob()));
+        frames.push(await measure(() => tracker.update(pixels, i / input.fps)));
+      }
+      return { photos, frames };
     }, input);
   },
 
