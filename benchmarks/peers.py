@@ -35,6 +35,9 @@ Parts (results in benchmarks/results/peers_*.json; docs/peers.md is rebuilt from
   denseface for reference. Per-image MediaPipe arrays: benchmarks/results/peers_w300.npz.
 - openness: eyes that close and mouths that open (benchmarks/peers_openness.py): held-out 300-W
   faces and held-out CEW closed eyes, every method with its own detector.
+- video: steady video (benchmarks/peers_video.py): held-out 300-W faces as still and moving MP4
+  clips; denseface's tracker beside MediaPipe Face Mesh in video mode: jitter, frame-to-frame
+  motion and NME, and the same frames as photos (also docs/video.md).
 - time: the same AFLW2000-3D photos for every method, each on one CPU core (the process and the
   peers' workers pinned to one core; ONNX Runtime and OpenCV 1 thread), taking turns in rounds
   of rotating order; per photo the median of repeats, per round the median over photos; ratios
@@ -65,6 +68,7 @@ from denseface.metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, interocu
                                point_errors)
 from compare_detectors import machine  # noqa: E402
 import peers_openness  # noqa: E402
+import peers_video  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -547,6 +551,7 @@ def _time_section(d: dict) -> list[str]:
 #: docs/peers.md's sections in order: each from its result file, left out while that file is missing.
 REPORT_SECTIONS = (("peers_aflw2000.json", _aflw2000_section), ("peers_w300.json", _w300_section),
                    ("peers_openness.json", lambda d: peers_openness.section(d, _f)),
+                   ("peers_video.json", lambda d: peers_video.section(d, _f)),
                    ("peers_time.json", _time_section))
 
 
@@ -569,8 +574,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", nargs="+", default=["calibrate", "aflw2000", "w300", "openness", "time"],
-                    choices=["calibrate", "aflw2000", "w300", "openness", "time"])
+    ap.add_argument("--parts", nargs="+", default=["calibrate", "aflw2000", "w300", "openness", "video", "time"],
+                    choices=["calibrate", "aflw2000", "w300", "openness", "video", "time"])
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--mediapipe-python", default=str(VENVS / "mediapipe" / "bin" / "python"))
     ap.add_argument("--dlib-python", default=str(VENVS / "dlib" / "bin" / "python"))
@@ -594,9 +599,14 @@ def main(argv: list[str] | None = None) -> int:
             if "openness" in args.parts:
                 write_json(RESULTS / "peers_openness.json",
                            {"machine": machine(), **peers_openness.part_openness(peers, pick_face)})
+            if "video" in args.parts:
+                write_json(RESULTS / "peers_video.json",
+                           {"machine": machine(), **peers_video.part_video(peers, workdir)})
             if "time" in args.parts:
                 part_time(peers, args.time_images, args.rounds, args.repeats, workdir)
     DOC.write_text(render())
+    if (RESULTS / "peers_video.json").is_file():
+        peers_video.write_video_doc(json.loads((RESULTS / "peers_video.json").read_text()), _f)
     print(f"peers: wrote {DOC.relative_to(ROOT)}")
     return 0
 

@@ -254,12 +254,15 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def batch_options(args: argparse.Namespace):
     """The run's BatchOptions from the flags (formats, boxes, drawing parts, smoothing checked)."""
-    from ..infer.batch import BatchOptions
-    from ..infer.tracking import OneEuroConfig, SmoothingConfig, TrackerConfig
+    from dataclasses import replace
 
+    from ..infer.batch import BatchOptions
+    from ..infer.tracking import SmoothingConfig, TrackerConfig
+
+    sm = SmoothingConfig()   # the flags set cutoffs and betas; speed low-passes and dead zones stay
     smoothing = None if args.no_smooth else SmoothingConfig(
-        OneEuroConfig(args.smooth_min_cutoff, args.smooth_beta),
-        OneEuroConfig(args.smooth_motion_cutoff, args.smooth_motion_beta))
+        replace(sm.shape, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta),
+        replace(sm.motion, min_cutoff=args.smooth_motion_cutoff, beta=args.smooth_motion_beta))
     return BatchOptions(out_dir=args.out,
                         formats=tuple(f.strip().lower() for f in (args.format or "json").split(",")),
                         draw=args.draw, style=draw_style(args.draw_parts or DEFAULT_DRAW_PARTS),

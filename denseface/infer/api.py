@@ -34,7 +34,7 @@ from .crops import STAGES, Timings, run_crop_outputs, run_crops
 from .detectors import Detection, create_detector, crop_mapping_of
 from .eyes import open_eye_stage
 from .face import Face
-from .pose import estimate_pose
+from .pose import Pose, estimate_pose
 
 #: The API, with the parts that live beside it (config, crops, face) importable from here too.
 __all__ = ["DenseFace", "Face", "FaceCropper", "ModelSpec", "PredictConfig", "STAGES", "TTA_MODES",
@@ -356,9 +356,11 @@ class DenseFace:
             return [self.make_face(d.box, d.score, _row(outputs, i), b)
                     for i, (d, b) in enumerate(zip(dets, used))]
 
-    def track(self, image: np.ndarray, previous: list[Face], timings: Timings | None = None) -> list[Face]:
+    def track(self, image: np.ndarray, previous: list[Face], timings: Timings | None = None,
+              pose: bool = True) -> list[Face]:
         """One pass per face, cropping from the previous frame's landmarks (video tracking); the
-        faces' boxes become their 68 landmarks' bounding boxes, scores are kept."""
+        faces' boxes become their 68 landmarks' bounding boxes, scores are kept. pose=False leaves
+        the head pose NaN (for a caller that computes it from smoothed points)."""
         if not previous:
             return []
         t = timings or Timings()
@@ -366,7 +368,7 @@ class DenseFace:
         outputs = self._read_eyes([image] * len(previous), self._run([image] * len(previous), crop_boxes, t), t)
         idx68 = self.landmark_set.idx68
         with t.stage("decode"):  # a tracked face's box: its predicted 68 points' bounding box
-            return [self.make_face(landmark_bbox(outputs[POINTS][i][idx68]), f.score, _row(outputs, i), b)
+            return [self.make_face(landmark_bbox(outputs[POINTS][i][idx68]), f.score, _row(outputs, i), b, pose)
                     for i, (f, b) in enumerate(zip(previous, crop_boxes))]
 
     def landmarks_in_crops(self, image: np.ndarray, crop_boxes, timings: Timings | None = None):
@@ -377,9 +379,9 @@ class DenseFace:
         return list(points), [np.asarray(b, np.float64) for b in crop_boxes]
 
     def make_face(self, box, score: float, outputs: dict[str, np.ndarray] | np.ndarray,
-                  crop_box: np.ndarray) -> Face:
+                  crop_box: np.ndarray, pose: bool = True) -> Face:
         """A Face from one face's network outputs (image pixels by name, or just its (N, 3)
-        landmarks)."""
+        landmarks); pose=False leaves its head pose NaN."""
         if not isinstance(outputs, Mapping):
             outputs = {POINTS: outputs}
         lm = np.asarray(outputs[POINTS], np.float64)
@@ -387,7 +389,8 @@ class DenseFace:
         human, sigma = outputs.get(LANDMARKS68_300W), outputs.get(UNCERTAINTY)
         idx68 = self.landmark_set.idx68
         return Face(np.asarray(box, np.float64), float(score), lm, lm[idx68],
-                    estimate_pose(lm, self.mean_shape), np.asarray(crop_box, np.float64),
+                    estimate_pose(lm, self.mean_shape) if pose else Pose(*[float("nan")] * 3),
+                    np.asarray(crop_box, np.float64),
                     visibility=visible, visibility68=visible[self.landmark_set.idx68],
                     landmarks68_300w=None if human is None else np.asarray(human, np.float64),
                     uncertainty=None if sigma is None else np.asarray(sigma, np.float64),

@@ -22,22 +22,25 @@ STAGES = ("detect", "crop", "network", "eyes", "decode")
 @dataclass
 class Timings:
     """Seconds per stage (wall and calling-thread CPU time), summed over calls; ``faces`` counts
-    the faces processed (once per pass), ``images`` the images."""
+    the faces processed (once per pass), ``images`` the images. ``cpu=False`` keeps wall time
+    only (reading a thread's CPU clock is a system call: the video tracker's own timings skip it)."""
 
     seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     cpu_seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     faces: int = 0
     images: int = 0
+    cpu: bool = True
 
     @contextmanager
     def stage(self, name: str):
-        """Add the wall time and this thread's CPU time of the block to stage ``name``."""
-        t0, c0 = time.perf_counter(), time.thread_time()
+        """Add the wall time and (with ``cpu``) this thread's CPU time of the block to stage ``name``."""
+        t0, c0 = time.perf_counter(), time.thread_time() if self.cpu else 0.0
         try:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - t0
-            self.cpu_seconds[name] += time.thread_time() - c0
+            if self.cpu:
+                self.cpu_seconds[name] += time.thread_time() - c0
 
 
 def run_crops(runner, images, crop_boxes, timings: Timings | None = None,

@@ -24,15 +24,15 @@ Tracking also uses the smoothed motion: each crop is taken where the face will b
 68 points moved by the smoothed motion's last frame-to-frame step (:meth:`FaceSmoother.ahead`),
 so a moving face is cropped as a still one (no crop lag; 0.1 NME on moving clips).
 
-Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (moved ahead
-as above when smoothing; 3DDFA's crop policy, one network pass), and the detector runs on the whole frame only when no face is
-tracked, when a track is lost, or every ``redetect_every`` frames if that is set. A track is
-lost when its new crop box is less than ``min_inside`` inside the frame, when its size changes
-by more than ``max_scale_change`` between frames, when it gets smaller than ``min_face_px``,
-when the prediction is not finite, or when the drift check (every ``verify_every`` frames, the
-detector on the track's neighbourhood only) finds no face ``max_misses`` times in a row. When
-the drift check finds the face elsewhere than the track, the track restarts from that
-detection (two passes), keeping its smoothing state.
+Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (moved ahead as
+above when smoothing; 3DDFA's crop policy, one network pass), and the detector runs on the whole
+frame only when no face is tracked, when a track is lost, or every ``redetect_every`` frames if
+that is set. A track is lost when its new crop box is less than ``min_inside`` inside the frame,
+when its size changes by more than ``max_scale_change`` between frames, when it gets smaller
+than ``min_face_px``, when the prediction is not finite, or when the drift check (every
+``verify_every`` frames, the detector on the track's neighbourhood only) finds no face
+``max_misses`` times in a row. When the drift check finds the face elsewhere than the track, the
+track restarts from that detection (two passes), keeping its smoothing state.
 """
 from __future__ import annotations
 
@@ -229,12 +229,13 @@ class FaceTracker:
 
     def update(self, frame: np.ndarray, t: float, timings: Timings | None = None) -> list[Face]:
         """Faces in ``frame`` (grey or RGB uint8) at time ``t`` seconds."""
-        timings = timings or Timings()
+        timings = timings or Timings(cpu=False)
         c = self.config
         periodic = c.redetect_every > 0 and self.frame_index % c.redetect_every == 0
         kept: list[Track] = []
         if self.tracks and not periodic:
-            new = self.model.track(frame, [self._ahead(tr) for tr in self.tracks], timings)
+            new = self.model.track(frame, [self._ahead(tr) for tr in self.tracks], timings,
+                                   pose=self.smoothing is None)   # smoothing poses the smoothed points
             for tr, face in zip(self.tracks, new):
                 if self.is_tracked(face, tr.face, frame.shape):
                     kept.append(Track(face, tr.smoother, tr.misses))
