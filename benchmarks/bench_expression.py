@@ -43,8 +43,8 @@ from denseface.mesh.readers import read_fit_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "expression.json"
 DOC = ROOT / "docs" / "predict.md"
-#: Shape priors tried on aflw_pl val (the default fit's is 0.1, the expression prior's too).
-SWEEP = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
+#: The expression fit's priors tried on aflw_pl val, (expression, shape) (the default fit's: 0.1, 0.1).
+SWEEP_PRIORS, SWEEP_SHAPE_PRIORS = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0), (0.1, 10.0, 30.0, 100.0, 300.0)
 LABELS = {"denseface": "denseface `Face.expression` (the expression fit to the 520 points)",
           "denseface_mesh_fit": "denseface, the full mesh's fit (free identity), for reference",
           "teacher": "3DDFA-V2 mb05, its own 10 parameters",
@@ -76,7 +76,7 @@ def cost(paths: list[Path], repeats: int = 3) -> dict:
 
 
 def sweep(model, gram: np.ndarray, n_vertices: int, norm: float, bfm, lset) -> dict:
-    """The expression fit's shape prior on aflw_pl val: each prior's scores against the val fits
+    """The expression fit's priors on aflw_pl val: each pair's scores against the val fits
     (3DDFA-V2 mb05's), the model's 520 points predicted on the 120-px crops (the crop is the
     training crop)."""
     from denseface.eval.predictors import open_predictor
@@ -91,9 +91,10 @@ def sweep(model, gram: np.ndarray, n_vertices: int, norm: float, bfm, lset) -> d
         images = [to_rgb(read_image(folder / "images" / n)) for n in table.names[i:i + 50]]
         points.append(predictor.predict(images, np.array([[0.0, 0.0, *im.shape[1::-1]] for im in images])))
     points = np.concatenate(points)
-    fits = {str(p): fit_all(points, point_fitter(bfm, lset, PointFitConfig(shape_prior=p)))[2] for p in SWEEP}
+    fits = {f"{p:g},{sp:g}": fit_all(points, point_fitter(bfm, lset, PointFitConfig(prior=p, shape_prior=sp)))[2]
+            for p in SWEEP_PRIORS for sp in SWEEP_SHAPE_PRIORS}
     return {"n": len(table), "labels": "aflw_pl val fits (3DDFA-V2 mb05's)",
-            "shape_priors": score_expressions(fits, table.expression, gram, n_vertices, norm)}
+            "priors": score_expressions(fits, table.expression, gram, n_vertices, norm)}
 
 
 def markdown(report: dict) -> str:
@@ -119,15 +120,19 @@ def markdown(report: dict) -> str:
 
 
 def sweep_markdown(report: dict) -> str:
-    sw = report["sweep"]
-    chosen = EXPRESSION_FIT.shape_prior
-    rows = " | ".join(f"{float(p):g}{' (chosen)' if float(p) == chosen else ''}" for p in sw["shape_priors"])
-    disp = " | ".join(f"{s['disp_rms_mean']:.3f} %" for s in sw["shape_priors"].values())
-    r = " | ".join(f"{s['r_mean']:.2f}" for s in sw["shape_priors"].values())
-    n = len(sw["shape_priors"])
-    return "\n".join([f"The expression fit's shape prior, chosen on {sw['labels']}, {sw['n']} crops (the full "
-                      "mesh's fit uses 0.1):", "", f"| shape prior | {rows} |", "|---" * (n + 1) + "|",
-                      f"| displacement error | {disp} |", f"| mean r | {r} |"])
+    sw = report["sweep"]["priors"]
+    chosen = f"{EXPRESSION_FIT.prior:g},{EXPRESSION_FIT.shape_prior:g}"
+    head = " | ".join(f"{sp:g}" for sp in SWEEP_SHAPE_PRIORS)
+    rows = [f"| expression prior \\ shape prior | {head} |", "|---" * (len(SWEEP_SHAPE_PRIORS) + 1) + "|"]
+    for p in SWEEP_PRIORS:
+        cells = []
+        for sp in SWEEP_SHAPE_PRIORS:
+            key = f"{p:g},{sp:g}"
+            cell = f"{sw[key]['disp_rms_mean']:.3f} %"
+            cells.append(f"**{cell}** (chosen)" if key == chosen else cell)
+        rows.append(f"| {p:g} | " + " | ".join(cells) + " |")
+    return "\n".join([f"The expression fit's priors, chosen on {report['sweep']['labels']}, {report['sweep']['n']} "
+                      "crops, by the displacement error (the full mesh's fit: 0.1 and 0.1):", "", *rows])
 
 
 def main(argv=None) -> int:

@@ -32,10 +32,13 @@ def _face(points: np.ndarray):
 
 
 def test_expression_recovers_the_coefficients_of_known_fits(small_models, bfm, landmark_set):
-    """Ground truth: AFLW2000-3D's own fits rendered at the 520 vertices; the fit Face.expression
-    comes from gives their Exp_Para[:10] back, within 15 % of their size (its stiff identity takes
-    a little of the shape into the expression); None without asking."""
-    from denseface.eval.datasets import MeshPoints
+    """Ground truth: AFLW2000-3D's own fits rendered at the 520 vertices. The point fit with free
+    priors gives their Exp_Para[:10] back within 5 % of their size; Face.expression (its stiff
+    priors draw it towards the neutral face, by design: benchmarks/bench_expression.py) stays well
+    below the neutral face's displacement error; None without asking."""
+    from denseface.eval.datasets import MeshPoints, face_region_vertices
+    from denseface.eval.expression import displacement_rms, expression_gram, eye_corner_distance
+    from denseface.mesh.point_fit import point_fitter
 
     cams, shape, exp = _aflw_fits()
     points = MeshPoints(bfm, landmark_set.vertex_ids).points(cams, shape, exp)
@@ -45,7 +48,12 @@ def test_expression_recovers_the_coefficients_of_known_fits(small_models, bfm, l
     model = DenseFace(small_models.mean_onnx, config=PredictConfig(expression=True), bfm=bfm)
     got = np.stack([f.expression for f in model.with_fits(faces)])
     assert got.shape == (3, 10)
-    assert np.abs(got - exp).max() < 0.15 * np.abs(exp).max()
+    free = np.stack([point_fitter(bfm, landmark_set).fit(p).fit.expression for p in points])
+    assert np.abs(free - exp).max() < 0.05 * np.abs(exp).max()
+    ids = face_region_vertices(bfm)
+    error = [displacement_rms(c, exp, expression_gram(bfm, ids), len(ids), eye_corner_distance(bfm))
+             for c in (got, np.zeros_like(exp))]
+    assert (error[0] < 0.8 * error[1]).all(), error
     # the full mesh is its own fit (a freer identity); asked for together, each comes from its own
     both = model.with_fits(faces, mesh="full")
     np.testing.assert_allclose(np.stack([f.expression for f in both]), got)

@@ -63,12 +63,13 @@ class PointFitConfig:
             raise ValueError("prior, shape_prior and z_weight must be >= 0 and iterations >= 1")
 
 
-#: The fit ``Face.expression`` comes from (denseface.infer): the shape coefficients 100 times
-#: stiffer than the default's (shape_prior 10 vs prior 0.1), chosen on aflw_pl val by the
+#: The fit ``Face.expression`` comes from (denseface.infer): much stiffer than the default's, on
+#: the shape (shape_prior 100) and the expression (prior 30) alike, chosen on aflw_pl val by the
 #: expression displacement error against its fits (benchmarks/bench_expression.py, the sweep in
-#: benchmarks/results/expression.json); with the default fit's free identity, part of an
-#: expression is fitted as the face's shape.
-EXPRESSION_FIT = PointFitConfig(shape_prior=10.0)
+#: benchmarks/results/expression.json): with the default fit's free identity part of an
+#: expression is fitted as the face's shape, and the coefficients the points hardly determine
+#: are kept near the neutral face instead of following the points' noise.
+EXPRESSION_FIT = PointFitConfig(prior=30.0, shape_prior=100.0)
 
 
 @dataclass(frozen=True)
