@@ -203,8 +203,8 @@ class DenseFace:
 
     @property
     def expression_fitter(self):
-        """The fit ``Face.expression`` comes from (denseface.mesh.point_fit.EXPRESSION_FIT: a
-        stiffer identity than the full mesh's fit), on the same BFM."""
+        """The fit ``Face.expression`` comes from (denseface.mesh.point_fit.EXPRESSION_FIT: stiffer
+        priors than the full mesh's fit), on the same BFM."""
         from ..mesh.point_fit import EXPRESSION_FIT, point_fitter
 
         return point_fitter(self.mesh_fitter.bfm, self.landmark_set, EXPRESSION_FIT)
@@ -227,7 +227,7 @@ class DenseFace:
                 out.append(f)
                 continue
             if full:
-                f = replace(f, mesh=self.mesh_fitter.mesh(self.mesh_fitter.fit(f.landmarks).fit).astype(np.float64))
+                f = replace(f, mesh=self.full_mesh(f))
             if self.config.expression:
                 f = replace(f, expression=self.expression_fitter.fit(f.landmarks).fit.expression)
             out.append(f)
