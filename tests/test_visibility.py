@@ -169,3 +169,40 @@ def test_agreement_counts_points_by_yaw_bin():
     assert a["bins"]["60-90"]["hidden_recall"] == 50 and a["all"]["hidden_true"] == 50
     skip = agreement(pred, truth, np.array([10.0, -45.0, 75.0]), faces=np.array([True, True, False]))
     assert skip["all"]["agreement"] == 100 and skip["bins"]["60-90"]["faces"] == 0
+
+
+def test_per_point_thresholds_file(tmp_path, monkeypatch, landmark_set):
+    """landmarks.visibility: a set's thresholds file round-trips; none gives the single pair for
+    every point; a broken one is a one-line DenseFaceError naming the file."""
+    import dataclasses
+
+    from denseface.errors import DenseFaceError
+    from denseface.geometry.visibility import FACE_TOLERANCE, FACING_MIN_NZ
+    from denseface.landmarks import visibility as lv
+
+    monkeypatch.setattr(lv, "DATA_DIR", tmp_path)
+    s = dataclasses.replace(landmark_set, name="made_up")
+    min_nz, tol = lv.visibility_thresholds(s)
+    assert (min_nz == FACING_MIN_NZ).all() and (tol == FACE_TOLERANCE).all() and len(tol) == s.n_points
+    want = (np.linspace(-0.3, 0.3, s.n_points), np.linspace(0.0, 0.05, s.n_points))
+    lv.save_visibility_thresholds(s, *want, source="test")
+    got = lv.visibility_thresholds(s)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    lv.thresholds_path(s.name).write_text('{"min_nz": [0.1], "tolerance": [0.0]}')
+    with pytest.raises(DenseFaceError, match="not 520 finite pairs"):
+        lv.visibility_thresholds(s)
+    lv.thresholds_path(s.name).write_text("{not json")
+    with pytest.raises(DenseFaceError, match="made_up_visibility.json"):
+        lv.visibility_thresholds(s)
+
+
+def test_face_visibility_takes_per_point_thresholds():
+    """Per-point thresholds: a point whose own normal threshold lies above its normal flips to
+    hidden; the others keep the single pair's answer."""
+    v, t = sphere()
+    base = face_visibility(v, t)
+    front = np.flatnonzero(base & (v[:, 2] > 30.0))[:2]          # near the front pole: nz ~ 1
+    min_nz = np.zeros(len(v))
+    min_nz[front[0]] = 0.999999
+    got = face_visibility(v, t, min_nz=min_nz)
+    assert not got[front[0]] and np.array_equal(np.delete(got, front[0]), np.delete(base, front[0]))

@@ -165,20 +165,24 @@ def main_faces_fixture() -> dict:
 
 
 def visibility_fixture(ls, poses: list, rng: np.random.Generator) -> dict:
-    """Face.visibility (denseface.geometry.visibility) of the moved mean shapes of ``poses`` and
-    of more turned ones (yaw up to 90 degrees), with the constants and the outward triangles."""
+    """Face.visibility (denseface.geometry.visibility, with the set's per-point thresholds) of the
+    moved mean shapes of ``poses`` and of more turned ones (yaw up to 90 degrees), with the
+    default constants, the thresholds and the outward triangles."""
     from denseface.geometry.meshes import outward_triangles
     from denseface.geometry.rotations import rotation_3ddfa
     from denseface.geometry.visibility import FACE_TOLERANCE, FACING_MIN_NZ, face_visibility
     from denseface.infer.pose import Y_FLIP
+    from denseface.landmarks.visibility import visibility_thresholds
 
     tri = outward_triangles(ls.mean_shape, ls.triangles)
+    min_nz, tol = visibility_thresholds(ls)
     faces = [np.asarray(p, np.float64) for p in poses]
     for yaw in (-90.0, -65.0, -35.0, 0.0, 50.0, 80.0):
         R = rotation_3ddfa(*np.radians([rng.uniform(-20, 20), yaw, rng.uniform(-20, 20)]))
         faces.append((1e-3 * ls.mean_shape @ R.T + [200.0, 150.0, 0.0]) @ Y_FLIP + rng.normal(0, 0.3, (ls.n_points, 3)))
     return {"tolerance": FACE_TOLERANCE, "facing_min_nz": FACING_MIN_NZ, "triangles": tri.tolist(),
-            "faces": [{"points": _list(p), "visible": face_visibility(p, tri).tolist()} for p in faces]}
+            "min_nz": min_nz.tolist(), "tolerances": tol.tolist(),
+            "faces": [{"points": _list(p), "visible": face_visibility(p, tri, min_nz, tol).tolist()} for p in faces]}
 
 
 def eye_fixture(image: np.ndarray, rng: np.random.Generator) -> dict:

@@ -108,9 +108,46 @@ def visibility_features(points: np.ndarray, triangles: np.ndarray) -> tuple[np.n
     return nz, margin
 
 
-def predicted_visibility(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(N, K) bool: :func:`face_visibility` of each face's predicted points (N, K, 3)."""
-    return np.stack([face_visibility(p, triangles) for p in np.asarray(points, np.float64)])
+def predicted_visibility(points: np.ndarray, triangles: np.ndarray, thresholds=None) -> np.ndarray:
+    """(N, K) bool: :func:`face_visibility` of each face's predicted points (N, K, 3), with
+    ``thresholds`` (min_nz, tolerance), per point or single (None: the single defaults)."""
+    kw = {} if thresholds is None else {"min_nz": thresholds[0], "tolerance": thresholds[1]}
+    return np.stack([face_visibility(p, triangles, **kw) for p in np.asarray(points, np.float64)])
+
+
+#: The per-point thresholds' candidates (:func:`fit_point_thresholds`).
+MIN_NZ_GRID = (-0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3)
+TOLERANCE_GRID = (0.0, 0.01, 0.02, 0.05)
+
+
+def fit_point_thresholds(nz: np.ndarray, margin: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, the (min_nz, tolerance) of MIN_NZ_GRID x TOLERANCE_GRID whose rule ``nz >
+    min_nz and margin >= -tolerance`` agrees best with ``truth`` over the faces (features of
+    :func:`visibility_features`, (N, K) each); ties go to the single defaults (FACING_MIN_NZ,
+    FACE_TOLERANCE)."""
+    from ..geometry.visibility import FACE_TOLERANCE, FACING_MIN_NZ
+
+    ok = np.isfinite(nz).all(1) & np.isfinite(margin).all(1)
+    nz, margin, truth = nz[ok], margin[ok], truth[ok]
+    taus, tols = np.array(MIN_NZ_GRID), np.array(TOLERANCE_GRID)
+    facing = nz[None] > taus[:, None, None]                              # (A, N, K)
+    near = margin[None] >= -tols[:, None, None]                          # (B, N, K)
+    score = ((facing[:, None] & near[None]) == truth[None, None]).sum(2).astype(np.float64)   # (A, B, K)
+    score[MIN_NZ_GRID.index(FACING_MIN_NZ), TOLERANCE_GRID.index(FACE_TOLERANCE)] += 0.5
+    best = score.reshape(-1, score.shape[-1]).argmax(0)
+    return taus[best // len(tols)], tols[best % len(tols)]
+
+
+def cross_validated(nz: np.ndarray, margin: np.ndarray, truth: np.ndarray, folds: int = 2,
+                    seed: int = 0) -> np.ndarray:
+    """(N, K) the per-point rule's visibility of each face with thresholds fitted on the other
+    folds' faces (random folds of faces): what fitting them is worth on faces not fitted on."""
+    fold = np.random.default_rng(seed).permutation(len(truth)) % folds
+    out = np.zeros(truth.shape, bool)
+    for k in range(folds):
+        min_nz, tol = fit_point_thresholds(nz[fold != k], margin[fold != k], truth[fold != k])
+        out[fold == k] = (nz[fold == k] > min_nz) & (margin[fold == k] >= -tol)
+    return out
 
 
 def agreement(predicted: np.ndarray, truth: np.ndarray, yaw: np.ndarray,

@@ -90,6 +90,7 @@ def package_data() -> dict:
     from ..infer.tracking import SmoothingConfig, TrackerConfig
     from ..landmarks import load_landmark_set
     from ..landmarks.ibug68 import FLIP_68
+    from ..landmarks.visibility import visibility_thresholds
 
     ls = load_landmark_set("dense520")
     sets = {ls.name: {"n_points": ls.n_points, "idx68": ls.idx68.tolist(), "flip": ls.flip.tolist(),
@@ -109,6 +110,8 @@ def package_data() -> dict:
         "detector": detector_data(),
         # the eye stage (denseface.infer.eyes): the eye width range of its foreshortening gate
         "eye_stage": {"gate_range": list(GATE_RANGE)},
+        # Face.visibility's per-point thresholds of each landmark set (denseface.landmarks.visibility)
+        "visibility": {ls.name: dict(zip(("min_nz", "tolerance"), (a.tolist() for a in visibility_thresholds(ls))))},
         "runtime_package": {"name": RUNTIME_PACKAGE, "version": RUNTIME_VERSION, "sha256": RUNTIME_FILES,
                             "wasm_gz": WASM_GZ},
     }

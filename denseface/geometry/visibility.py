@@ -98,16 +98,18 @@ def surface_depth(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -
     return out
 
 
-def self_visible(vertices: np.ndarray, triangles: np.ndarray, tolerance: float,
+def self_visible(vertices: np.ndarray, triangles: np.ndarray, tolerance,
                  ids: np.ndarray | None = None) -> np.ndarray:
     """Bool (V,) (or (len(ids),)): vertex i of the mesh (``vertices`` (V, 3) image pixels, z
     towards the viewer; ``triangles`` (T, 3)) is visible unless the mesh's surface at its (x, y)
-    lies more than ``tolerance`` (pixels of z) in front of it (the z-buffer test). ``ids`` tests
-    only those vertices. Non-finite vertices are not visible."""
+    lies more than ``tolerance`` (pixels of z; one number, or one per tested vertex) in front of
+    it (the z-buffer test). ``ids`` tests only those vertices. Non-finite vertices are not
+    visible."""
     v = np.asarray(vertices, np.float64)
     p = v if ids is None else v[np.asarray(ids, np.int64)]
-    q, z = _covering(v, triangles, p[:, :2], above=p[:, 2] + tolerance)
-    hidden = np.bincount(q[z > p[q, 2] + tolerance], minlength=len(p)) > 0
+    above = p[:, 2] + tolerance
+    q, z = _covering(v, triangles, p[:, :2], above=above)
+    hidden = np.bincount(q[z > above[q]], minlength=len(p)) > 0
     return np.isfinite(p[:, 0] + p[:, 1] + p[:, 2]) & ~hidden
 
 
@@ -127,25 +129,29 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
 
 
-#: The z-buffer tolerance of :func:`face_visibility`, as a fraction of the face's size
-#: (sqrt(w * h) of its points' 2D box), and the least z of a visible point's unit normal. Chosen
-#: on aflw_pl val (the sweep of benchmarks/bench_visibility.py; docs/predict.md "Visibility").
+#: The default z-buffer tolerance of :func:`face_visibility`, as a fraction of the face's size
+#: (sqrt(w * h) of its points' 2D box), and the least z of a visible point's unit normal: the
+#: best single pair on aflw_pl val (benchmarks/bench_visibility.py). A landmark set may carry
+#: its own per point (denseface.landmarks.visibility).
 FACE_TOLERANCE = 0.01
 FACING_MIN_NZ = 0.0
 
 
-def face_visibility(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+def face_visibility(points: np.ndarray, triangles: np.ndarray, min_nz=FACING_MIN_NZ,
+                    tolerance=FACE_TOLERANCE) -> np.ndarray:
     """Bool (N,): whether each of a face's points (N, 3) image pixels (x right, y down, z
     towards the viewer) is seen, or hidden by the face itself, in an orthographic view: a point
     is visible when its normal on the points' mesh ``triangles`` (T, 3), wound outward in a
     y-up frame (``geometry.meshes.outward_triangles``), faces the viewer (z of the unit normal
-    > FACING_MIN_NZ) and the mesh is not in front of it (:func:`self_visible` with a tolerance
-    of FACE_TOLERANCE x the face's size). All False for non-finite points."""
+    > ``min_nz``) and the mesh is not in front of it (:func:`self_visible` with a tolerance of
+    ``tolerance`` x the face's size). ``min_nz`` and ``tolerance``: one number or one per point
+    (N,). All False for non-finite points."""
     p = np.asarray(points, np.float64)
     if not np.isfinite(p).all():
         return np.zeros(len(p), bool)
     size = float(np.sqrt(np.prod(np.ptp(p[:, :2], 0))))
-    facing = vertex_normals(to_export_frame(p), triangles)[:, 2] > FACING_MIN_NZ
+    facing = np.flatnonzero(vertex_normals(to_export_frame(p), triangles)[:, 2] > min_nz)
+    tol = np.broadcast_to(np.asarray(tolerance, np.float64) * size, (len(p),))[facing]
     visible = np.zeros(len(p), bool)
-    visible[facing] = self_visible(p, triangles, FACE_TOLERANCE * size, np.flatnonzero(facing))
+    visible[facing] = self_visible(p, triangles, tol, facing)
     return visible

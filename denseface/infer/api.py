@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import ConfigError, DenseFaceError, check_whole_number
 from ..geometry.boxes import box_size, landmark_bbox, main_face_order, roi_box, roi_box_from_landmarks
 from ..geometry.visibility import face_visibility
+from ..landmarks.visibility import visibility_thresholds
 from ..io.images import as_image, detection_view
 from ..models.runners import LANDMARKS68_300W, POINTS, UNCERTAINTY
 from .config import (TTA_MODES, PredictConfig, as_predict_config, check_max_faces, check_tta,
@@ -163,6 +164,8 @@ class DenseFace:
         self.mean_shape = self.landmark_set.mean_shape
         #: the set's triangles wound outward (for meshes written in the export frame)
         self.mesh_triangles = outward_triangles(self.mean_shape, self.landmark_set.triangles)
+        #: Face.visibility's per-point thresholds (min_nz, tolerance): denseface.landmarks.visibility
+        self.visibility_thresholds = visibility_thresholds(self.landmark_set)
         self.roi_factor = self.config.roi_factor or mc.roi_factor
         opts = {**({"threads": threads} if threads is not None else {}), **(detector_options or {})}
         factory = detector if hasattr(detector, "detect") else (lambda: create_detector(detector, **opts))
@@ -385,7 +388,7 @@ class DenseFace:
         if not isinstance(outputs, Mapping):
             outputs = {POINTS: outputs}
         lm = np.asarray(outputs[POINTS], np.float64)
-        visible = face_visibility(lm, self.mesh_triangles)
+        visible = face_visibility(lm, self.mesh_triangles, *self.visibility_thresholds)
         human, sigma = outputs.get(LANDMARKS68_300W), outputs.get(UNCERTAINTY)
         idx68 = self.landmark_set.idx68
         return Face(np.asarray(box, np.float64), float(score), lm, lm[idx68],

@@ -127,6 +127,9 @@ export class DenseFace {
     this.triangles = set.triangles;
     /** the set's triangles wound outward (DenseFace.mesh_triangles), for Face.visibility */
     this.meshTriangles = outwardTriangles(set.mean_shape, set.triangles);
+    /** Face.visibility's per-point thresholds [minNz, tolerance] (Python's visibility_thresholds) */
+    const vis = (data.visibility || {})[mc.landmark_set];
+    this.visibilityThresholds = vis ? [vis.min_nz, vis.tolerance] : [];
     this.idx68 = set.idx68;
     this.roiFactor = config.roi_factor ?? mc.roi_factor;
     /** each output's flip permutation when every crop is averaged with its mirror (config.tta) */
@@ -284,7 +287,7 @@ export class DenseFace {
     };
     return lazyFields(face, {
       pose: () => estimatePose(landmarks, this.meanShape),
-      visibility: () => faceVisibility(landmarks, this.meshTriangles),
+      visibility: () => faceVisibility(landmarks, this.meshTriangles, ...this.visibilityThresholds),
       visibility68: () => this.idx68.map((k) => face.visibility[k]),
     });
   }

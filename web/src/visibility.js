@@ -5,8 +5,9 @@
 // Frame: image pixels, x right, y down; z towards the viewer on the same scale (orthographic
 // view along z: the surface with the largest z is the one seen).
 
-/** The z-buffer tolerance (a fraction of the face's size, sqrt(w * h) of its points' 2D box)
- * and the least z of a visible point's unit normal (geometry.visibility, chosen on aflw_pl val). */
+/** The default z-buffer tolerance (a fraction of the face's size, sqrt(w * h) of its points' 2D
+ * box) and least z of a visible point's unit normal (geometry.visibility); a landmark set may
+ * carry its own per point (packageData.visibility, denseface.landmarks.visibility). */
 export const FACE_TOLERANCE = 0.01;
 export const FACING_MIN_NZ = 0.0;
 
@@ -53,8 +54,9 @@ export function vertexNormalsYUp(points, triangles) {
 }
 
 /** For each query point index in `ids`: false when a triangle's surface at its (x, y) lies more
- * than `tolerance` (pixels of z) in front of it (geometry.visibility.self_visible). Triangles
- * are bucketed in a square grid of cells about a triangle's size. */
+ * than `tolerance` (pixels of z; one number, or one per query) in front of it
+ * (geometry.visibility.self_visible). Triangles are bucketed in a square grid of cells about a
+ * triangle's size. */
 export function selfVisible(points, triangles, tolerance, ids) {
   const tris = [];
   let extent = 0, ox = Infinity, oy = Infinity;
@@ -86,10 +88,10 @@ export function selfVisible(points, triangles, tolerance, ids) {
     }
   }
   const eps = 1e-9;
-  return ids.map((i) => {
+  return ids.map((i, k) => {
     const [px, py, pz] = points[i];
     if (!(Number.isFinite(px) && Number.isFinite(py) && Number.isFinite(pz))) return false;
-    const above = pz + tolerance;
+    const above = pz + (typeof tolerance === 'number' ? tolerance : tolerance[k]);
     for (const t of grid.get(Math.floor((py - oy) / cell) * 1e6 + Math.floor((px - ox) / cell)) || []) {
       if (!(t.zMax > above)) continue;
       const ax = t.a[0] - px, bx = t.b[0] - px, cx = t.c[0] - px;
@@ -104,9 +106,11 @@ export function selfVisible(points, triangles, tolerance, ids) {
 
 /** Whether each of a face's points (N x [x, y, z] image pixels) is seen (true) or hidden by the
  * face itself: its normal on the points' mesh (`triangles` wound outward, outwardTriangles)
- * faces the viewer and the mesh is not in front of it (geometry.visibility.face_visibility).
- * All false when a point is not finite. */
-export function faceVisibility(points, triangles) {
+ * faces the viewer (z of the unit normal > minNz) and the mesh is not in front of it by more
+ * than tolerance x the face's size (geometry.visibility.face_visibility). minNz and tolerance:
+ * one number, or one per point (the landmark set's, packageData.visibility). All false when a
+ * point is not finite. */
+export function faceVisibility(points, triangles, minNz = FACING_MIN_NZ, tolerance = FACE_TOLERANCE) {
   for (const p of points) if (!(Number.isFinite(p[0]) && Number.isFinite(p[1]) && Number.isFinite(p[2]))) return points.map(() => false);
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const p of points) {
@@ -114,10 +118,11 @@ export function faceVisibility(points, triangles) {
     y0 = Math.min(y0, p[1]); y1 = Math.max(y1, p[1]);
   }
   const size = Math.sqrt((x1 - x0) * (y1 - y0));
+  const at = (v, i) => (typeof v === 'number' ? v : v[i]);
   const normals = vertexNormalsYUp(points, triangles);
   const facing = [];
-  normals.forEach((n, i) => { if (n[2] > FACING_MIN_NZ) facing.push(i); });
-  const seen = selfVisible(points, triangles, FACE_TOLERANCE * size, facing);
+  normals.forEach((n, i) => { if (n[2] > at(minNz, i)) facing.push(i); });
+  const seen = selfVisible(points, triangles, facing.map((i) => at(tolerance, i) * size), facing);
   const out = points.map(() => false);
   facing.forEach((i, k) => { out[i] = seen[k]; });
   return out;

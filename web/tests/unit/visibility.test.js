@@ -1,6 +1,7 @@
 // Face.visibility in JavaScript (src/visibility.js) against Python's
-// denseface.geometry.visibility: the same booleans for the same points, the same constants and
-// outward triangles; on real photos, the whole pipeline's visibility beside Python's.
+// denseface.geometry.visibility: the same booleans for the same points, the same constants,
+// outward triangles and per-point thresholds; on real photos, the whole pipeline's visibility
+// beside Python's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,19 +18,20 @@ test('constants and outward triangles are Python\'s', { skip: NO_FIXTURES }, () 
   assert.equal(FACE_TOLERANCE, fx.tolerance);
   assert.equal(FACING_MIN_NZ, fx.facing_min_nz);
   assert.deepEqual(outwardTriangles(set.mean_shape, set.triangles), fx.triangles);
+  assert.deepEqual(packageData.visibility.dense520, { min_nz: fx.min_nz, tolerance: fx.tolerances });
 });
 
 test('visibility of turned faces equals Python\'s, point for point', { skip: NO_FIXTURES }, () => {
   let hidden = 0;
   for (const f of fx.faces) {
-    const got = faceVisibility(f.points, fx.triangles);
+    const got = faceVisibility(f.points, fx.triangles, fx.min_nz, fx.tolerances);
     assert.deepEqual(got, f.visible);
     hidden += got.filter((v) => !v).length;
   }
   assert.ok(hidden > 0.1 * fx.faces.length * set.n_points, `${hidden} hidden points: the fixture turns faces`);
   const bad = fx.faces[0].points.map((p) => p.slice());
   bad[7][2] = NaN;
-  assert.ok(faceVisibility(bad, fx.triangles).every((v) => v === false));
+  assert.ok(faceVisibility(bad, fx.triangles, fx.min_nz, fx.tolerances).every((v) => v === false));
 });
 
 test('on real photos the pipeline\'s visibility is Python\'s', { skip: NO_PHOTOS }, async () => {
@@ -43,7 +45,7 @@ test('on real photos the pipeline\'s visibility is Python\'s', { skip: NO_PHOTOS
     faces.forEach((f, i) => {
       const want = p.faces.flip[i];
       // Python's points give Python's booleans exactly ...
-      assert.deepEqual(faceVisibility(want.landmarks, df.meshTriangles), want.visibility);
+      assert.deepEqual(faceVisibility(want.landmarks, df.meshTriangles, ...df.visibilityThresholds), want.visibility);
       assert.deepEqual(f.visibility68, df.idx68.map((k) => f.visibility[k]));
       // ... and the pipeline's own points (within 0.15 px of Python's) nearly all of them
       f.visibility.forEach((v, k) => { same += v === want.visibility[k] ? 1 : 0; all += 1; });
