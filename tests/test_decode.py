@@ -66,3 +66,27 @@ def test_rgb_photos_decode_straight_to_rgb_with_the_same_pixels():
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
         assert np.array_equal(decode_image(data, name), normalise_array(bgr, "bgr")), name
     assert decode_image(direct["exif.jpg"]).shape == (45, 31, 3)
+
+
+def test_jpeg_and_png_headers_are_read_without_pillow_as_pillow_reads_them(monkeypatch):
+    """The size and bands of JPEG and PNG files come from their own headers (a fraction of
+    Pillow's time per photo), equal to Pillow's reading; other formats still go to Pillow."""
+    from PIL import Image
+
+    from denseface.io import images
+
+    src = Image.fromarray(np.random.default_rng(4).integers(0, 256, (23, 37, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    files = [_encoded(src, "JPEG"), _encoded(src, "JPEG", exif=exif), _encoded(src, "JPEG", progressive=True),
+             _encoded(src.convert("L"), "JPEG"), _encoded(src.convert("CMYK"), "JPEG"), _encoded(src, "PNG"),
+             _encoded(src.convert("RGBA"), "PNG"), _encoded(src.convert("P"), "PNG"), _encoded(src.convert("L"), "PNG"),
+             _encoded(src.convert("LA"), "PNG"), _encoded(src.convert("1"), "PNG"),
+             cv2.imencode(".png", np.zeros((5, 7, 3), np.uint16))[1].tobytes(),
+             cv2.imencode(".png", np.zeros((5, 7), np.uint16))[1].tobytes()]
+    want = [images._pil_header(d) for d in files]
+    monkeypatch.setattr(images, "_pil_header", lambda data: pytest.fail("Pillow asked for a JPEG or PNG header"))
+    assert [images._header(d) for d in files] == want
+    assert images.header_size(files[0]) == (37, 23, 3)
+    monkeypatch.undo()
+    assert images._header(_encoded(src, "BMP")) == (37, 23, 3, False)     # Pillow's
