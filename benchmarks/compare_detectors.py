@@ -291,7 +291,7 @@ def _ordered(by_name: dict):
 
 
 # ---------------------------------------------------------------------------------- AFLW2000
-def evaluate_aflw2000(dets, data: Aflw2000, max_side: int, model_path: str | None, results: Path, tag: str,
+def detectors_on_aflw2000(dets, data: Aflw2000, max_side: int, model_path: str | None, results: Path, tag: str,
                       threads, every: int = 100) -> None:
     """Per-image results of every detector (interleaved image by image) on ``data``
     (denseface.eval.datasets.load_aflw2000: pt3d_68 in the OpenCV frame, as the detectors' boxes),
@@ -766,7 +766,7 @@ def main(argv=None) -> int:
     if "aflw2000" in parts:
         data = load_aflw2000(args.shared / "data" / "aflw2000_3d", args.shared / "data" / "3ddfa_test_configs",
                              args.limit)
-        evaluate_aflw2000(dets, data, args.detect_max_side, args.model, args.results,
+        detectors_on_aflw2000(dets, data, args.detect_max_side, args.model, args.results,
                           "nme" if args.model else "det", args.threads)
     if "samples" in parts:
         evaluate_samples(dets, args.shared, args.detect_max_side, args.results)
