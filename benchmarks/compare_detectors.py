@@ -292,7 +292,7 @@ def _ordered(by_name: dict):
 
 # ---------------------------------------------------------------------------------- AFLW2000
 def detectors_on_aflw2000(dets, data: Aflw2000, max_side: int, model_path: str | None, results: Path, tag: str,
-                      threads, every: int = 100) -> None:
+                          threads, every: int = 100) -> None:
     """Per-image results of every detector (interleaved image by image) on ``data``
     (denseface.eval.datasets.load_aflw2000: pt3d_68 in the OpenCV frame, as the detectors' boxes),
     saved every ``every`` images so a long run can be stopped."""
