@@ -12,7 +12,9 @@ never tuned on; :func:`aflw2000_fits`) and aflw_pl val's (the teacher's fits of 
 crops: where the method was chosen; :func:`aflw_pl_fits`).
 
 Prediction. :func:`denseface.geometry.visibility.face_visibility` on a model's predicted 520
-points and their triangles (normals facing the viewer and the points' own mesh not in front).
+points and their triangles (normals facing the viewer and the points' own mesh not in front),
+with the landmark set's per-point thresholds (denseface.landmarks.visibility), which
+:func:`fit_point_thresholds` fits on aflw_pl val from :func:`visibility_features`.
 Agreement: the share of points whose predicted visibility equals the ground truth's, over all
 points of all faces and by the 3DDFA yaw bin of the fit's own yaw.
 """
