@@ -27,17 +27,16 @@ export async function checkDigest(bytes, digest, name, ErrorType = RuntimeError)
   return bytes;
 }
 
-/** The bytes of a gzip file (its URL, inflated while it downloads; or its bytes), inflated with
- * DecompressionStream. */
-export async function gunzip(source, name = typeof source === 'string' ? source : 'the gzip file') {
+/** The bytes of the gzip file at `url`, inflated while it downloads (DecompressionStream). */
+export async function gunzip(url) {
   if (typeof DecompressionStream === 'undefined') {
-    throw new RuntimeError(`${name}: this browser cannot inflate gzip files (no DecompressionStream)`);
+    throw new RuntimeError(`${url}: this browser cannot inflate gzip files (no DecompressionStream)`);
   }
-  const packed = typeof source === 'string' ? (await fetchOk(source, RuntimeError)).body : new Blob([source]).stream();
+  const packed = (await fetchOk(url, RuntimeError)).body;
   try {
     return new Uint8Array(await new Response(packed.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
   } catch (e) {
-    throw new RuntimeError(`${name}: not a gzip file (${e && e.message ? e.message : e})`);
+    throw new RuntimeError(`${url}: not a gzip file (${e && e.message ? e.message : e})`);
   }
 }
 
