@@ -103,3 +103,18 @@ def test_uncertainty_travels_through_onnx_and_into_image_pixels(small_torch, tmp
     both = run_crop_outputs(runner, [crops[0]], [np.array([0, 0, S, S], np.float64)], flip=flip)
     mirrored = runner.predict_outputs(np.ascontiguousarray(crops[:1, :, ::-1]))[UNCERTAINTY][0][flip]
     np.testing.assert_allclose(both[UNCERTAINTY][0], 0.5 * (sigma_crop[0] + mirrored), rtol=1e-4)
+
+
+def test_the_shipped_sigmas_rank_faces_on_aflw2000():
+    """The default model on 100 AFLW2000-3D images (ground truth pt3d_68): sigmas on the scale of
+    the errors (docs/predict.md: about 19 % within one sigma against these fits; a wrong unit or
+    crop scale moves it far outside), and faces with a lower quality err more."""
+    from conftest import need_shared
+
+    need_shared("data", "aflw2000_3d")
+    from denseface.eval.uncertainty import UncertaintyEvalConfig, evaluate_uncertainty
+
+    r = evaluate_uncertainty(UncertaintyEvalConfig(limit=100, threads=1)).report
+    assert 0.08 < r["within_1_sigma"] < 0.35 and r["within_3_sigma"] > 0.5
+    assert r["spearman_quality"] > 0.3
+    assert r["nme_kept_by_quality"][0] < r["nme_kept_by_quality"][-1]      # dropping by quality helps

@@ -196,6 +196,11 @@ def test_browser_points_equal_python_onnx_with_given_boxes(site, fixtures):
                     assert b["landmarks68_300w"] is None
                 else:
                     assert np.abs(np.array(a["landmarks68_300w"]) - np.array(b["landmarks68_300w"])).max() < PARITY_EYES_PX
+                if a.get("uncertainty") is None:   # models without the uncertainty head
+                    assert b["uncertainty"] is None and b["quality"] is None
+                else:   # sigmas in image pixels (the JSON rounds to 1e-3) and the face's quality
+                    assert np.abs(np.array(a["uncertainty"]) - np.array(b["uncertainty"])).max() < 2e-3
+                    assert abs(a["quality"] - b["quality"]) < 1e-4
 
 
 def test_browser_eye_stage_reads_the_eyes_as_python(site, tmp_path):

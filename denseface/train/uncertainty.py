@@ -13,11 +13,10 @@ the head.
   them (each crop and its exact mirror; with ``augment`` the trainer's augmentation too, so the
   errors look like those of photos the network was not fitted to).
 - **Calibration:** one scale t multiplies every sigma so that, on the val split, the share of
-  errors within sigma is what the distribution says (``1 - exp(-1/2)``, 39.3 %) against the human
-  AFLW points (17 of the 21, those that are single iBUG points: not the eye centres, the mouth
-  centre or the ears) of the flip-averaged prediction, as inference runs it. The 3D labels are
-  fits, and a user's truth is a person's click: calibrating against people's points states the
-  error a user meets.
+  errors within sigma is what the distribution says (``1 - exp(-1/2)``, 39.3 %) for the
+  flip-averaged prediction, as inference runs it, against ``calibrate_on``: the val 3D labels
+  at every point (the default: the convention the points are trained in) or the human AFLW
+  points (16 of the 21, those that are single iBUG points and not ears). Both are reported.
 - Written: ``model.pt`` (the model with its head), ``model.onnx`` (exported, parity checked),
   ``log.csv`` (train and val likelihood per epoch), ``calibration.json``.
 """
@@ -46,12 +45,14 @@ class UncertaintyConfig:
     __pydantic_config__ = {"extra": "forbid", "strict": True}
     stage: Literal["uncertainty"] = "uncertainty"
     model: str = "denseface/weights/dense520_mbv1_050.pt"   # a checkpoint; its weights are kept
+    float32_from: str = ""       # an ONNX export of that model: its float32 weights replace the checkpoint's fp16 ones
     out_dir: str = "runs/uncertainty"
     train_dir: str = ""          # "" = the shared data/aflw_pl/train
     val_dir: str = ""            # "" = the shared data/aflw_pl/val
     train_labels: str = ""       # "" = the folder's own labels.npz
     val_labels: str = ""
     augment: bool = True
+    calibrate_on: Literal["labels", "human"] = "labels"   # the truth the val scale is chosen against
     hidden: Annotated[int, Ge(1)] = 64
     epochs: Annotated[int, Ge(1)] = 30
     batch_size: Annotated[int, Ge(1)] = 512
@@ -149,28 +150,56 @@ def fit_head(head, F: np.ndarray, R2: np.ndarray, cfg: UncertaintyConfig, val=No
     return rows
 
 
-def human_calibration(model, split, lset, input_size: int) -> dict:
-    """The calibration scale on ``split``'s human AFLW points (AFLW21_SINGLE), the model's
-    flip-averaged points and sigmas on its crops (denseface.infer.crops.run_crop_outputs, as
-    inference runs them), and the shares within 1, 2 and 3 sigma after scaling."""
+def flip_averaged_errors(model, split, lset, truth: str) -> tuple[np.ndarray, np.ndarray]:
+    """Error radii and sigmas (crop pixels) of the model's flip-averaged points on ``split``'s
+    crops (denseface.infer.crops.run_crop_outputs, as inference runs them) against ``truth``:
+    "labels", the split's 3D labels at every point (the convention the points are trained in,
+    and AFLW2000-3D's), or "human", its human AFLW points (AFLW21_SINGLE)."""
     from ..infer.crops import run_crop_outputs
     from ..landmarks.ibug68 import AFLW21_FROM_68
     from ..models.runners import POINTS, UNCERTAINTY, TorchRunner
 
     runner = TorchRunner(model)
-    S, crop = split.images.shape[1], np.array([0.0, 0.0, split.images.shape[2], split.images.shape[1]])
+    crop = np.array([0.0, 0.0, split.images.shape[2], split.images.shape[1]])
+    ids = (np.arange(lset.n_points) if truth == "labels"
+           else lset.idx68[[AFLW21_FROM_68[k][0] for k in AFLW21_SINGLE]])
     radius, sigma = [], []
     for i in range(0, len(split.images), 256):
         imgs = list(split.images[i:i + 256])
         out = run_crop_outputs(runner, imgs, [crop] * len(imgs), flip=lset.flip)
-        ids = lset.idx68[[AFLW21_FROM_68[k][0] for k in AFLW21_SINGLE]]
-        truth = np.asarray(split.table.pts21[i:i + 256], np.float64)[:, AFLW21_SINGLE]
-        radius.append(np.linalg.norm(out[POINTS][:, ids, :2] - truth, axis=-1))
+        target = (split.points[i:i + 256, :, :2] if truth == "labels"
+                  else np.asarray(split.table.pts21[i:i + 256], np.float64)[:, AFLW21_SINGLE])
+        radius.append(np.linalg.norm(out[POINTS][:, ids, :2] - target, axis=-1))
         sigma.append(out[UNCERTAINTY][:, ids])
-    radius, sigma = np.concatenate(radius), np.concatenate(sigma)
-    t = calibration_scale(radius, sigma)
-    return {"scale": t, "points": int(np.isfinite(radius).sum()), "crop_px": S,
-            **{f"within_{k}_sigma": within_sigma(radius, t * sigma, k) for k in (1, 2, 3)}}
+    return np.concatenate(radius), np.concatenate(sigma)
+
+
+def calibration_report(radius: np.ndarray, sigma: np.ndarray, scale: float = 1.0) -> dict:
+    """The scale that would calibrate these errors, and the shares within 1, 2, 3 x ``scale`` sigma."""
+    return {"scale_to_calibrate": calibration_scale(radius, scale * sigma),
+            "points": int((np.isfinite(radius) & np.isfinite(sigma)).sum()),
+            **{f"within_{k}_sigma": within_sigma(radius, scale * sigma, k) for k in (1, 2, 3)}}
+
+
+def restore_float32(model, onnx_path: str | Path) -> list[str]:
+    """Copy into ``model`` the float32 weights of an ONNX export of it (initializers named as
+    its parameters, ``m.<name>`` or ``<name>``, of the same shape): the checkpoint stores fp16,
+    the shipped ONNX file may keep float32 (e.g. the second head's); never the uncertainty head
+    being fitted. Returns the names copied."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    weights = {i.name.removeprefix("m."): numpy_helper.to_array(i) for i in onnx.load(str(onnx_path)).graph.initializer}
+    copied = []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            w = weights.get(name)
+            if (w is not None and not name.startswith("head_uncertainty.") and w.shape == tuple(p.shape)
+                    and w.dtype == np.float32):
+                p.copy_(torch.from_numpy(w.copy()))
+                copied.append(name)
+    return copied
 
 
 def train_uncertainty(cfg: UncertaintyConfig) -> Path:
@@ -198,25 +227,36 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
     lset, bfm, S = load_landmark_set(config.landmark_set), load_bfm(None), config.input_size
     folders = {"train": (cfg.train_dir or shared_path("data", "aflw_pl", "train"), cfg.train_labels),
                "val": (cfg.val_dir or shared_path("data", "aflw_pl", "val"), cfg.val_labels)}
-    splits = {k: load_split(d, bfm, lset, lab or None, limit=cfg.limit or None) for k, (d, lab) in folders.items()}
+    splits: dict = {}
+
+    def split(part: str):   # loaded on first use (cached features need no train images)
+        if part not in splits:
+            d, lab = folders[part]
+            splits[part] = load_split(d, bfm, lset, lab or None, limit=cfg.limit or None)
+        return splits[part]
     t0 = time.time()
 
     def errors(part: str, augment: bool) -> dict[str, np.ndarray]:   # cached: refits reuse them
-        ds = LandmarkDataset(splits[part], lset.flip, S, AugmentConfig(enabled=augment), flip_double=True)
         return cached_arrays(out / f"features_{part}{'_augmented' if augment else ''}.npz",
-                             lambda: dict(zip(("F", "R2"), features_and_errors(model, ds)[:2])))
+                             lambda: dict(zip(("F", "R2"), features_and_errors(model, LandmarkDataset(
+                                 split(part), lset.flip, S, AugmentConfig(enabled=augment), flip_double=True))[:2])))
     train, val = errors("train", cfg.augment), errors("val", False)
     F, R2, Fv, R2v = train["F"], train["R2"], val["F"], val["R2"]
     print(f"features: {len(F)} train, {len(Fv)} val crops ({time.time() - t0:.0f} s)", file=sys.stderr)
     head = UncertaintyHead(F.shape[1], config.num_points, cfg.hidden)
     rows = fit_head(head, F, R2, cfg, val=(Fv, R2v))
     model.head_uncertainty = head.eval()
-    cal = human_calibration(model, splits["val"], lset, S)
+    errs = {truth: flip_averaged_errors(model, split("val"), lset, truth) for truth in ("labels", "human")}
+    scale = calibration_scale(*errs[cfg.calibrate_on])
+    cal = {"calibrated_on": cfg.calibrate_on, "scale": scale,
+           "before": {t: calibration_report(*e) for t, e in errs.items()},
+           "after": {t: calibration_report(*e, scale) for t, e in errs.items()}}
     with torch.no_grad():   # the scale lives in the head: sigma * t = exp(mlp + log t)
-        head.mlp[-1].bias.add_(float(np.log(cal["scale"])))
-    cal["after"] = human_calibration(model, splits["val"], lset, S)
+        head.mlp[-1].bias.add_(float(np.log(scale)))
     save_checkpoint(model, out / "model.pt", half=True, uncertainty=dataclasses.asdict(cfg), calibration=cal)
     model = load_model(out / "model.pt")      # the fp16-rounded weights, as shipped
+    if cfg.float32_from:
+        cal["float32_from_onnx"] = restore_float32(model, cfg.float32_from)
     export_onnx(model, out / "model.onnx")
     crops = np.random.default_rng(0).integers(0, 256, (4, S, S, 3), dtype=np.uint8)
     cal["onnx_parity_px"] = parity_max_abs_px(model, out / "model.onnx", crops)

@@ -23,7 +23,7 @@
 import data from './generated/data.js';
 import { boxSize, boxToCrop, landmarkBbox, mainFaceOrder, roiBox, roiBoxFromLandmarks } from './geometry.js';
 import { PixelReader, detectionView, regionPixels } from './image.js';
-import { LANDMARKS68_300W, LandmarkNetwork, POINTS } from './network.js';
+import { LANDMARKS68_300W, LandmarkNetwork, POINTS, UNCERTAINTY } from './network.js';
 import { EyeStage } from './eyes.js';
 import { estimatePose } from './pose.js';
 import { faceVisibility, outwardTriangles } from './visibility.js';
@@ -134,7 +134,8 @@ export class DenseFace {
     this.roiFactor = config.roi_factor ?? mc.roi_factor;
     /** each output's flip permutation when every crop is averaged with its mirror (config.tta) */
     this.ttaFlips = config.tta === 'flip'
-      ? { [POINTS]: Int32Array.from(set.flip), [LANDMARKS68_300W]: Int32Array.from(data.ibug68_flip) } : null;
+      ? { [POINTS]: Int32Array.from(set.flip), [LANDMARKS68_300W]: Int32Array.from(data.ibug68_flip),
+        [UNCERTAINTY]: Int32Array.from(set.flip) } : null;
     this.reader = new PixelReader();
     /** the eye stage (./eyes.js), or null: off, no eye model, or no landmarks68_300w head */
     this.eyeStage = eyeStage && network.outputs.some((o) => o.name === LANDMARKS68_300W) ? eyeStage : null;
@@ -283,6 +284,7 @@ export class DenseFace {
       box, score, landmarks,
       landmarks68: this.idx68.map((k) => landmarks[k]),
       landmarks68_300w: named[LANDMARKS68_300W] || null,
+      ...uncertaintyOf(named[UNCERTAINTY], this.idx68.map((k) => landmarks[k]), this.idx68),
       cropBox,
     };
     return lazyFields(face, {
@@ -306,4 +308,22 @@ export function lazyFields(target, fields) {
     });
   }
   return target;
+}
+
+/** Python's face_quality scale: quality = exp(-expected NME / QUALITY_SCALE_NME). */
+export const QUALITY_SCALE_NME = 10;
+
+/** uncertainty (N sigmas, image pixels), uncertainty68 (the 68 points' sigmas, by idx68) and
+ * quality (denseface.infer.face.face_quality: exp(-e / 10), e the expected NME in percent: the
+ * 68 sigmas' mean times sqrt(pi / 2) over sqrt(w * h) of the 68 points' box); all null for a
+ * model without the uncertainty head. */
+export function uncertaintyOf(sigma, landmarks68, idx68) {
+  if (!sigma) return { uncertainty: null, uncertainty68: null, quality: null };
+  const sigma68 = idx68.map((k) => sigma[k]);
+  const xs = landmarks68.map((p) => p[0]), ys = landmarks68.map((p) => p[1]);
+  const area = (Math.max(...xs) - Math.min(...xs)) * (Math.max(...ys) - Math.min(...ys));
+  const mean = sigma68.reduce((a, b) => a + b, 0) / sigma68.length;
+  const expectedNme = 100 * mean * Math.sqrt(Math.PI / 2) / Math.sqrt(area);
+  const quality = Number.isFinite(area) && area > 0 ? Math.exp(-expectedNme / QUALITY_SCALE_NME) : 0;
+  return { uncertainty: sigma, uncertainty68: sigma68, quality };
 }
