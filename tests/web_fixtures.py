@@ -270,7 +270,9 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
         faces = {tta: [{"landmarks": _list(f.landmarks), "landmarks68": _list(f.landmarks68),
                         "pose": f.pose.as_dict(), "crop_box": _list(f.crop_box), "box": _list(f.box),
                         "landmarks68_300w": None if f.landmarks68_300w is None else _list(f.landmarks68_300w),
-                        "visibility": f.visibility.tolist()}
+                        "visibility": f.visibility.tolist(),
+                        "uncertainty": None if f.uncertainty is None else _list(f.uncertainty),
+                        "quality": f.quality}
                        for f in m.predict(image, boxes=boxes)] for tta, m in models.items()}
         rows.append({"name": rel, "file": str(path), "width": image.shape[1], "height": image.shape[0],
                      "rgb": f"{k}.rgb", "crop": f"{k}.crop", "boxes": boxes, "faces": faces})
