@@ -257,36 +257,10 @@ async function startWebcam() {
     say(cameraMessage(e), true);
     return;
   }
-  say('Webcam: tracking…');
-  if (state.df && typeof MediaStreamTrackProcessor !== 'undefined') return trackStream(state.stream, 'webcam');
   video.srcObject = state.stream;
   await video.play();
+  say('Webcam: tracking…');
   track('webcam');
-}
-
-/** Track the camera's frames as they arrive (MediaStreamTrackProcessor, where the browser has
- * it): each frame is processed as soon as the one before is done, the newest first (the stream
- * keeps one frame: those arriving meanwhile are dropped), without waiting for the page's next
- * repaint as a video element's frame callback does. */
-async function trackStream(stream, label) {
-  const loop = state.loop;
-  const tracker = new FaceTracker(state.df);
-  const reader = new MediaStreamTrackProcessor({ track: stream.getVideoTracks()[0], maxBufferSize: 1 }).readable.getReader();
-  try {
-    while (loop === state.loop) {
-      const { value: frame, done } = await reader.read();
-      if (done) break;
-      try {
-        if (loop === state.loop) await processFrame(tracker, frame, frame.timestamp / 1e6);
-      } catch (e) {
-        say(`${label}: ${readable(e)}`, true);
-      } finally {
-        frame.close();
-      }
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
 }
 
 function cameraMessage(e) {
@@ -313,7 +287,7 @@ function track(label, stepwise = false) {
       state.busy = true;
       if (stepwise) video.pause();
       try {
-        await processFrame(tracker, video, meta && Number.isFinite(meta.mediaTime) ? meta.mediaTime : null);
+        await processFrame(tracker, meta);
       } catch (e) {
         say(`${label}: ${readable(e)}`, true);
       } finally {
@@ -326,19 +300,16 @@ function track(label, stepwise = false) {
   video.requestVideoFrameCallback(step);
 }
 
-/** One frame of `source` (the video element, or a camera's VideoFrame) at `t` seconds (null: now):
- * tracked, shown and drawn over. */
-async function processFrame(tracker, source, t) {
-  const [w, h] = source === video ? [video.videoWidth, video.videoHeight] : [source.displayWidth, source.displayHeight];
-  if (!w) return;
-  resize(w, h);
+async function processFrame(tracker, meta) {
+  if (!video.videoWidth) return;
+  resize(video.videoWidth, video.videoHeight);
   if (!tracker) {
-    ctx.drawImage(source, 0, 0);
+    ctx.drawImage(video, 0, 0);
     return;
   }
   const t0 = performance.now();
-  const pixels = state.df.imageData(source);   // one read of the frame, shown and tracked
-  t = t ?? t0 / 1000;
+  const pixels = state.df.imageData(video);   // one read of the frame, shown and tracked
+  const t = meta && Number.isFinite(meta.mediaTime) ? meta.mediaTime : t0 / 1000;
   const faces = await tracker.update(pixels, t);
   ctx.putImageData(pixels, 0, 0);
   drawFaces(faces);
