@@ -29,10 +29,13 @@ Methods, each on the decoded frames of the same files:
   parts map them. The face nearest the ground truth (benchmarks/peers.py ``pick_face``).
 
 Metrics, in % of the inter-ocular distance (outer eye corners, points 36 and 45, the 300-W
-convention) of the ground truth: ``jitter`` (still clips) is the mean over the 68 points of each
-point's spread over the frames (root-mean-square distance from its mean position); ``step``
-(still) the mean frame-to-frame displacement of a point; ``nme`` the mean point error, on still
-and on moving clips. Frames where a method finds no face count as missing (reported).
+convention) of the ground truth (each frame's for the NME, the first frame's for the rest):
+``jitter`` (still clips) is the mean over the 68 points of each point's spread over the frames
+(root-mean-square distance from its mean position); ``step`` (still) the mean frame-to-frame
+displacement of a point; ``step_moving`` the same on moving clips after undoing each frame's
+known motion (in the photo's frame, rescaled to the frame's size: the noise left on a moving
+face); ``nme`` the mean point error, on still and on moving clips. Frames where a method finds
+no face count as missing (reported).
 """
 from __future__ import annotations
 
@@ -151,23 +154,18 @@ def human68(face) -> np.ndarray:
     return (face.landmarks68_300w if face.landmarks68_300w is not None else face.landmarks68)[:, :2]
 
 
-def track_raw(model, frames: list[np.ndarray], gt: np.ndarray) -> tuple[list, float]:
-    """The tracker without smoothing (one face) -> (its face per frame or None, frames per
-    second of ``FaceTracker.update``). The raw track is what smoothing then filters: the next
-    crop always comes from the raw prediction, so any smoothing can be replayed on it."""
+def track_raw(model, frames: list[np.ndarray], gt: np.ndarray) -> list:
+    """The tracker without smoothing (one face) -> its face per frame (None where it has none)."""
     from denseface.infer.tracking import FaceTracker, TrackerConfig
 
     tracker = FaceTracker(model, TrackerConfig(max_faces=1), None)
-    out = []
-    t0 = time.perf_counter()
-    for t, frame in enumerate(frames):
-        out.append(_nearest(tracker.update(frame, t / FPS), gt[t]))
-    return out, len(frames) / (time.perf_counter() - t0)
+    return [_nearest(tracker.update(frame, t / FPS), gt[t]) for t, frame in enumerate(frames)]
 
 
 def smoothed(model, raw: list, smoothing) -> np.ndarray:
-    """(T, 68, 2) human-convention points of a raw track smoothed as FaceTracker smooths it (one
-    FaceSmoother over the track; NaN where the track has no face)."""
+    """(T, 68, 2) human-convention points of a raw track through one FaceSmoother (the filter
+    alone: the tracker's crops, which follow the smoothing, are not replayed; NaN where the track
+    has no face)."""
     from denseface.infer.tracking import FaceSmoother
 
     smoother = FaceSmoother(model.mean_shape, smoothing, model.landmark_set.idx68)
@@ -210,6 +208,14 @@ def scores(pred: np.ndarray, clip: Clip) -> dict:
     err = np.linalg.norm(pred - clip.gt, axis=2).mean(1) / iod * 100.0
     row = {"found": int(ok.sum()), "frames": len(pred),
            "nme": float(err[ok].mean()) if ok.any() else None}
+    if clip.kind == "moving" and ok.sum() > 2:   # frame-to-frame motion left after undoing the known motion
+        square = np.concatenate([clip.motion, np.tile([[[0.0, 0.0, 1.0]]], (len(pred), 1, 1))], 1)
+        inv = np.linalg.inv(square)[:, :2]
+        back = np.einsum("tij,tkj->tki", inv[:, :, :2], pred) + inv[:, None, :, 2]
+        scale = np.sqrt(np.abs(np.linalg.det(clip.motion[:, :, :2])))          # frame px per photo px
+        both = ok[1:] & ok[:-1]
+        steps = np.linalg.norm(np.diff(back, axis=0), axis=2).mean(1) * scale[1:]
+        row["step_moving"] = float(steps[both].mean() / iod[0] * 100.0) if both.any() else None
     if clip.kind == "still" and ok.sum() > 2:
         p = pred[ok]
         spread = np.sqrt(((p - p.mean(0)) ** 2).sum(2).mean(0))          # (68,) px
@@ -231,7 +237,7 @@ def summary(rows: list[dict]) -> dict:
             if not rs:
                 continue
             agg = {"clips": len(rs), "found_pct": 100.0 * sum(r["found"] for r in rs) / sum(r["frames"] for r in rs)}
-            for key in ("nme", "jitter", "step"):
+            for key in ("nme", "jitter", "step", "step_moving"):
                 v = [r[key] for r in rs if r.get(key) is not None]
                 if v:
                     agg[key] = float(np.mean(v))
@@ -287,7 +293,7 @@ def part_video(peers: dict, workdir: Path, n_faces: int = TEST_FACES, frames: in
     rows, fps, same_frames = [], [], []
     for i, c in enumerate(clips):
         decoded = read_clip(c.path)
-        raw, _ = track_raw(model, decoded, c.gt)
+        raw = track_raw(model, decoded, c.gt)
         preds = {"denseface": tracked_points(model, decoded, SmoothingConfig()),
                  "denseface_raw": np.stack([np.full((68, 2), np.nan) if f is None else human68(f) for f in raw]),
                  "denseface_photo": photo_points(model, decoded, c.gt)}
@@ -323,14 +329,15 @@ def table(d: dict, fmt) -> list[str]:
              "denseface_raw": "denseface tracker, no smoothing",
              "denseface_photo": "denseface, each frame as a photo",
              "mediapipe": "MediaPipe Face Mesh 0.10.21, video mode"}
-    lines = ["| method | jitter (still) | frame to frame (still) | NME still | NME moving | frames with a face |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | jitter (still) | frame to frame (still) | frame to frame (moving, motion undone) "
+             "| NME still | NME moving | frames with a face |",
+             "|---|---|---|---|---|---|---|"]
     for m in METHODS:
         st, mv = s["still"].get(m), s["moving"].get(m)
         if st is None:
             continue
         lines.append(f"| {names[m]} | {fmt(st.get('jitter'), 3)} % | {fmt(st.get('step'), 3)} % | "
-                     f"{fmt(st.get('nme'))} | {fmt(mv.get('nme'))} | "
+                     f"{fmt(mv.get('step_moving'), 3)} % | {fmt(st.get('nme'))} | {fmt(mv.get('nme'))} | "
                      f"{fmt(min(st['found_pct'], mv['found_pct']), 1)} % |")
     return lines
 
@@ -457,17 +464,19 @@ def tune(workdir: Path, frames: int = FRAMES) -> dict:
     clips = make_clips(tuning_photos(), workdir / "tuning_clips", frames)
     decoded = [read_clip(c.path) for c in clips]
     photo = [photo_points(model, f, c.gt) if c.kind == "moving" else None for c, f in zip(clips, decoded)]
-    raw = [{"clip": c, "raw": track_raw(model, f, c.gt)[0]} for c, f in zip(clips, decoded) if c.kind == "still"]
+    raw = [{"clip": c, "raw": track_raw(model, f, c.gt)} for c, f in zip(clips, decoded) if c.kind == "still"]
     rows = {}
     for name, sm in tuning_candidates().items():
         s = [scores(tracked_points(model, f, sm), c) for c, f in zip(clips, decoded)]
         still = [r for r, c in zip(s, clips) if c.kind == "still"]
-        excess = [r["nme"] - scores(p, c)["nme"] for r, c, p in zip(s, clips, photo) if c.kind == "moving"]
+        moving = [(r, c, p) for r, c, p in zip(s, clips, photo) if c.kind == "moving"]
+        excess = [r["nme"] - scores(p, c)["nme"] for r, c, p in moving]
         rows[name] = {"smoothing": None if sm is None else _asdict(sm),
                       "jitter": float(np.mean([r["jitter"] for r in still])),
                       "step": float(np.mean([r["step"] for r in still])),
                       "nme_still": float(np.mean([r["nme"] for r in still])),
                       "moving_excess": float(np.mean(excess)),
+                      "step_moving": float(np.mean([r["step_moving"] for r, _, _ in moving])),
                       "blink_kept": blink_kept(model, raw, sm) if sm is not None else 1.0}
         print(f"tune: {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[name].items() if k != "smoothing"),
               flush=True)
@@ -489,12 +498,13 @@ def choose(rows: dict) -> str | None:
 
 
 def tuning_section(d: dict, fmt) -> list[str]:
-    lines = ["| smoothing | jitter (still) | frame to frame | moving NME - photos' | blink kept |",
-             "|---|---|---|---|---|"]
+    lines = ["| smoothing | jitter (still) | frame to frame (still) | frame to frame (moving, motion undone) "
+             "| moving NME - photos' | blink kept |",
+             "|---|---|---|---|---|---|"]
     for name, r in d["candidates"].items():
         bold = "**" if name == d["chosen"] else ""
         lines.append(f"| {bold}{name}{bold} | {fmt(r['jitter'], 3)} % | {fmt(r['step'], 3)} % | "
-                     f"{r['moving_excess']:+.3f} | {fmt(r['blink_kept'])} |")
+                     f"{fmt(r['step_moving'], 3)} % | {r['moving_excess']:+.3f} | {fmt(r['blink_kept'])} |")
     return [f"_Generated by `python benchmarks/peers_video.py --tune` ({d['clips']} clips of {d['frames']} frames "
             f"from {d['photos']})._", "", *lines, "",
             f"Rule: among the settings with moving NME - photos' <= {d['rule']['moving_excess_max']} and at "
