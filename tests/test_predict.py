@@ -455,8 +455,10 @@ def test_cli_predict_video_tracks_smooths_and_draws(tmp_path, small_models, caps
 
 def test_tracking_on_a_moving_clip_holds_on_with_the_shipped_model():
     """The video benchmark's moving clip of one annotated photo (benchmarks/bench_video.py):
-    tracked NME within 0.3 of per-frame still predictions, no frame above 1.5x, and jitter within
-    0.05 of theirs (the old tracker drifted to twice the still error on such a clip)."""
+    tracked NME within 0.3 of per-frame still predictions, no frame above 1.5x (the old tracker
+    drifted to twice the still error on such a clip), and on this fast motion the smoothing,
+    which opens fully while a face moves (docs/video.md), adds at most 0.05 of frame-to-frame
+    jitter to the unsmoothed tracker's (a still face's steadiness: tests/test_smoothing.py)."""
     from benchmarks.bench_video import clip_sources, evaluate_clip, make_clip
     from denseface import DenseFace
     from denseface.infer.tracking import SmoothingConfig, TrackerConfig
@@ -464,12 +466,10 @@ def test_tracking_on_a_moving_clip_holds_on_with_the_shipped_model():
 
     need_shared("data", "face_landmark_samples")
     name, path, face = next(s for s in clip_sources(shared_root()) if "lenna" in s[0])
-    row = evaluate_clip(DenseFace(threads=1), make_clip(name, path, face, 60), TrackerConfig(),
-                        SmoothingConfig())
+    model, clip = DenseFace(threads=1), make_clip(name, path, face, 60)
+    row = evaluate_clip(model, clip, TrackerConfig(), SmoothingConfig())
+    raw = evaluate_clip(model, clip, TrackerConfig(), None)
     assert row["tracked_nme"] <= row["still_nme"] + 0.3
     assert row["worst_frame_ratio"] <= 1.5
-    # this 60-frame clip moves faster than the benchmark's 100-frame clips (where the tracker is
-    # steadier than still predictions on every clip, docs/video.md); here, against two
-    # flip-averaged passes per frame, it must stay within 0.05 of them
-    assert row["tracked_jitter"] <= row["still_jitter"] + 0.05
+    assert row["tracked_jitter"] <= raw["tracked_jitter"] + 0.05
     assert row["detector_frames"] <= 2

@@ -140,3 +140,15 @@ def test_video_benchmark_scores_known_errors():
     noisy = scores(clip.gt + rng.normal(0.0, 1.5, clip.gt.shape), clip)
     assert noisy["jitter"] == pytest.approx(np.sqrt(2) * 1.5, rel=0.05)
     assert noisy["step"] == pytest.approx(2 * 1.5 * np.sqrt(np.pi) / 2, rel=0.05)   # |N(0, 2 sigma^2 I_2)|
+
+
+def test_a_face_turning_through_180_degrees_is_followed(mean_shape):
+    """In-plane rotation at 90 deg/s through +-180 deg (where the angle's number wraps): the
+    smoothed points stay on the true ones (no spin the other way round)."""
+    sm = FaceSmoother(mean_shape, SmoothingConfig())
+    errs = []
+    for i in range(60):
+        angle = np.radians(150.0 + 3.0 * i)
+        truth = _face_px(mean_shape, 1.0, angle, np.array([320.0, 240.0]))
+        errs.append(np.linalg.norm(sm(truth, i / FPS)[:, :2] - truth[:, :2], axis=1).mean())
+    assert max(errs[15:]) < 2.0

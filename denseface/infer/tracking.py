@@ -120,7 +120,8 @@ class SmoothingConfig:
 
 
 class FaceSmoother:
-    """Motion-compensated smoothing of one face's landmarks over time."""
+    """Motion-compensated smoothing of one face's landmarks over time (see the module docstring).
+    Points in and out are image pixels (x right, y down, z towards the viewer, same scale)."""
 
     def __init__(self, mean_shape: np.ndarray, config: SmoothingConfig | None = None,
                  idx68: np.ndarray | None = None):
@@ -155,7 +156,11 @@ class FaceSmoother:
         size = abs(a) * self.height                                # face height in pixels
         xy = ((p[:, 0] + 1j * p[:, 1]) - b) / a                   # own frame, model units
         shape = np.column_stack([xy.real, xy.imag, p[:, 2] / abs(a)]) / self.height
-        motion = np.array([[b.real / size, b.imag / size, np.log(abs(a)), np.angle(a)]])
+        angle = np.angle(a)
+        if self.motion.x is not None:   # unwrapped next to the last smoothed angle (no jump at +-pi)
+            last = self.motion.x[0, 3]
+            angle = last + (angle - last + np.pi) % (2 * np.pi) - np.pi
+        motion = np.array([[b.real / size, b.imag / size, np.log(abs(a)), angle]])
         shape = self.shape(shape, t) * self.height
         m = self.motion(motion, t)[0]
         a_f = np.exp(m[2] + 1j * m[3])
@@ -207,7 +212,7 @@ class TrackerConfig:
 
 @dataclass
 class Track:
-    face: Face                  # last raw (unsmoothed) prediction: the next crop comes from it
+    face: Face                  # last raw (unsmoothed) prediction: the next crop comes from it (moved ahead)
     smoother: FaceSmoother | None
     misses: int = 0             # drift checks in a row that found no face
 

@@ -111,7 +111,12 @@ export class FaceSmoother {
       shape[i * 3 + 2] = points[i][2] / s / h;
     }
     const sh = this.shape.filter(shape, t, n);
-    const m = this.motion.filter([b[0] / size, b[1] / size, Math.log(s), Math.atan2(a[1], a[0])], t, 1);
+    let angle = Math.atan2(a[1], a[0]);
+    if (this.motion.x !== null) {   // unwrapped next to the last smoothed angle (no jump at +-pi)
+      const last = this.motion.x[3], d = angle - last + Math.PI, tau = 2 * Math.PI;
+      angle = last + (d - tau * Math.floor(d / tau)) - Math.PI;
+    }
+    const m = this.motion.filter([b[0] / size, b[1] / size, Math.log(s), angle], t, 1);
     const sf = Math.exp(m[2]), af = [sf * Math.cos(m[3]), sf * Math.sin(m[3])];
     const bf = [m[0] * sf * h, m[1] * sf * h];
     if (this.last !== null) {
@@ -141,7 +146,8 @@ export class FaceSmoother {
    * (smoothed with them at the dense 68's depth) and the pose of the smoothed landmarks. */
   face(face, t, idx68) {
     const human = face.landmarks68_300w, n = face.landmarks.length;
-    const points = human ? face.landmarks.concat(human.map((p, i) => [p[0], p[1], face.landmarks68[i][2]])) : face.landmarks;
+    const points = human
+      ? face.landmarks.concat(human.map((p, i) => [p[0], p[1], face.landmarks68[i][2]])) : face.landmarks;
     const out = this.smooth(points, t);
     const landmarks = out.slice(0, n);
     return {
