@@ -420,11 +420,11 @@ def blink_kept(model, tracks: list[dict], smoothing, start: int = 45) -> float:
     return float(np.mean(kept))
 
 
-def tracked_points(model, frames: list[np.ndarray], smoothing) -> np.ndarray:
+def tracked_points(model, frames: list[np.ndarray], smoothing, crop_ahead: bool = True) -> np.ndarray:
     """(T, 68, 2) human-convention points of the tracker with ``smoothing`` (one face)."""
     from denseface.infer.tracking import FaceTracker, TrackerConfig
 
-    tracker = FaceTracker(model, TrackerConfig(max_faces=1), smoothing)
+    tracker = FaceTracker(model, TrackerConfig(max_faces=1, crop_ahead=crop_ahead), smoothing)
     out = np.full((len(frames), 68, 2), np.nan)
     for t, frame in enumerate(frames):
         faces = tracker.update(frame, t / FPS)
@@ -434,7 +434,8 @@ def tracked_points(model, frames: list[np.ndarray], smoothing) -> np.ndarray:
 
 
 def tuning_candidates() -> dict:
-    """The smoothings compared on the tuning clips (named; "default" is SmoothingConfig())."""
+    """The smoothings compared on the tuning clips (named; "default" is SmoothingConfig()), each
+    with the tracker's crops taken ahead unless its name says otherwise."""
     from denseface.infer.tracking import OneEuroConfig as E, SmoothingConfig as S
 
     return {"none": None,
@@ -442,6 +443,7 @@ def tuning_candidates() -> dict:
             "classic One Euro, strong": S(E(0.1, 0.0), E(0.1, 100.0)),
             "motion dead zone 0.15": S(E(0.1, 50.0, 5.0, 0.2), E(0.1, 300.0, 1.0, 0.15)),
             "default": S(),
+            "default, crops not taken ahead": S(),
             "motion dead zone 0.35": S(E(0.1, 50.0, 5.0, 0.2), E(0.1, 300.0, 1.0, 0.35)),
             "shape without speed": S(E(0.1, 0.0), E(0.1, 300.0, 1.0, 0.25)),
             "shape dead zone 0.3": S(E(0.1, 100.0, 5.0, 0.3), E(0.1, 300.0, 1.0, 0.25))}
@@ -467,7 +469,8 @@ def tune(workdir: Path, frames: int = FRAMES) -> dict:
     raw = [{"clip": c, "raw": track_raw(model, f, c.gt)} for c, f in zip(clips, decoded) if c.kind == "still"]
     rows = {}
     for name, sm in tuning_candidates().items():
-        s = [scores(tracked_points(model, f, sm), c) for c, f in zip(clips, decoded)]
+        ahead = "not taken ahead" not in name
+        s = [scores(tracked_points(model, f, sm, ahead), c) for c, f in zip(clips, decoded)]
         still = [r for r, c in zip(s, clips) if c.kind == "still"]
         moving = [(r, c, p) for r, c, p in zip(s, clips, photo) if c.kind == "moving"]
         excess = [r["nme"] - scores(p, c)["nme"] for r, c, p in moving]

@@ -22,7 +22,7 @@ first-order low-pass whose cutoff rises with the signal's speed) in a form measu
 
 Tracking also uses the smoothed motion: each crop is taken where the face will be, the last raw
 68 points moved by the smoothed motion's last frame-to-frame step (:meth:`FaceSmoother.ahead`),
-so a moving face is cropped as a still one (no crop lag; 0.1 NME on moving clips).
+so a moving face is cropped as a still one (no crop lag; ``TrackerConfig.crop_ahead``).
 
 Tracking: each frame is cropped from the previous frame's predicted 68 landmarks (moved ahead as
 above when smoothing; 3DDFA's crop policy, one network pass), and the detector runs on the whole
@@ -195,7 +195,9 @@ class TrackerConfig:
     neighbourhood only (its crop box grown ``verify_region`` times, downscaled to
     ``verify_side`` px). A face there whose calibrated crop overlaps the track's crop less than
     ``verify_iou`` means the track drifted: it restarts from that detection. No face there
-    ``max_misses`` checks in a row means the track is lost."""
+    ``max_misses`` checks in a row means the track is lost. crop_ahead: with smoothing, each
+    crop comes from the last points moved by the smoothed motion's last step (False: from the
+    last points as they were)."""
 
     redetect_every: int = 0
     min_inside: float = 0.5
@@ -208,6 +210,7 @@ class TrackerConfig:
     verify_side: int = 160
     verify_iou: float = 0.4
     max_misses: int = 3
+    crop_ahead: bool = True
 
 
 @dataclass
@@ -256,7 +259,7 @@ class FaceTracker:
     def _ahead(self, track: Track) -> Face:
         """The face the next crop comes from: the last raw prediction, its 68 points moved by the
         smoothed motion's last step (no move without smoothing)."""
-        if track.smoother is None:
+        if track.smoother is None or not self.config.crop_ahead:
             return track.face
         return replace(track.face, landmarks68=track.smoother.ahead(track.face.landmarks68))
 

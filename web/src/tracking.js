@@ -251,7 +251,7 @@ export class FaceTracker {
   /** The face the next crop comes from: the last raw face, its 68 points moved ahead by the
    * smoothed motion (as FaceTracker._ahead). */
   ahead(track) {
-    if (!track.smoother) return track.face;
+    if (!track.smoother || !this.config.crop_ahead) return track.face;
     return { ...track.face, landmarks68: track.smoother.ahead(track.face.landmarks68) };
   }
 
