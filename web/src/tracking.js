@@ -15,6 +15,7 @@
 // same scale).
 
 import data from './generated/data.js';
+import { lazyFields } from './denseface.js';
 import { boxIou } from './geometry.js';
 import { estimatePose } from './pose.js';
 
@@ -143,19 +144,25 @@ export class FaceSmoother {
   }
 
   /** A raw face smoothed (as FaceSmoother.face): landmarks, the 68, the human-convention 68
-   * (smoothed with them at the dense 68's depth) and the pose of the smoothed landmarks. */
+   * (smoothed with them at the dense 68's depth) and the pose of the smoothed landmarks; the raw
+   * face's other fields kept (its visibility, as Python's), fields computed when first read
+   * (lazyFields) staying so. */
   face(face, t, idx68) {
     const human = face.landmarks68_300w, n = face.landmarks.length;
     const points = human
       ? face.landmarks.concat(human.map((p, i) => [p[0], p[1], face.landmarks68[i][2]])) : face.landmarks;
     const out = this.smooth(points, t);
     const landmarks = out.slice(0, n);
-    return {
-      ...face, landmarks,
+    const kept = {}, lazy = {};
+    for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(face))) {
+      if (d.get) lazy[name] = () => face[name]; else kept[name] = d.value;
+    }
+    Object.assign(kept, {
+      landmarks,
       landmarks68: idx68.map((k) => landmarks[k]),
       landmarks68_300w: human ? out.slice(n).map((p) => [p[0], p[1]]) : null,
-      pose: estimatePose(landmarks, this.mean),
-    };
+    });
+    return lazyFields(kept, { ...lazy, pose: () => estimatePose(landmarks, this.mean) });
   }
 }
 
