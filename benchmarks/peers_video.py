@@ -40,7 +40,7 @@ no face count as missing (reported).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -70,7 +70,7 @@ class Clip:
     motion: np.ndarray     # (T, 2, 3) photo pixels -> frame pixels
 
 
-def test_photos(n: int = TEST_FACES) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def held_out_faces(n: int = TEST_FACES) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, RGB photo, human 68 points) of ``n`` held-out 300-W faces, evenly spaced over the
     split's faces sorted by name."""
     from denseface.io.images import read_image, to_rgb
@@ -80,8 +80,9 @@ def test_photos(n: int = TEST_FACES) -> list[tuple[str, np.ndarray, np.ndarray]]
     held = np.flatnonzero(held_out_photos(labels["source"]))
     held = held[np.argsort(labels["names"][held])]
     pick = held[np.linspace(0, len(held) - 1, n).round().astype(int)]
-    return [(str(labels["names"][i]).rsplit(".", 1)[0], to_rgb(read_image(folder / "images" / str(labels["names"][i]))),
-             labels["pts68"][i].astype(np.float64)) for i in pick]
+    names = [str(labels["names"][i]) for i in pick]
+    return [(name.rsplit(".", 1)[0], to_rgb(read_image(folder / "images" / name)),
+             labels["pts68"][i].astype(np.float64)) for name, i in zip(names, pick)]
 
 
 def tuning_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -94,8 +95,8 @@ def tuning_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(name, to_rgb(read_image(path)), face) for name, path, face in clip_sources(shared_root())]
 
 
-def motion_matrix(t: int, n: int, centre: np.ndarray, scale: float, moving: bool) -> np.ndarray:
-    """The (2, 3) matrix of frame ``t`` of ``n``: the photo's face centre to the frame's centre at
+def motion_matrix(t: int, centre: np.ndarray, scale: float, moving: bool) -> np.ndarray:
+    """The (2, 3) matrix of frame ``t``: the photo's face centre to the frame's centre at
     ``scale``; when ``moving``, also rotated, scaled and shifted smoothly (:data:`MOTION`)."""
     ph = 2 * np.pi * t / FRAMES      # the motion is fixed in time: a shorter clip is its start
     angle, s, shift = 0.0, scale, np.zeros(2)
@@ -118,7 +119,7 @@ def write_clip(name: str, photo: np.ndarray, face68: np.ndarray, kind: str, fold
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (FRAME_W, FRAME_H), True)
     gts, mats = [], []
     for t in range(n):
-        M = motion_matrix(t, n, centre, scale, kind == "moving")
+        M = motion_matrix(t, centre, scale, kind == "moving")
         f = cv2.warpAffine(photo, M, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(60, 60, 60)).astype(np.float32)
         f += rng.normal(0.0, NOISE_SIGMA, f.shape).astype(np.float32)
@@ -260,7 +261,7 @@ def make_clips(photos, folder: Path, n: int = FRAMES) -> list[Clip]:
             for i, (name, rgb, face) in enumerate(photos) for k, kind in enumerate(KINDS)]
 
 
-def mediapipe_points(peer, clips: list[Clip], workdir: Path) -> tuple[list[np.ndarray], list[int], dict]:
+def mediapipe_points(peer, clips: list[Clip]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
     """MediaPipe in video mode on every clip: (T, 68, 2) per clip (the face nearest the ground
     truth), the checksums of the frames it decoded, and its meta."""
     from peers import pick_face
@@ -285,8 +286,8 @@ def part_video(peers: dict, workdir: Path, n_faces: int = TEST_FACES, frames: in
     from denseface import DenseFace
     from denseface.infer.tracking import SmoothingConfig
 
-    clips = make_clips(test_photos(n_faces), workdir / "video_clips", frames)
-    mp, mp_sums, mp_meta = (mediapipe_points(peers["mediapipe"], clips, workdir)
+    clips = make_clips(held_out_faces(n_faces), workdir / "video_clips", frames)
+    mp, mp_sums, mp_meta = (mediapipe_points(peers["mediapipe"], clips)
                             if "mediapipe" in peers else (None, None, None))
     model = DenseFace(threads=1)
     cv2.setNumThreads(1)
@@ -309,16 +310,11 @@ def part_video(peers: dict, workdir: Path, n_faces: int = TEST_FACES, frames: in
     return {"clips": len(clips), "frames": frames, "fps": FPS, "size": [FRAME_W, FRAME_H],
             "noise_sigma": NOISE_SIGMA, "face_px": FACE_PX, "motion": MOTION, "codec": "mp4v (MPEG-4 part 2) in MP4",
             "photos": "held-out 300-W faces (denseface.data.human68's split, 20 %, seed 20), evenly spaced",
-            "smoothing": _asdict(SmoothingConfig()), "mediapipe": mp_meta,
+            "smoothing": asdict(SmoothingConfig()), "mediapipe": mp_meta,
             "mediapipe_decoded_same_frames": all(same_frames) if same_frames else None,
             "tracker_fps_median": float(np.median(fps)), "tracker_fps_note": "denseface's tracker, one "
             "640x480 face, 1 thread, frames already decoded, on the moving clips (median over clips)",
             "rows": rows, "summary": s, "targets": TARGETS, "met": targets_met(s)}
-
-
-def _asdict(cfg) -> dict:
-    from dataclasses import asdict
-    return asdict(cfg)
 
 
 # ------------------------------------------------------------------------------ reports
@@ -474,7 +470,7 @@ def tune(workdir: Path, frames: int = FRAMES) -> dict:
         still = [r for r, c in zip(s, clips) if c.kind == "still"]
         moving = [(r, c, p) for r, c, p in zip(s, clips, photo) if c.kind == "moving"]
         excess = [r["nme"] - scores(p, c)["nme"] for r, c, p in moving]
-        rows[name] = {"smoothing": None if sm is None else _asdict(sm),
+        rows[name] = {"smoothing": None if sm is None else asdict(sm),
                       "jitter": float(np.mean([r["jitter"] for r in still])),
                       "step": float(np.mean([r["step"] for r in still])),
                       "nme_still": float(np.mean([r["nme"] for r in still])),
