@@ -202,15 +202,61 @@ def restore_float32(model, onnx_path: str | Path) -> list[str]:
     return copied
 
 
+def with_uncertainty_head(path: str | Path):
+    """The checkpoint at ``path`` as a model with an (unfitted) uncertainty head; every other
+    weight kept."""
+    from ..models.regressor import DenseRegressor, load_model
+
+    base = load_model(path)
+    model = DenseRegressor(dataclasses.replace(base.config, head_uncertainty=True))
+    missing = model.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert all(k.startswith("head_uncertainty.") for k in missing), missing
+    return model
+
+
+def calibrate(model, head, val_split, lset, truth: str) -> dict:
+    """Scale ``head`` (in place) so that its sigmas are calibrated on ``val_split`` against
+    ``truth``; the shares within 1, 2, 3 sigma against both truths, before and after."""
+    import torch
+
+    errs = {t: flip_averaged_errors(model, val_split, lset, t) for t in ("labels", "human")}
+    scale = calibration_scale(*errs[truth])
+    with torch.no_grad():   # the scale lives in the head: sigma * t = exp(mlp + log t)
+        head.mlp[-1].bias.add_(float(np.log(scale)))
+    return {"calibrated_on": truth, "scale": scale,
+            "before": {t: calibration_report(*e) for t, e in errs.items()},
+            "after": {t: calibration_report(*e, scale) for t, e in errs.items()}}
+
+
+def write_run(model, out: Path, cfg: UncertaintyConfig, cal: dict, rows: list[dict]) -> None:
+    """model.pt (fp16), model.onnx (from those weights, float32 ones from ``cfg.float32_from``;
+    parity checked), calibration.json and log.csv in ``out``."""
+    from ..export.onnx import export_onnx, parity_max_abs_px
+    from ..models.regressor import load_model, save_checkpoint
+
+    save_checkpoint(model, out / "model.pt", half=True, uncertainty=dataclasses.asdict(cfg), calibration=cal)
+    model = load_model(out / "model.pt")      # the fp16-rounded weights, as shipped
+    if cfg.float32_from:
+        cal["float32_from_onnx"] = restore_float32(model, cfg.float32_from)
+    export_onnx(model, out / "model.onnx")
+    S = model.config.input_size
+    crops = np.random.default_rng(0).integers(0, 256, (4, S, S, 3), dtype=np.uint8)
+    cal["onnx_parity_px"] = parity_max_abs_px(model, out / "model.onnx", crops)
+    (out / "calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
+    with open(out / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def train_uncertainty(cfg: UncertaintyConfig) -> Path:
     import torch
 
     from ..data.augment import AugmentConfig
     from ..data.dataset import LandmarkDataset, load_split
-    from ..export.onnx import export_onnx, parity_max_abs_px
     from ..landmarks import load_landmark_set
     from ..mesh.bfm import load_bfm
-    from ..models.regressor import DenseRegressor, UncertaintyHead, load_model, save_checkpoint
+    from ..models.regressor import UncertaintyHead
     from ..paths import shared_path
     from .extra_targets import cached_arrays
 
@@ -219,12 +265,8 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base = load_model(cfg.model)
-    config = dataclasses.replace(base.config, head_uncertainty=True)
-    model = DenseRegressor(config)
-    missing = model.load_state_dict(base.state_dict(), strict=False).missing_keys
-    assert all(k.startswith("head_uncertainty.") for k in missing), missing
-    lset, bfm, S = load_landmark_set(config.landmark_set), load_bfm(None), config.input_size
+    model = with_uncertainty_head(cfg.model)
+    lset, bfm, S = load_landmark_set(model.config.landmark_set), load_bfm(None), model.config.input_size
     folders = {"train": (cfg.train_dir or shared_path("data", "aflw_pl", "train"), cfg.train_labels),
                "val": (cfg.val_dir or shared_path("data", "aflw_pl", "val"), cfg.val_labels)}
     splits: dict = {}
@@ -234,36 +276,19 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
             d, lab = folders[part]
             splits[part] = load_split(d, bfm, lset, lab or None, limit=cfg.limit or None)
         return splits[part]
-    t0 = time.time()
 
     def errors(part: str, augment: bool) -> dict[str, np.ndarray]:   # cached: refits reuse them
         return cached_arrays(out / f"features_{part}{'_augmented' if augment else ''}.npz",
                              lambda: dict(zip(("F", "R2"), features_and_errors(model, LandmarkDataset(
                                  split(part), lset.flip, S, AugmentConfig(enabled=augment), flip_double=True))[:2])))
+    t0 = time.time()
     train, val = errors("train", cfg.augment), errors("val", False)
-    F, R2, Fv, R2v = train["F"], train["R2"], val["F"], val["R2"]
-    print(f"features: {len(F)} train, {len(Fv)} val crops ({time.time() - t0:.0f} s)", file=sys.stderr)
-    head = UncertaintyHead(F.shape[1], config.num_points, cfg.hidden)
-    rows = fit_head(head, F, R2, cfg, val=(Fv, R2v))
+    print(f"features: {len(train['F'])} train, {len(val['F'])} val crops ({time.time() - t0:.0f} s)", file=sys.stderr)
+    torch.manual_seed(cfg.seed)     # the head's start does not depend on whether features were cached
+    head = UncertaintyHead(train["F"].shape[1], model.config.num_points, cfg.hidden)
+    rows = fit_head(head, train["F"], train["R2"], cfg, val=(val["F"], val["R2"]))
     model.head_uncertainty = head.eval()
-    errs = {truth: flip_averaged_errors(model, split("val"), lset, truth) for truth in ("labels", "human")}
-    scale = calibration_scale(*errs[cfg.calibrate_on])
-    cal = {"calibrated_on": cfg.calibrate_on, "scale": scale,
-           "before": {t: calibration_report(*e) for t, e in errs.items()},
-           "after": {t: calibration_report(*e, scale) for t, e in errs.items()}}
-    with torch.no_grad():   # the scale lives in the head: sigma * t = exp(mlp + log t)
-        head.mlp[-1].bias.add_(float(np.log(scale)))
-    save_checkpoint(model, out / "model.pt", half=True, uncertainty=dataclasses.asdict(cfg), calibration=cal)
-    model = load_model(out / "model.pt")      # the fp16-rounded weights, as shipped
-    if cfg.float32_from:
-        cal["float32_from_onnx"] = restore_float32(model, cfg.float32_from)
-    export_onnx(model, out / "model.onnx")
-    crops = np.random.default_rng(0).integers(0, 256, (4, S, S, 3), dtype=np.uint8)
-    cal["onnx_parity_px"] = parity_max_abs_px(model, out / "model.onnx", crops)
-    (out / "calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
-    with open(out / "log.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[-1]))
-        w.writeheader()
-        w.writerows(rows)
+    cal = calibrate(model, head, split("val"), lset, cfg.calibrate_on)
+    write_run(model, out, cfg, cal, rows)
     print(f"calibration: {cal}", file=sys.stderr)
     return out
