@@ -105,7 +105,8 @@ from denseface.eval.calibration import speed_photos  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
 from denseface.eval.report import machine, write_doc_section, write_json  # noqa: E402
 from denseface.infer.api import STAGES, DenseFace, PredictConfig, Timings  # noqa: E402
-from denseface.io.images import header_size, read_file_bytes, read_image  # noqa: E402
+from denseface.io.image_headers import header_size  # noqa: E402
+from denseface.io.images import read_file_bytes, read_image  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "e2e.json"

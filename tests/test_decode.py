@@ -51,7 +51,7 @@ def test_rgb_photos_decode_straight_to_rgb_with_the_same_pixels():
     alpha, palette and 16-bit files keep the ANYCOLOR path."""
     from PIL import Image
 
-    from denseface.io.images import _header
+    from denseface.io.image_headers import image_header
 
     src = Image.fromarray(np.random.default_rng(3).integers(0, 256, (31, 45, 3), dtype=np.uint8))
     exif = Image.Exif()
@@ -62,7 +62,7 @@ def test_rgb_photos_decode_straight_to_rgb_with_the_same_pixels():
              "rgba.png": _encoded(src.convert("RGBA"), "PNG"), "palette.png": _encoded(src.convert("P"), "PNG"),
              "rgb16.png": cv2.imencode(".png", np.full((5, 7, 3), 40000, np.uint16))[1].tobytes()}
     for name, data in {**direct, **other}.items():
-        assert _header(data)[3] == (name in direct), name
+        assert image_header(data)[3] == (name in direct), name
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
         assert np.array_equal(decode_image(data, name), normalise_array(bgr, "bgr")), name
     assert decode_image(direct["exif.jpg"]).shape == (45, 31, 3)
@@ -73,7 +73,7 @@ def test_jpeg_and_png_headers_are_read_without_pillow_as_pillow_reads_them(monke
     Pillow's time per photo), equal to Pillow's reading; other formats still go to Pillow."""
     from PIL import Image
 
-    from denseface.io import images
+    from denseface.io import image_headers as images
 
     src = Image.fromarray(np.random.default_rng(4).integers(0, 256, (23, 37, 3), dtype=np.uint8))
     exif = Image.Exif()
@@ -86,7 +86,7 @@ def test_jpeg_and_png_headers_are_read_without_pillow_as_pillow_reads_them(monke
              cv2.imencode(".png", np.zeros((5, 7), np.uint16))[1].tobytes()]
     want = [images._pil_header(d) for d in files]
     monkeypatch.setattr(images, "_pil_header", lambda data: pytest.fail("Pillow asked for a JPEG or PNG header"))
-    assert [images._header(d) for d in files] == want
+    assert [images.image_header(d) for d in files] == want
     assert images.header_size(files[0]) == (37, 23, 3)
     monkeypatch.undo()
-    assert images._header(_encoded(src, "BMP")) == (37, 23, 3, False)     # Pillow's
+    assert images.image_header(_encoded(src, "BMP")) == (37, 23, 3, False)     # Pillow's
