@@ -65,7 +65,6 @@ def mediapipe_serve() -> int:
     runs), of BlazeFace alone and of the 468-point model on the ROIs BlazeFace gives, and the
     faces found. A line "warmup PATH" runs PATH three times untimed. MediaPipe's wrapper is
     benchmarks/peer_mediapipe.py (one wrapper for every benchmark)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from peer_mediapipe import FaceMeshPeer, read_rgb
 
     peer = FaceMeshPeer(max_faces=int(os.environ.get("E2E_MAX_FACES", "10")))

@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface import DenseFace  # noqa: E402
 from denseface.eval.datasets import MeshPoints, face_region_vertices, gt_cameras, read_fit_params  # noqa: E402

@@ -38,7 +38,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.eval.report import write_doc_section  # noqa: E402
 from denseface.metrics import bbox_size, nme_2d  # noqa: E402

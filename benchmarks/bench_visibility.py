@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface import DenseFace  # noqa: E402
 from denseface.eval.predictions import RunConfig, predict_images  # noqa: E402

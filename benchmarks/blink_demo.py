@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from denseface.cli.main import main as denseface_main  # noqa: E402
 from denseface.eval.photo_clip import BLINK_PHOTOS, BLINK_SHOTS, blink_clip, score_events  # noqa: E402

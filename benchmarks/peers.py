@@ -58,15 +58,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from denseface.eval.calibration import calibration_images  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
+from denseface.eval.report import machine  # noqa: E402
 from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  # noqa: E402
 from denseface.metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, interocular, nme_2d,  # noqa: E402
                                point_errors)
-from compare_detectors import machine  # noqa: E402
 import peers_openness  # noqa: E402
 import peers_video  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402

@@ -528,7 +528,6 @@ def write_video_doc(d: dict, fmt) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
-    import sys
     import tempfile
 
     ap = argparse.ArgumentParser(description="Choose the video smoothing on the tuning clips "
@@ -536,7 +535,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", action="store_true", required=True)
     ap.add_argument("--frames", type=int, default=FRAMES)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     with tempfile.TemporaryDirectory(prefix="denseface_video_") as tmp:
         d = tune(Path(tmp), args.frames)
     out = Path(__file__).resolve().parent / "results" / "video_tuning.json"
