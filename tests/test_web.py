@@ -201,6 +201,8 @@ def test_browser_points_equal_python_onnx_with_given_boxes(site, fixtures):
                 else:   # sigmas in image pixels (the JSON rounds to 1e-3) and the face's quality
                     assert np.abs(np.array(a["uncertainty"]) - np.array(b["uncertainty"])).max() < 2e-3
                     assert abs(a["quality"] - b["quality"]) < 1e-4
+                for k in ("eye_open_left", "eye_open_right", "mouth_open"):   # the openness readouts
+                    assert abs(a[k] - b[k]) < 2e-3, k
 
 
 def test_browser_eye_stage_reads_the_eyes_as_python(site, tmp_path):

@@ -272,7 +272,8 @@ def write_photo_fixtures(out: Path, shared: Path, model=None, photos=PARITY_PHOT
                         "landmarks68_300w": None if f.landmarks68_300w is None else _list(f.landmarks68_300w),
                         "visibility": f.visibility.tolist(),
                         "uncertainty": None if f.uncertainty is None else _list(f.uncertainty),
-                        "quality": f.quality}
+                        "quality": f.quality, "eye_open_left": f.eye_open_left,
+                        "eye_open_right": f.eye_open_right, "mouth_open": f.mouth_open}
                        for f in m.predict(image, boxes=boxes)] for tta, m in models.items()}
         rows.append({"name": rel, "file": str(path), "width": image.shape[1], "height": image.shape[0],
                      "rgb": f"{k}.rgb", "crop": f"{k}.crop", "boxes": boxes, "faces": faces})

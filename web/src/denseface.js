@@ -26,6 +26,7 @@ import { PixelReader, detectionView, regionPixels } from './image.js';
 import { LANDMARKS68_300W, LandmarkNetwork, POINTS, UNCERTAINTY } from './network.js';
 import { EyeStage } from './eyes.js';
 import { estimatePose } from './pose.js';
+import { opennessFields } from './openness.js';
 import { faceVisibility, outwardTriangles } from './visibility.js';
 import { setUpRuntime } from './runtime.js';
 
@@ -274,7 +275,8 @@ export class DenseFace {
   /** A face from its network outputs (image pixels by name, or just its N x [x, y, z] points).
    * landmarks68_300w: the 68 points as people annotate them (68 x [x, y]) from models with the
    * second head, else null. visibility (N booleans) and visibility68 (68): whether each point
-   * is seen or hidden by the face itself (./visibility.js, Python's Face.visibility). pose and
+   * is seen or hidden by the face itself (./visibility.js, Python's Face.visibility);
+   * eye_open_right, eye_open_left, mouth_open as Python's (./openness.js). pose, openness and
    * the visibility are computed when first read (lazyFields): a tracked frame's raw face, which
    * its smoothed face replaces, and a page that never reads them do not pay for them. */
   makeFace(box, score, outputs, cropBox) {
@@ -288,6 +290,7 @@ export class DenseFace {
       cropBox,
     };
     return lazyFields(face, {
+      ...opennessFields(face),
       pose: () => estimatePose(landmarks, this.meanShape),
       visibility: () => faceVisibility(landmarks, this.meshTriangles, ...this.visibilityThresholds),
       visibility68: () => this.idx68.map((k) => face.visibility[k]),

@@ -16,6 +16,7 @@
 
 import data from './generated/data.js';
 import { lazyFields } from './denseface.js';
+import { opennessFields } from './openness.js';
 import { boxIou } from './geometry.js';
 import { estimatePose } from './pose.js';
 
@@ -145,7 +146,8 @@ export class FaceSmoother {
 
   /** A raw face smoothed (as FaceSmoother.face): landmarks, the 68, the human-convention 68
    * (smoothed with them at the dense 68's depth) and the pose of the smoothed landmarks; the raw
-   * face's other fields kept (its visibility, as Python's), fields computed when first read
+   * face's other fields kept (its visibility, as Python's), the openness readouts of the smoothed
+   * points, fields computed when first read
    * (lazyFields) staying so. */
   face(face, t, idx68) {
     const human = face.landmarks68_300w, n = face.landmarks.length;
@@ -162,7 +164,7 @@ export class FaceSmoother {
       landmarks68: idx68.map((k) => landmarks[k]),
       landmarks68_300w: human ? out.slice(n).map((p) => [p[0], p[1]]) : null,
     });
-    return lazyFields(kept, { ...lazy, pose: () => estimatePose(landmarks, this.mean) });
+    return lazyFields(kept, { ...lazy, ...opennessFields(kept), pose: () => estimatePose(landmarks, this.mean) });
   }
 }
 

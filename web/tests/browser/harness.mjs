@@ -137,7 +137,7 @@ const TASKS = {
         const t0 = performance.now();
         const faces = await df.predict(bitmap, { boxes: p.boxes || null });
         out.push({ path: p.path, ms: performance.now() - t0, width: bitmap.width, height: bitmap.height,
-          faces: faces.map((f) => ({ box: f.box, score: f.score, landmarks: f.landmarks, landmarks68: f.landmarks68, landmarks68_300w: f.landmarks68_300w, pose: f.pose, crop_box: f.cropBox, uncertainty: f.uncertainty, quality: f.quality })) });
+          faces: faces.map((f) => ({ box: f.box, score: f.score, landmarks: f.landmarks, landmarks68: f.landmarks68, landmarks68_300w: f.landmarks68_300w, pose: f.pose, crop_box: f.cropBox, uncertainty: f.uncertainty, quality: f.quality, eye_open_left: f.eye_open_left, eye_open_right: f.eye_open_right, mouth_open: f.mouth_open })) });
       }
       return out;
     }, input);
