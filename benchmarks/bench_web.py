@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # not for the package (installed): for its sibling scripts, benchmarks.bench_video
 
 from denseface.eval.report import machine  # noqa: E402
 
@@ -129,7 +127,7 @@ def write_y4m(path: Path, frames: np.ndarray, fps: float) -> np.ndarray:
 def live_clip(shared: Path, folder: Path, frames: int = 100, fps: float | None = None):
     """bench_video.py's clip of LIVE_CLIP with the barcode: (clip with the decoded frames,
     y4m path); ``fps``: the frame rate the file declares (default the clip's own)."""
-    from benchmarks.bench_video import FPS, clip_sources, make_clip
+    from denseface.eval.moving_clip import FPS, clip_sources, make_clip
 
     (name, path, face), = [c for c in clip_sources(shared) if c[0] == LIVE_CLIP]
     clip = make_clip(name, path, face, frames)
@@ -144,7 +142,7 @@ def live_clip(shared: Path, folder: Path, frames: int = 100, fps: float | None =
 def clip_scores(clip, preds: dict[int, np.ndarray | None]) -> dict:
     """Per-frame NME (%) of predicted 68 points {frame: (68, 2) or None} against the clip's
     ground truth, the occluded frames (and the two after) left out as bench_video.py does."""
-    from benchmarks.bench_video import AFTER_OCCLUSION, OCCLUDED
+    from denseface.eval.moving_clip import AFTER_OCCLUSION, OCCLUDED
     from denseface.metrics import bbox_size, nme_2d
 
     skip = set(OCCLUDED) | set(range(OCCLUDED.stop, OCCLUDED.stop + AFTER_OCCLUSION))
@@ -163,14 +161,14 @@ def clip_scores(clip, preds: dict[int, np.ndarray | None]) -> dict:
 
 def python_tracked(clip, model=None) -> dict[int, np.ndarray | None]:
     """Python's FaceTracker (defaults) on the clip's frames: {frame: 68 points or None}."""
-    from benchmarks.bench_video import FPS, _nearest_face
+    from denseface.eval.moving_clip import FPS, nearest_face
     from denseface.infer.api import DenseFace
     from denseface.infer.tracking import FaceTracker
 
     tracker = FaceTracker(DenseFace(model))
     out = {}
     for t, frame in enumerate(clip.frames):
-        f = _nearest_face(tracker.update(frame, t / FPS), clip.gt68[t])
+        f = nearest_face(tracker.update(frame, t / FPS), clip.gt68[t])
         out[t] = None if f is None else f.landmarks68[:, :2]
     return out
 
@@ -288,8 +286,8 @@ def eye_parity(site: Path, shared: Path, folder: Path, cew_photos: int = CEW_PHO
 
 
 def speed(site: Path, shared: Path, folder: Path, rounds: int = 3) -> dict:
-    from benchmarks.bench_video import FPS
-    from benchmarks.qualitative import PHOTOS
+    from denseface.eval.calibration import QUALITATIVE_PHOTOS as PHOTOS
+    from denseface.eval.moving_clip import FPS
 
     clip, _ = live_clip(shared, folder)
     for i, f in enumerate(clip.frames):
@@ -334,8 +332,8 @@ def profile_stages(runs: list[dict]) -> dict:
 def profile(site: Path, shared: Path, folder: Path, repeats: int = 5) -> dict:
     """Where the time goes in the page (harness task profile): per stage, the mean ms of a
     photo (after one untimed run) and of a tracked frame of the speed part's clip."""
-    from benchmarks.bench_video import FPS
-    from benchmarks.qualitative import PHOTOS
+    from denseface.eval.calibration import QUALITATIVE_PHOTOS as PHOTOS
+    from denseface.eval.moving_clip import FPS
 
     clip, _ = live_clip(shared, folder)
     for i, f in enumerate(clip.frames):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -230,7 +229,8 @@ def measure_speed(names: list[str]) -> None:
         speed = time_side_by_side({"teacher": teacher_onnx(Path(tmp)),
                                    **{n: MODELS[n].onnx_path for n in names}})
     for name in names:
-        write_results(MODELS[name], MODELS[name].results() | speed_fields(speed, name))
+        r = MODELS[name].results() | speed_fields(speed, name)
+        write_results(MODELS[name], r)
         print(name, {k: round(v, 3) for k, v in r.items() if k.startswith(("network", "teacher"))})
     t = json.loads(TEACHER_JSON.read_text()) if TEACHER_JSON.exists() else {}
     TEACHER_JSON.write_text(json.dumps(t | {"network_ms": speed["teacher"]}, indent=1) + "\n")

