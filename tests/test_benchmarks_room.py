@@ -49,3 +49,16 @@ def test_moving_clip_scores_the_truth_as_perfect_and_a_shift_by_its_size():
     off = score_track(clip, [g + 2.0 for g in gt])
     assert np.allclose(off["nme"], 100 * 2 * np.sqrt(2) / size)
     assert np.allclose(off["jitter_steps"], 0, atol=1e-9)
+
+
+def test_docs_web_md_is_the_render_of_the_saved_web_results():
+    """denseface.eval.web_report (moved from bench_web.py): docs/web.md's generated section is
+    exactly render() of benchmarks/results/web.json, so the page's figures cannot disagree."""
+    import json
+
+    from denseface.eval.web_report import render
+
+    root = BENCHMARKS.parent
+    text = (root / "docs" / "web.md").read_text()
+    result = json.loads((BENCHMARKS / "results" / "web.json").read_text())
+    assert f"<!-- bench_web:start -->\n{render(result)}\n<!-- bench_web:end -->" in text
