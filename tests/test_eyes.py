@@ -89,11 +89,12 @@ def test_eye_stage_trains_and_exports(tmp_path):
 
     from denseface.infer.eyes import EyeStage
     from denseface.landmarks import load_landmark_set
-    from denseface.train.eye_stage import load_eye_config, train_eye_stage
+    from denseface.train.config import load_stage_config
+    from denseface.train.eye_stage import EyeStageConfig, train_eye_stage
     from pathlib import Path
 
-    cfg = load_eye_config(Path(__file__).resolve().parents[1] / "configs" / "eyes_v1.yaml",
-                          {"out_dir": str(tmp_path), "limit_faces": 6, "epochs": 2, "val_every": 1})
+    cfg = load_stage_config(Path(__file__).resolve().parents[1] / "configs" / "eyes_v1.yaml", EyeStageConfig,
+                            {"out_dir": str(tmp_path), "limit_faces": 6, "epochs": 2, "val_every": 1})
     out = train_eye_stage(cfg)
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "ear_r" in rows[0]

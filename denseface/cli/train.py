@@ -56,13 +56,15 @@ def cmd_train(args) -> int:
     if args.pretrained:
         overrides["pretrained"] = args.pretrained
     if _stage_of(args.config) == "eyes":         # the eye stage (denseface.train.eye_stage)
-        from ..train.eye_stage import load_eye_config, train_eye_stage
-        out = train_eye_stage(load_eye_config(args.config, overrides))
+        from ..train.config import load_stage_config
+        from ..train.eye_stage import EyeStageConfig, train_eye_stage
+        out = train_eye_stage(load_stage_config(args.config, EyeStageConfig, overrides))
         print(f"run folder: {out} (eye_net.pt, eyes.onnx, log.csv)")
         return 0
     if _stage_of(args.config) == "uncertainty":  # the uncertainty head (denseface.train.uncertainty)
-        from ..train.uncertainty import load_uncertainty_config, train_uncertainty
-        out = train_uncertainty(load_uncertainty_config(args.config, overrides))
+        from ..train.config import load_stage_config
+        from ..train.uncertainty import UncertaintyConfig, train_uncertainty
+        out = train_uncertainty(load_stage_config(args.config, UncertaintyConfig, overrides))
         print(f"run folder: {out} (model.pt, model.onnx, log.csv, calibration.json)")
         return 0
     cfg = load_config(args.config, overrides)

@@ -204,7 +204,9 @@ def apply_overrides(d: dict, overrides: dict | None, path: str | Path | None = N
     return d
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+def read_config_mapping(path: str | Path, overrides: dict | None = None) -> dict:
+    """A YAML config file as a mapping, dotted ``overrides`` applied; ConfigError names the file
+    and the problem (missing, not a file, unreadable, not UTF-8, not a mapping)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("config file does not exist", path=path)
@@ -219,8 +221,39 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     d = parse_yaml(text, path) or {}
     if not isinstance(d, dict):
         raise ConfigError("config must be a YAML mapping", path=path)
-    apply_overrides(d, overrides, path)
+    return apply_overrides(d, overrides, path)
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    d = read_config_mapping(path, overrides)
     try:
         return config_from_dict(d)
     except ConfigError as e:
         raise ConfigError(e.problem, path=path) from None
+
+
+def load_stage_config(path: str | Path, cls, overrides: dict | None = None):
+    """The config of a training stage beside the regressor's (``cls``: a strict pydantic
+    dataclass, e.g. the eye stage's or the uncertainty head's) from YAML, with dotted
+    ``overrides``; ConfigError names the key."""
+    from pydantic import TypeAdapter, ValidationError
+
+    d = read_config_mapping(path, overrides)
+    try:
+        return TypeAdapter(cls).validate_json(json.dumps(d))
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(f"config key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}", path=path) from None
+
+
+def start_stage(cfg) -> Path:
+    """A stage run's start: torch's threads (``cfg.threads``, 0 = its default) and seed
+    (``cfg.seed``) set, the run folder ``cfg.out_dir`` made; returns it."""
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -60,21 +59,6 @@ class EyeStageConfig:
     limit_faces: Annotated[int, Ge(0)] = 0   # per source and part, 0 = all (smoke tests)
     val_every: PosInt = 5
     net: EyeConfig = field(default_factory=EyeConfig)
-
-
-def load_eye_config(path: str | Path, overrides: dict | None = None) -> EyeStageConfig:
-    """An eye-stage config from YAML (the strict loader of denseface.train.config), with dotted
-    ``overrides``; ConfigError names the key."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from ..errors import ConfigError
-    from .config import apply_overrides, parse_yaml
-    d = apply_overrides(parse_yaml(Path(path).read_text(encoding="utf-8"), path) or {}, overrides, path)
-    try:
-        return TypeAdapter(EyeStageConfig).validate_json(json.dumps(d))
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise ConfigError(f"config key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}", path=path) from None
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -168,12 +152,9 @@ def train_eye_stage(cfg: EyeStageConfig) -> Path:
 
     from ..export.onnx import export_eye_stage
     from ..models.eye_net import EyeNet, save_eye_net
+    from .config import start_stage
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_stage(cfg)
     d = eye_data(cfg)
     h, c = d["human68_train"], d["closed_eyes_train"]
     X = np.concatenate([h["patches"], c["patches"]])

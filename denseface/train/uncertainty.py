@@ -63,21 +63,6 @@ class UncertaintyConfig:
     limit: Annotated[int, Ge(0)] = 0    # faces per split, 0 = all (smoke tests)
 
 
-def load_uncertainty_config(path: str | Path, overrides: dict | None = None) -> UncertaintyConfig:
-    """An uncertainty-head config from YAML (the strict loader of denseface.train.config), with
-    dotted ``overrides``; ConfigError names the key."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from ..errors import ConfigError
-    from .config import apply_overrides, parse_yaml
-    d = apply_overrides(parse_yaml(Path(path).read_text(encoding="utf-8"), path) or {}, overrides, path)
-    try:
-        return TypeAdapter(UncertaintyConfig).validate_json(json.dumps(d))
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise ConfigError(f"config key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}", path=path) from None
-
-
 # -- the pieces, pure numpy where they can be ------------------------------------------------
 def gaussian_nll(log_sigma, r2):
     """Mean negative log-likelihood (constants dropped) of 2D errors with squared radius ``r2``
@@ -258,13 +243,10 @@ def train_uncertainty(cfg: UncertaintyConfig) -> Path:
     from ..mesh.bfm import load_bfm
     from ..models.regressor import UncertaintyHead
     from ..paths import shared_path
+    from .config import start_stage
     from .extra_targets import cached_arrays
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_stage(cfg)
     model = with_uncertainty_head(cfg.model)
     lset, bfm, S = load_landmark_set(model.config.landmark_set), load_bfm(None), model.config.input_size
     folders = {"train": (cfg.train_dir or shared_path("data", "aflw_pl", "train"), cfg.train_labels),
