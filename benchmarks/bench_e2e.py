@@ -102,6 +102,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from denseface.eval.calibration import speed_photos  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
+from denseface.eval.e2e_report import e2e_markdown  # noqa: E402
 from denseface.eval.report import machine, write_doc_section, write_json  # noqa: E402
 from denseface.infer.api import STAGES, DenseFace, PredictConfig, Timings  # noqa: E402
 from denseface.io.image_headers import header_size  # noqa: E402
@@ -110,9 +111,6 @@ from denseface.paths import shared_root  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "e2e.json"
 MEDIAPIPE_PYTHON = Path("/work/venvs/mediapipe/bin/python")
-TARGET_RATIO = 1.25
-STRETCH_RATIO = 1.0
-TARGET_MS_WITHOUT_PEER = 10.0
 
 
 def configurations() -> dict[str, dict]:
@@ -319,97 +317,6 @@ def _per_photo_median(per_photo: list[list[dict]]) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ report
-def _median(rows: list[dict], key: str) -> float:
-    return float(np.median([r[key] for r in rows]))
-
-
-def summary(s: dict) -> dict:
-    """Median per-photo figures of one photo set."""
-    dec = s["decoders"]
-    imread = _median(dec, "imread")
-    out = {"imread": imread, "checks": _median(dec, "checks"), "denseface": {}}
-    for label, rows in s["denseface"].items():
-        d = {k: _median(rows, k) for k in ("read_image", *STAGES, "total", "cpu_total")}
-        d["array"] = float(np.median([r["total"] - r["read_image"] for r in rows]))
-        d["faces"] = int(sum(r["faces"] for r in rows))
-        out["denseface"][label] = d
-    mp = s.get("mediapipe")
-    if mp:
-        out["mediapipe"] = {"end_to_end": _median(mp, "end_to_end"), "detect": _median(mp, "detect"),
-                            "landmarks": _median(mp, "landmarks"),
-                            "decode": _median(mp, "decode"),
-                            "from_file": float(np.median([m["end_to_end"] + m["decode"] for m in mp])),
-                            "cpu_from_file": _median(mp, "cpu_from_file"),
-                            "faces": int(sum(r["faces"] for r in mp))}
-    return out
-
-
-def e2e_markdown(r: dict) -> str:
-    default = next(iter(r["configs"]))
-    cfg = r["configs"][default]
-    lines = [f"One thread, one pinned core (ONNX Runtime, OpenCV and the detector at 1 thread; MediaPipe's "
-             f"worker pinned to the same core), {r['rounds']} rounds taking turns, per photo the median over "
-             f"rounds, then the median over photos (ms). Shared 2-core machine (1-minute load average "
-             f"{r['machine']['load_average']}-{r['load_average_end']}, {r['machine']['date']}): read the "
-             f"ratios. Default: detector `{cfg['detector']}` with the cascade ({cfg['cascade_side']} px, then "
-             f"{cfg['detect_max_side']} px unless one face >= {cfg['cascade_min_face_px']:g} px), "
-             f"{cfg['passes']} passes, tta `{cfg['tta']}`. From the file = decode included "
-             "(MediaPipe: `cv2.imread` + RGB, then its Face Mesh call); decoded = from the RGB "
-             "array. Stages of denseface: decode = `read_image` (file, header checks, JPEG decode), "
-             "detect, crop, network, eyes (the eye stage), points + pose (network output -> image pixels, head pose). CPU ms: "
-             "the process's CPU time from the file to the faces (MediaPipe: every thread of its worker); "
-             "on a loaded core the wall time of the longer calls grows with the preemptions they suffer, "
-             "which CPU time leaves out.", ""]
-    target_ok = []
-    for set_name, s in r["sets"].items():
-        sm = summary(s)
-        mp = sm.get("mediapipe")
-        lines += [f"**{set_name}**, {s['photos']} photos; `read_image`'s checks (file read, header) "
-                  f"{sm['checks']:.2f} ms, `cv2.imread` {sm['imread']:.2f} ms.", "",
-                  "| pipeline | from the file | decoded | x MediaPipe (file) | x MediaPipe (decoded) | CPU ms (file) | "
-                  "x MediaPipe (CPU) | decode | detect | crop | network | eyes | points + pose | faces found |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for label, d in sm["denseface"].items():
-            rf = f"{d['total'] / mp['from_file']:.2f}" if mp else "-"
-            ra = f"{d['array'] / mp['end_to_end']:.2f}" if mp else "-"
-            rc = f"{d['cpu_total'] / mp['cpu_from_file']:.2f}" if mp and mp.get("cpu_from_file") else "-"
-            name = f"**denseface {label}**" if label == default else f"denseface {label}"
-            lines.append(f"| {name} | {d['total']:.2f} | {d['array']:.2f} | {rf} | {ra} | {d['cpu_total']:.2f} | {rc} | "
-                         f"{d['read_image']:.2f} | {d['detect']:.2f} | {d['crop']:.2f} | {d['network']:.2f} | "
-                         f"{d.get('eyes', 0.0):.2f} | {d['decode']:.2f} | {d['faces']} |")
-        if mp:
-            lines.append(f"| MediaPipe Face Mesh 0.10.21 | {mp['from_file']:.2f} | {mp['end_to_end']:.2f} | 1.00 | "
-                         f"1.00 | {mp['cpu_from_file']:.2f} | 1.00 | {mp['decode']:.2f} | {mp['detect']:.2f} (BlazeFace) | - | "
-                         f"{mp['landmarks']:.2f} (468 points) | - | - | {mp['faces']} |")
-            ratio = sm["denseface"][default]["total"] / mp["from_file"]
-            cpu_ratio = sm["denseface"][default]["cpu_total"] / mp["cpu_from_file"]
-            target_ok.append(f"{set_name}: {ratio:.2f}x MediaPipe from the file, wall "
-                             f"({'within' if ratio <= TARGET_RATIO else 'NOT within'} the {TARGET_RATIO:g}x target, "
-                             f"{'within' if ratio <= STRETCH_RATIO else 'not within'} the {STRETCH_RATIO:g}x stretch), "
-                             f"{cpu_ratio:.2f}x in CPU time")
-        else:
-            total = sm["denseface"][default]["total"]
-            lines.append(f"| MediaPipe Face Mesh | not measured: {s['mediapipe_missing']} | | | | | | | | | |")
-            target_ok.append(f"{set_name}: {total:.2f} ms, no MediaPipe in this run (target "
-                             f"{TARGET_MS_WITHOUT_PEER:g} ms: {'met' if total <= TARGET_MS_WITHOUT_PEER else 'NOT met'})")
-        lines.append("")
-    lines.append(f"Target (<= {TARGET_RATIO:g}x MediaPipe, one thread, stretch <= {STRETCH_RATIO:g}x): " + "; ".join(target_ok) + ".")
-    big = r.get("large_jpeg")
-    if big:
-        cells = "; ".join(f"{k} {v:.1f} ms" for k, v in big["ms"].items())
-        lines += ["", f"Large JPEG ({big['size'][0]}x{big['size'][1]}, {big['file_mb']} MB, same pinned core): "
-                  f"{cells}."]
-    t = r.get("threads")
-    if t:
-        cells = "; ".join(f"threads={k}: {v['wall_ms']:.2f} ms wall, {v['cpu_ms']:.2f} ms CPU"
-                          for k, v in t["settings"].items())
-        lines += ["", f"Threads (`--threads-study`, not pinned, {t['photos']} photos of 640x480, {t['rounds']} "
-                  f"rounds taking turns photo by photo, default configuration, from the file; load average "
-                  f"{t['machine']['load_average']}-{t['load_average_end']}, {t['machine']['date']}): {cells} "
-                  "per photo (median; CPU = the process, all threads)."]
-    return "\n".join(lines) + "\n"
-
-
 def write_report(r: dict) -> None:
     text = e2e_markdown(r)
     for doc in (ROOT / "docs" / "predict.md", ROOT / "docs" / "detectors.md"):

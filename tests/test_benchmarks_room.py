@@ -62,3 +62,15 @@ def test_docs_web_md_is_the_render_of_the_saved_web_results():
     text = (root / "docs" / "web.md").read_text()
     result = json.loads((BENCHMARKS / "results" / "web.json").read_text())
     assert f"<!-- bench_web:start -->\n{render(result)}\n<!-- bench_web:end -->" in text
+
+
+def test_the_e2e_sections_are_the_render_of_the_saved_e2e_result():
+    """denseface.eval.e2e_report (moved from bench_e2e.py): the e2e sections of docs/predict.md
+    and docs/detectors.md are exactly e2e_markdown() of benchmarks/results/e2e.json."""
+    import json
+
+    from denseface.eval.e2e_report import e2e_markdown
+
+    text = e2e_markdown(json.loads((BENCHMARKS / "results" / "e2e.json").read_text())).strip("\n")
+    for doc in ("predict.md", "detectors.md"):
+        assert f"<!-- e2e:start -->\n{text}\n<!-- e2e:end -->" in (BENCHMARKS.parent / "docs" / doc).read_text()
