@@ -177,7 +177,6 @@ OVER_LONG_SCRIPTS: dict[str, int] = {
     "benchmarks/compare_detectors.py": 787,
     "benchmarks/peers.py": 613,
     "benchmarks/peers_video.py": 547,
-    "benchmarks/model_family.py:measure": 64,
 }
 
 

@@ -74,3 +74,15 @@ def test_the_e2e_sections_are_the_render_of_the_saved_e2e_result():
     text = e2e_markdown(json.loads((BENCHMARKS / "results" / "e2e.json").read_text())).strip("\n")
     for doc in ("predict.md", "detectors.md"):
         assert f"<!-- e2e:start -->\n{text}\n<!-- e2e:end -->" in (BENCHMARKS.parent / "docs" / doc).read_text()
+
+
+def test_the_model_cards_head_rank_table_is_the_render_of_the_saved_run():
+    """denseface.eval.family_report (moved from model_family.py): docs/MODEL_CARD.md's head-rank
+    table is exactly ranks_table() of benchmarks/results/head_ranks.json."""
+    import json
+
+    from denseface.eval.family_report import ranks_table
+
+    text = ranks_table(json.loads((BENCHMARKS / "results" / "head_ranks.json").read_text()))
+    card = (BENCHMARKS.parent / "docs" / "MODEL_CARD.md").read_text()
+    assert f"<!-- head_ranks:start -->\n{text}\n<!-- head_ranks:end -->" in card
