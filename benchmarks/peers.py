@@ -63,8 +63,9 @@ from denseface.eval.calibration import calibration_images  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
 from denseface.eval.report import machine  # noqa: E402
 from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  # noqa: E402
-from denseface.metrics import (YAW_BIN_NAMES, balanced_mean, bin_means, interocular, nme_2d,  # noqa: E402
-                               point_errors)
+from denseface.eval.peers import (PARTS, aflw2000_section, aflw_summary, fmt, matched, pick_face,  # noqa: E402
+                                  square, time_section, w300_section, w300_summary)
+from denseface.metrics import YAW_BIN_NAMES, balanced_mean, bin_means  # noqa: E402
 import peers_openness  # noqa: E402
 import peers_video  # noqa: E402
 from denseface.paths import shared_path  # noqa: E402
@@ -74,8 +75,6 @@ DOC = ROOT / "docs" / "peers.md"
 VENVS = Path(os.environ.get("PEERS_VENV_DIR", "/work/venvs"))
 PEERS = ("mediapipe", "dlib")
 WORKERS = {"mediapipe": ROOT / "benchmarks" / "peer_mediapipe.py", "dlib": ROOT / "benchmarks" / "peer_dlib.py"}
-#: 300-W parts (0-based iBUG indices).
-PARTS = {"jaw": (0, 17), "brows": (17, 27), "nose": (27, 36), "eyes": (36, 48), "mouth": (48, 68)}
 MAX_FACES = 4
 
 
@@ -164,33 +163,6 @@ def denseface_model(threads: int = 1):
     return DenseFace(threads=threads)
 
 
-def pick_face(faces68: list[np.ndarray], gt68: np.ndarray) -> int | None:
-    """The face whose 68 points' box centre lies inside the ground truth's 68-point box, the
-    nearest to its centre; None if there is none."""
-    lo, hi = gt68[:, :2].min(0), gt68[:, :2].max(0)
-    best, best_d = None, np.inf
-    for k, f in enumerate(faces68):
-        if not np.isfinite(f[:, :2]).all():
-            continue
-        c = 0.5 * (f[:, :2].min(0) + f[:, :2].max(0))
-        if np.all(c >= lo) and np.all(c <= hi):
-            d = float(np.linalg.norm(c - 0.5 * (lo + hi)))
-            if d < best_d:
-                best, best_d = k, d
-    return best
-
-
-def matched(points68: np.ndarray, found: np.ndarray, gts: list[np.ndarray]) -> np.ndarray:
-    """(N, K, 68, 3) worker output -> (N, 68, 3) of the matched face, NaN when none."""
-    out = np.full((len(gts), 68, 3), np.nan)
-    for i, gt in enumerate(gts):
-        faces = [points68[i, k] for k in range(points68.shape[1]) if found[i, k]]
-        k = pick_face(faces, gt)
-        if k is not None:
-            out[i] = faces[k]
-    return out
-
-
 def ours_predict(model, paths: list[Path], boxes: np.ndarray | None, gts: list[np.ndarray]) -> np.ndarray:
     out = np.full((len(paths), 68, 3), np.nan)
     for i, path in enumerate(paths):
@@ -199,12 +171,6 @@ def ours_predict(model, paths: list[Path], boxes: np.ndarray | None, gts: list[n
         if k is not None:
             out[i] = faces[k].landmarks68
     return out
-
-
-def square(roi_or_box: np.ndarray) -> np.ndarray:
-    """[cx, cy, w, h(, rot)] -> the axis-aligned square box [x0, y0, x1, y1] of side w."""
-    cx, cy, w = roi_or_box[:3]
-    return np.array([cx - w / 2, cy - w / 2, cx + w / 2, cy + w / 2])
 
 
 def mediapipe_roi(mapping: BoxToCrop, gt68: np.ndarray) -> np.ndarray:
@@ -258,16 +224,6 @@ def load_mappings() -> dict[str, BoxToCrop]:
 
 
 # ------------------------------------------------------------------------------ aflw2000
-def aflw_summary(pred: np.ndarray, data) -> dict:
-    found = np.isfinite(pred).all((1, 2)) if pred.shape[-1] == 2 else np.isfinite(pred[..., :2]).all((1, 2))
-    nme = np.where(found, nme_2d(np.nan_to_num(pred[..., :2]), data.pts68), np.nan)
-    bins = data.bins
-    nb = bin_means(nme, bins)
-    return {"found_pct": [100.0 * float(found[bins == b].mean()) for b in range(3)],
-            "found_all_pct": 100.0 * float(found.mean()), "nme_bins": nb,
-            "nme_balanced": balanced_mean(nb), "nme": nme, "found": found}
-
-
 def part_aflw2000(peers: dict[str, Peer], limit: int, workdir: Path) -> dict:
     data = load_aflw2000(shared_path("data", "aflw2000_3d"), shared_path("data", "3ddfa_test_configs"), limit)
     gts = list(data.pts68)
@@ -313,20 +269,6 @@ def part_aflw2000(peers: dict[str, Peer], limit: int, workdir: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------ w300
-def w300_summary(pred: np.ndarray, gt: np.ndarray, afw: np.ndarray) -> dict:
-    found = np.isfinite(pred[..., :2]).all((1, 2))
-    err = point_errors(np.nan_to_num(pred), gt, interocular(gt))   # (N, 68) % of the eye corners' distance
-    out = {}
-    for subset, sel in (("afw", afw), ("all", np.ones_like(afw))):
-        s = sel & found
-        row = {"faces": int(sel.sum()), "found": int(s.sum()), "found_pct": 100.0 * float(s.sum()) / max(1, int(sel.sum())),
-               "nme": float(err[s].mean()) if s.any() else None}
-        for part, (a, b) in PARTS.items():
-            row[f"nme_{part}"] = float(err[s, a:b].mean()) if s.any() else None
-        out[subset] = row
-    return out
-
-
 def part_w300(peers: dict[str, Peer], workdir: Path) -> dict:
     folder = shared_path("data", "w300_afw_helen")
     with np.load(folder / "labels.npz") as z:
@@ -457,100 +399,11 @@ def part_time(peers: dict[str, Peer], n_images: int, rounds: int, repeats: int, 
 
 
 # ------------------------------------------------------------------------------ report
-def _f(v, nd: int = 2) -> str:
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
-
-
-METHOD_NAMES = {"denseface": "denseface (default model)", "mediapipe": "MediaPipe Face Mesh 0.10.21",
-                "dlib": "dlib 68-point shape predictor"}
-MODE_NAMES = {"own": "own detector", "gt": "ground-truth box"}
-DETECTOR = {"denseface": "libfacedetection (default chain)", "mediapipe": "BlazeFace short-range",
-            "dlib": "HOG + linear SVM, upsampled once"}
-
-
-def _aflw2000_section(d: dict) -> list[str]:
-    """The AFLW2000-3D section of docs/peers.md from peers_aflw2000.json."""
-    parts = ["## AFLW2000-3D by yaw (the test set: reported only)", "",
-             f"{d['n_images']} images ({' / '.join(str(c) for c in d['bin_counts'])} in the bins "
-             f"{' / '.join(d['bin_names'])}); NME (%) of the 68 points, 2D, normalised by sqrt(w·h) of "
-             "the ground-truth box (the protocol of `denseface eval aflw2000`), on the faces each method "
-             "found; *common* = on the faces that every method of that mode found.", "",
-             "| method | boxes | found 0–30 / 30–60 / 60–90 | NME 0–30 / 30–60 / 60–90 | balanced | balanced, common faces |",
-             "|---|---|---|---|---|---|"]
-    for k, r in d["rows"].items():
-        m, mode = k.split("|")
-        parts.append(f"| {METHOD_NAMES[m]} | {MODE_NAMES[mode]}"
-                     + (f" ({DETECTOR[m]})" if mode == "own" else "") + " | "
-                     + " / ".join(_f(v, 1) for v in r["found_pct"]) + " % | "
-                     + " / ".join(_f(v) for v in r["nme_bins"]) + f" | {_f(r['nme_balanced'])} | "
-                     + f"{_f(r['nme_balanced_common'])} ({r['common_faces']} faces) |")
-    maps = d.get("mappings", {})
-    parts += ["", "Ground-truth box: denseface reads the 68-point box as a landmark box (its "
-              "`boxes=` argument); the peers get the same box through their own convention, a "
-              "median mapping fitted on the non-test calibration photos (`benchmarks/results/"
-              "peers_calibration.json`): dlib's detector rectangle "
-              + (f"(scale {maps['dlib']['scale']}, shift {maps['dlib']['shift_x']}, {maps['dlib']['shift_y']} x box size)" if "dlib" in maps else "")
-              + " and the ROI MediaPipe derives from its own 468 points "
-              + (f"(scale {maps['mediapipe']['scale']}, shift {maps['mediapipe']['shift_x']}, {maps['mediapipe']['shift_y']})" if "mediapipe" in maps else "")
-              + ", rotated so the ground-truth outer eye corners lie level as MediaPipe's rule does. "
-              "MediaPipe's jaw points follow its mesh's face outline, while AFLW2000-3D's 68 are 3D "
-              "(the hidden side of the jaw where the 3D face is): much of its error at large yaw is there. "
-              "dlib's shape predictor is sensitive to its rectangle: a mapping fitted on 2D-annotated "
-              "photos, applied to the box of AFLW2000-3D's 3D-fitted points, gives it rectangles that its "
-              "own detector would not (median IoU with them about 0.7), hence its higher error with the "
-              "ground-truth box than with its own detector on the faces that detector finds; denseface "
-              "was trained on crops of exactly this convention (3DDFA's), which favours it in that mode."]
-    parts += [f"- {n}: not measured (its venv is missing: `bash benchmarks/peers_env.sh {n}`)." for n in d.get("missing", [])]
-    parts.append("")
-    return parts
-
-
-def _w300_section(d: dict) -> list[str]:
-    """The 300-W section of docs/peers.md from peers_w300.json."""
-    parts = ["## 300-W faces (AFW and HELEN), human 68 points", "",
-             f"{d['faces']} faces of `shared/data/w300_afw_helen` ({d['afw_faces']} AFW); crops 2x the "
-             "face box. NME (%) normalised by the inter-ocular distance (outer eye corners, points 36 "
-             "and 45, the 300-W convention), on the faces each method found. dlib's shape predictor "
-             "was trained on 300-W, these images included: its rows are not a fair comparison.", "",
-             "| method | found AFW / all | NME AFW | NME all | jaw | brows | nose | eyes | mouth (all faces) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for k, r in d["rows"].items():
-        a_, al = r["afw"], r["all"]
-        parts.append(f"| {r['label']} | {_f(a_['found_pct'], 1)} / {_f(al['found_pct'], 1)} % | "
-                     f"{_f(a_['nme'])} | {_f(al['nme'])} | " + " | ".join(_f(al[f'nme_{p}']) for p in PARTS) + " |")
-    parts += ["", "Per-image MediaPipe predictions and found flags: `benchmarks/results/peers_w300.npz`.", ""]
-    return parts
-
-
-def _time_section(d: dict) -> list[str]:
-    """The timing section of docs/peers.md from peers_time.json."""
-    parts = ["## Time per face, one core, taking turns", "",
-             f"{d['photos']} photos ({d['photo_source']}); each method on one CPU core (ONNX Runtime "
-             "and OpenCV 1 thread; the peers' workers pinned to the same core), "
-             f"{d['rounds']} rounds in rotating order, {d['repeats']} repeats per photo; ms are "
-             "medians over photos, then over rounds; ratios are to denseface in the same round "
-             f"(machine: {d['machine']['cpus']} cores shared with a training job, load "
-             f"{d['machine']['load_average']} at the start, {d['machine']['date']}). denseface: "
-             f"passes {d['denseface_config']['passes']}, tta {d['denseface_config']['tta']}.", "",
-             "| method | detector ms / photo | landmarks ms / face | end-to-end ms / photo | × denseface (end-to-end) | × denseface (landmarks) | end-to-end CPU ms |",
-             "|---|---|---|---|---|---|---|"]
-    for m, s in d["summary"].items():
-        parts.append(f"| {METHOD_NAMES[m]} | {_f(s['detect_ms'])} | {_f(s['landmarks_ms'])} | "
-                     f"{_f(s['end_to_end_ms'])} | {_f(s['end_to_end_ms_ratio'])} | {_f(s['landmarks_ms_ratio'])} | "
-                     f"{_f(s['end_to_end_cpu_ms'])} |")
-    dn = d["summary"].get("denseface", {})
-    parts += ["", "Landmarks per face: what runs once the face is located — denseface: crop, network "
-              f"and decode over all its passes (its network alone: {_f(dn.get('network_ms'))} ms per face); "
-              "MediaPipe: its landmark subgraph on the ROI (crop, face_landmark.tflite, decode); dlib: "
-              "the shape predictor. End-to-end: decoded RGB image in, 68 (or 468/520) points out.", ""]
-    return parts
-
-
 #: docs/peers.md's sections in order: each from its result file, left out while that file is missing.
-REPORT_SECTIONS = (("peers_aflw2000.json", _aflw2000_section), ("peers_w300.json", _w300_section),
-                   ("peers_openness.json", lambda d: peers_openness.section(d, _f)),
-                   ("peers_video.json", lambda d: peers_video.section(d, _f)),
-                   ("peers_time.json", _time_section))
+REPORT_SECTIONS = (("peers_aflw2000.json", aflw2000_section), ("peers_w300.json", w300_section),
+                   ("peers_openness.json", lambda d: peers_openness.section(d, fmt)),
+                   ("peers_video.json", lambda d: peers_video.section(d, fmt)),
+                   ("peers_time.json", time_section))
 
 
 def render() -> str:
@@ -604,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                 part_time(peers, args.time_images, args.rounds, args.repeats, workdir)
     DOC.write_text(render())
     if (RESULTS / "peers_video.json").is_file():
-        peers_video.write_video_doc(json.loads((RESULTS / "peers_video.json").read_text()), _f)
+        peers_video.write_video_doc(json.loads((RESULTS / "peers_video.json").read_text()), fmt)
     print(f"peers: wrote {DOC.relative_to(ROOT)}")
     return 0
 

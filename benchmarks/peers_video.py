@@ -264,7 +264,7 @@ def make_clips(photos, folder: Path, n: int = FRAMES) -> list[Clip]:
 def mediapipe_points(peer, clips: list[Clip]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
     """MediaPipe in video mode on every clip: (T, 68, 2) per clip (the face nearest the ground
     truth), the checksums of the frames it decoded, and its meta."""
-    from peers import pick_face
+    from denseface.eval.peers import pick_face
 
     r = peer.video([c.path for c in clips], "video")
     out, sums = [], []

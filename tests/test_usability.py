@@ -284,8 +284,8 @@ def test_ffmpeg_log_lines_of_a_damaged_video_stay_off_stderr(tmp_path):
 def test_mediapipe_to_ibug68_table_is_complete_and_matching_is_strict():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from peer_mediapipe import MP_TO_IBUG68, to_ibug68
-    from peers import pick_face
 
+    from denseface.eval.peers import pick_face
     from denseface.metrics import interocular, point_errors
 
     assert len(MP_TO_IBUG68) == 68 and all(0 <= i < 468 for m in MP_TO_IBUG68 for i in m)
