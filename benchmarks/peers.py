@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from denseface.eval.calibration import calibration_images  # noqa: E402
 from denseface.eval.datasets import load_aflw2000  # noqa: E402
+from denseface.eval import steady_video  # noqa: E402
 from denseface.eval.report import machine  # noqa: E402
 from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  # noqa: E402
 from denseface.eval.peers import (PARTS, aflw2000_section, aflw_summary, fmt, matched, pick_face,  # noqa: E402
@@ -402,7 +403,7 @@ def part_time(peers: dict[str, Peer], n_images: int, rounds: int, repeats: int, 
 #: docs/peers.md's sections in order: each from its result file, left out while that file is missing.
 REPORT_SECTIONS = (("peers_aflw2000.json", aflw2000_section), ("peers_w300.json", w300_section),
                    ("peers_openness.json", lambda d: peers_openness.section(d, fmt)),
-                   ("peers_video.json", lambda d: peers_video.section(d, fmt)),
+                   ("peers_video.json", lambda d: steady_video.section(d, fmt)),
                    ("peers_time.json", time_section))
 
 

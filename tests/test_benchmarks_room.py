@@ -86,3 +86,29 @@ def test_the_model_cards_head_rank_table_is_the_render_of_the_saved_run():
     text = ranks_table(json.loads((BENCHMARKS / "results" / "head_ranks.json").read_text()))
     card = (BENCHMARKS.parent / "docs" / "MODEL_CARD.md").read_text()
     assert f"<!-- head_ranks:start -->\n{text}\n<!-- head_ranks:end -->" in card
+
+
+def test_docs_peers_md_quotes_the_saved_peer_results():
+    """denseface.eval.peers (moved from peers.py): docs/peers.md holds exactly the AFLW2000-3D,
+    300-W and timing sections rendered from benchmarks/results/peers_*.json."""
+    import json
+
+    from denseface.eval.peers import aflw2000_section, time_section, w300_section
+
+    doc = (BENCHMARKS.parent / "docs" / "peers.md").read_text()
+    for name, section in (("aflw2000", aflw2000_section), ("w300", w300_section), ("time", time_section)):
+        text = "\n".join(section(json.loads((BENCHMARKS / "results" / f"peers_{name}.json").read_text())))
+        assert text in doc, name
+
+
+def test_docs_video_md_quotes_the_saved_steady_video_results():
+    """denseface.eval.steady_video (moved from peers_video.py): docs/video.md's peers_video
+    section is exactly body() of benchmarks/results/peers_video.json."""
+    import json
+
+    from denseface.eval.peers import fmt
+    from denseface.eval.steady_video import body
+
+    text = "\n".join(body(json.loads((BENCHMARKS / "results" / "peers_video.json").read_text()), fmt)).strip("\n")
+    doc = (BENCHMARKS.parent / "docs" / "video.md").read_text()
+    assert f"<!-- peers_video:start -->\n{text}\n<!-- peers_video:end -->" in doc
