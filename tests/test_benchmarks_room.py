@@ -112,3 +112,21 @@ def test_docs_video_md_quotes_the_saved_steady_video_results():
     text = "\n".join(body(json.loads((BENCHMARKS / "results" / "peers_video.json").read_text()), fmt)).strip("\n")
     doc = (BENCHMARKS.parent / "docs" / "video.md").read_text()
     assert f"<!-- peers_video:start -->\n{text}\n<!-- peers_video:end -->" in doc
+
+
+def test_docs_detectors_md_quotes_the_saved_detector_results():
+    """denseface.eval.detectors_report (moved from compare_detectors.py): docs/detectors.md's
+    calibration, thresholds, cascade, speed and memory tables are exactly the Markdown of
+    benchmarks/results/{calibration,cascade,speed,rss}.json."""
+    import json
+
+    from denseface.eval import detectors_report as r
+
+    doc = (BENCHMARKS.parent / "docs" / "detectors.md").read_text()
+    read = lambda name: json.loads((BENCHMARKS / "results" / f"{name}.json").read_text())  # noqa: E731
+    sections = {"calibration": r.calibration_markdown(read("calibration")),
+                "thresholds": r.thresholds_markdown(read("calibration")),
+                "cascade": r.cascade_markdown(read("cascade")),
+                "detector-speed": r.speed_markdown(read("speed")), "rss": r.rss_markdown(read("rss"))}
+    for name, text in sections.items():
+        assert f"<!-- {name}:start -->\n{text.strip(chr(10))}\n<!-- {name}:end -->" in doc, name
