@@ -49,7 +49,6 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,26 +56,25 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+import peers_openness
+import peers_video
+from denseface.eval import steady_video
+from denseface.eval.calibration import calibration_images
+from denseface.eval.datasets import load_aflw2000
+from denseface.eval.peers import (MAX_FACES, PARTS, Peer, aflw2000_section, aflw_summary, fmt, matched,
+                                  pick_face, square, time_section, w300_section, w300_summary)
+from denseface.eval.report import machine
+from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox
+from denseface.metrics import YAW_BIN_NAMES, balanced_mean, bin_means
+from denseface.paths import shared_path
 
-from denseface.eval.calibration import calibration_images  # noqa: E402
-from denseface.eval.datasets import load_aflw2000  # noqa: E402
-from denseface.eval import steady_video  # noqa: E402
-from denseface.eval.report import machine  # noqa: E402
-from denseface.geometry.boxes import BoxToCrop, fit_box_to_crop, landmark_bbox  # noqa: E402
-from denseface.eval.peers import (PARTS, aflw2000_section, aflw_summary, fmt, matched, pick_face,  # noqa: E402
-                                  square, time_section, w300_section, w300_summary)
-from denseface.metrics import YAW_BIN_NAMES, balanced_mean, bin_means  # noqa: E402
-import peers_openness  # noqa: E402
-import peers_video  # noqa: E402
-from denseface.paths import shared_path  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "peers.md"
 VENVS = Path(os.environ.get("PEERS_VENV_DIR", "/work/venvs"))
 PEERS = ("mediapipe", "dlib")
 WORKERS = {"mediapipe": ROOT / "benchmarks" / "peer_mediapipe.py", "dlib": ROOT / "benchmarks" / "peer_dlib.py"}
-MAX_FACES = 4
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -87,71 +85,10 @@ def write_json(path: Path, data) -> None:
     tmp.replace(path)
 
 
-class Peer:
-    """One peer's worker, run with its venv's python in a subprocess."""
-
-    def __init__(self, name: str, python: str, workdir: Path):
-        self.name, self.python, self.workdir = name, python, workdir
-        self.info: dict | None = None
-        self.problem = ""
-        if not Path(python).is_file():
-            self.problem = f"no python at {python} (run: bash benchmarks/peers_env.sh {name})"
-            return
-        r = subprocess.run([python, str(WORKERS[name]), "info"], capture_output=True, text=True)
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or ["failed"])[-1]
-            self.problem = f"{python} cannot run its worker: {last}"
-            return
-        self.info = json.loads(r.stdout)
-
-    @property
-    def ok(self) -> bool:
-        return self.info is not None
-
-    def _run(self, args: list[str]) -> None:
-        log = self.workdir / f"{self.name}.log"
-        with open(log, "a") as f:
-            r = subprocess.run([self.python, str(WORKERS[self.name]), *args], stdout=f, stderr=f)
-        if r.returncode != 0:
-            raise RuntimeError(f"{self.name} worker failed (exit {r.returncode}); see {log}")
-
-    def _list(self, paths: list[Path], tag: str) -> Path:
-        lst = self.workdir / f"{self.name}_{tag}.txt"
-        lst.write_text("\n".join(str(p) for p in paths) + "\n")
-        return lst
-
-    def predict(self, paths: list[Path], tag: str, regions: np.ndarray | None = None) -> dict:
-        """Worker ``predict``: regions are ROIs (MediaPipe, (N, 5)) or boxes (dlib, (N, 4))."""
-        out = self.workdir / f"{self.name}_{tag}.npz"
-        args = ["predict", "--images", str(self._list(paths, tag)), "--out", str(out),
-                "--max-faces", str(MAX_FACES)]
-        if regions is not None:
-            reg = self.workdir / f"{self.name}_{tag}_regions.npy"
-            np.save(reg, regions)
-            args += ["--rois" if self.name == "mediapipe" else "--boxes", str(reg)]
-        self._run(args)
-        with np.load(out) as z:
-            return {k: z[k] for k in z.files}
-
-    def video(self, paths: list[Path], tag: str) -> dict:
-        """Worker ``video`` (MediaPipe only): each video tracked in the peer's video mode."""
-        out = self.workdir / f"{self.name}_{tag}.npz"
-        self._run(["video", "--videos", str(self._list(paths, tag)), "--out", str(out)])
-        with np.load(out) as z:
-            r = {k: z[k] for k in z.files}
-        return {**r, "meta": json.loads(str(r["meta"]))}
-
-    def time(self, paths: list[Path], tag: str, repeats: int, warmup: int) -> dict:
-        out = self.workdir / f"{self.name}_{tag}.json"
-        self._run(["time", "--images", str(self._list(paths, tag)), "--out", str(out),
-                   "--repeats", str(repeats), "--warmup", str(warmup), "--max-faces", "1"])
-        return json.loads(out.read_text())
-
-
 def make_peers(args, workdir: Path) -> dict[str, Peer]:
     peers = {}
     for name in PEERS:
-        p = Peer(name, getattr(args, f"{name}_python"), workdir)
+        p = Peer(name, getattr(args, f"{name}_python"), WORKERS[name], workdir)
         if p.ok:
             peers[name] = p
         else:

@@ -130,3 +130,13 @@ def test_docs_detectors_md_quotes_the_saved_detector_results():
                 "detector-speed": r.speed_markdown(read("speed")), "rss": r.rss_markdown(read("rss"))}
     for name, text in sections.items():
         assert f"<!-- {name}:start -->\n{text.strip(chr(10))}\n<!-- {name}:end -->" in doc, name
+
+
+def test_a_peer_without_its_venv_says_so_in_one_line(tmp_path):
+    """denseface.eval.peers.Peer (moved from peers.py): a peer whose python is missing is left
+    out with one line naming the python and the command that makes its venv."""
+    from denseface.eval.peers import Peer
+
+    peer = Peer("dlib", str(tmp_path / "no_venv" / "python"), BENCHMARKS / "peer_dlib.py", tmp_path)
+    assert not peer.ok
+    assert peer.problem == f"no python at {tmp_path / 'no_venv' / 'python'} (run: bash benchmarks/peers_env.sh dlib)"

@@ -3,12 +3,81 @@ denseface, MediaPipe Face Mesh and dlib side by side and saves benchmarks/result
 ``--report-only`` renders docs/peers.md from them again)."""
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import numpy as np
 
 from ..metrics import balanced_mean, bin_means, interocular, nme_2d, point_errors
 
+#: Faces a peer's worker reports per photo at most.
+MAX_FACES = 4
 #: 300-W parts (0-based iBUG indices).
 PARTS = {"jaw": (0, 17), "brows": (17, 27), "nose": (27, 36), "eyes": (36, 48), "mouth": (48, 68)}
+
+
+class Peer:
+    """One peer's worker script (benchmarks/peer_<name>.py), run with its venv's python in a
+    subprocess, so that the peer never becomes a dependency of denseface; its files go to
+    workdir. ``problem`` says why a peer cannot run (``ok`` is then False)."""
+
+    def __init__(self, name: str, python: str, worker: Path, workdir: Path):
+        self.name, self.python, self.worker, self.workdir = name, python, worker, workdir
+        self.info: dict | None = None
+        self.problem = ""
+        if not Path(python).is_file():
+            self.problem = f"no python at {python} (run: bash benchmarks/peers_env.sh {name})"
+            return
+        r = subprocess.run([python, str(worker), "info"], capture_output=True, text=True)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["failed"])[-1]
+            self.problem = f"{python} cannot run its worker: {last}"
+            return
+        self.info = json.loads(r.stdout)
+
+    @property
+    def ok(self) -> bool:
+        return self.info is not None
+
+    def _run(self, args: list[str]) -> None:
+        log = self.workdir / f"{self.name}.log"
+        with open(log, "a") as f:
+            r = subprocess.run([self.python, str(self.worker), *args], stdout=f, stderr=f)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.name} worker failed (exit {r.returncode}); see {log}")
+
+    def _list(self, paths: list[Path], tag: str) -> Path:
+        lst = self.workdir / f"{self.name}_{tag}.txt"
+        lst.write_text("\n".join(str(p) for p in paths) + "\n")
+        return lst
+
+    def predict(self, paths: list[Path], tag: str, regions: np.ndarray | None = None) -> dict:
+        """Worker ``predict``: regions are ROIs (MediaPipe, (N, 5)) or boxes (dlib, (N, 4))."""
+        out = self.workdir / f"{self.name}_{tag}.npz"
+        args = ["predict", "--images", str(self._list(paths, tag)), "--out", str(out),
+                "--max-faces", str(MAX_FACES)]
+        if regions is not None:
+            reg = self.workdir / f"{self.name}_{tag}_regions.npy"
+            np.save(reg, regions)
+            args += ["--rois" if self.name == "mediapipe" else "--boxes", str(reg)]
+        self._run(args)
+        with np.load(out) as z:
+            return {k: z[k] for k in z.files}
+
+    def video(self, paths: list[Path], tag: str) -> dict:
+        """Worker ``video`` (MediaPipe only): each video tracked in the peer's video mode."""
+        out = self.workdir / f"{self.name}_{tag}.npz"
+        self._run(["video", "--videos", str(self._list(paths, tag)), "--out", str(out)])
+        with np.load(out) as z:
+            r = {k: z[k] for k in z.files}
+        return {**r, "meta": json.loads(str(r["meta"]))}
+
+    def time(self, paths: list[Path], tag: str, repeats: int, warmup: int) -> dict:
+        out = self.workdir / f"{self.name}_{tag}.json"
+        self._run(["time", "--images", str(self._list(paths, tag)), "--out", str(out),
+                   "--repeats", str(repeats), "--warmup", str(warmup), "--max-faces", "1"])
+        return json.loads(out.read_text())
 
 
 def pick_face(faces68: list[np.ndarray], gt68: np.ndarray) -> int | None:
